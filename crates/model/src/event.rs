@@ -1,0 +1,167 @@
+use std::fmt;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde::{Deserialize, Serialize};
+
+/// Nanoseconds since the Unix epoch, the timestamp unit of every Event (and,
+/// later, every Point: it is InfluxDB's native precision).
+pub fn now_ns() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos() as i64)
+        .unwrap_or(0)
+}
+
+/// How a process ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Exit {
+    /// The exit code, when the process exited by itself.
+    pub code: Option<i32>,
+    /// The signal number, when a signal ended it.
+    pub signal: Option<i32>,
+}
+
+impl Exit {
+    /// True for a clean `exit(0)`.
+    pub fn success(&self) -> bool {
+        self.code == Some(0)
+    }
+}
+
+impl fmt::Display for Exit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (self.code, self.signal) {
+            (_, Some(sig)) => write!(f, "killed by signal {sig} ({})", signal_name(sig)),
+            (Some(code), None) => write!(f, "exit code {code}"),
+            (None, None) => f.write_str("exited"),
+        }
+    }
+}
+
+fn signal_name(sig: i32) -> &'static str {
+    match sig {
+        1 => "SIGHUP",
+        2 => "SIGINT",
+        3 => "SIGQUIT",
+        6 => "SIGABRT",
+        9 => "SIGKILL",
+        11 => "SIGSEGV",
+        15 => "SIGTERM",
+        _ => "signal",
+    }
+}
+
+/// What happened.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum EventKind {
+    /// The process was spawned.
+    Started { pid: u32 },
+    /// A process prodhome did not start (left over from an earlier daemon)
+    /// was found running and shut down cleanly so it can be supervised.
+    Adopted { pid: u32 },
+    /// The readiness probe passed.
+    Ready,
+    /// The readiness probe failed after having passed.
+    NotReady,
+    /// The process ended.
+    Exited { exit: Exit, expected: bool },
+    /// The supervisor will start the process again after a backoff.
+    Restarting { attempt: u32, after_ms: u64 },
+    /// The supervisor stopped restarting a process.
+    GaveUp { restarts: u32 },
+    /// The lab as a whole changed phase (started, ready, stopping, stopped).
+    Lab { phase: String },
+}
+
+impl EventKind {
+    /// The snake_case name used in the event log and in filters.
+    pub fn name(&self) -> &'static str {
+        match self {
+            EventKind::Started { .. } => "started",
+            EventKind::Adopted { .. } => "adopted",
+            EventKind::Ready => "ready",
+            EventKind::NotReady => "not_ready",
+            EventKind::Exited { .. } => "exited",
+            EventKind::Restarting { .. } => "restarting",
+            EventKind::GaveUp { .. } => "gave_up",
+            EventKind::Lab { .. } => "lab",
+        }
+    }
+}
+
+/// Something that happened to a unit (a node, later a service) at `ts_ns`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Event {
+    pub ts_ns: i64,
+    /// The unit's name, or the lab's name for lab-wide events.
+    pub unit: String,
+    #[serde(flatten)]
+    pub kind: EventKind,
+}
+
+impl Event {
+    /// An event stamped now.
+    pub fn now(unit: impl Into<String>, kind: EventKind) -> Self {
+        Event {
+            ts_ns: now_ns(),
+            unit: unit.into(),
+            kind,
+        }
+    }
+}
+
+impl fmt::Display for Event {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: ", self.unit)?;
+        match &self.kind {
+            EventKind::Started { pid } => write!(f, "started (pid {pid})"),
+            EventKind::Adopted { pid } => write!(f, "found running from an earlier daemon (pid {pid})"),
+            EventKind::Ready => f.write_str("ready"),
+            EventKind::NotReady => f.write_str("not ready"),
+            EventKind::Exited { exit, expected } => {
+                write!(f, "{exit}{}", if *expected { "" } else { " (unexpected)" })
+            }
+            EventKind::Restarting { attempt, after_ms } => {
+                write!(f, "restart #{attempt} in {after_ms} ms")
+            }
+            EventKind::GaveUp { restarts } => write!(f, "gave up after {restarts} restarts"),
+            EventKind::Lab { phase } => write!(f, "lab {phase}"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exit_describes_code_and_signal() {
+        let by_code = Exit {
+            code: Some(1),
+            signal: None,
+        };
+        let by_signal = Exit {
+            code: None,
+            signal: Some(9),
+        };
+        assert_eq!(by_code.to_string(), "exit code 1");
+        assert_eq!(by_signal.to_string(), "killed by signal 9 (SIGKILL)");
+        assert!(!by_code.success());
+    }
+
+    #[test]
+    fn event_round_trips_as_one_flat_json_object() {
+        let e = Event::now(
+            "publisher",
+            EventKind::Restarting {
+                attempt: 2,
+                after_ms: 400,
+            },
+        );
+        let json = serde_json::to_string(&e).unwrap();
+        assert!(json.contains(r#""kind":"restarting""#), "{json}");
+        let back: Event = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, e);
+    }
+}

@@ -1,0 +1,18 @@
+//! The shared vocabulary of prodhome: the small types every stage crate
+//! speaks and nothing else.
+//!
+//! - [`Event`]: something that happened to a unit at a point in time (a node
+//!   started, exited, became ready, was restarted). The supervisor produces
+//!   them; the daemon appends them to the event log and serves them; later the
+//!   store and dashboard draw them as annotations.
+//! - [`Exit`]: how a process ended, by code or by signal.
+//! - [`Secret`]: a string that never prints itself.
+//!
+//! This crate has no async runtime and no I/O so that every other crate can
+//! depend on it cheaply.
+
+mod event;
+mod secret;
+
+pub use event::{Event, EventKind, Exit, now_ns};
+pub use secret::Secret;
