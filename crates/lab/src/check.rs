@@ -1,0 +1,420 @@
+//! Raw lab → [`Plan`]: every value judged, every name resolved, schema files
+//! read, and every problem collected with the span it belongs to. Never
+//! replaces a bad value silently; when a value is bad, what depends on it is
+//! not checked again, so one mistake is reported once.
+
+use std::collections::HashMap;
+use std::io;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+
+use sha2::{Digest, Sha256};
+use toml::Spanned;
+
+use crate::plan::{NodePlan, Plan, ReplicationPlan};
+use crate::raw::{Int, RawDoc, RawNode, Section, Span};
+use crate::{Location, Problem, location_at};
+
+mod replication;
+
+/// What checking needs besides the raw lab: where it came from, and how to
+/// read the files it names.
+pub(crate) struct Inputs<'a> {
+    pub(crate) source: &'a str,
+    /// The lab file as it appears in error locations.
+    pub(crate) file: &'a Path,
+    /// The lab file as recorded in [`Plan::file`].
+    pub(crate) plan_file: Option<PathBuf>,
+    /// What relative schema paths are resolved against.
+    pub(crate) dir: &'a Path,
+    /// Reads a schema file; the seed lab reads from memory.
+    pub(crate) read: &'a dyn Fn(&Path) -> io::Result<Vec<u8>>,
+}
+
+/// Lab, node and replication names: also used in paths and SQL identifiers,
+/// so kept short and plain.
+const NAME_MAX: usize = 40;
+const DEFAULT_POSTGRES_VERSION: u32 = 15;
+const PORTS: Range<i64> = 1024..65536;
+const PORT_HELP: &str = "give each node its own port, or leave `port` out to let `up` choose a free one";
+
+/// postgresql.conf settings prodhome sets itself to run the lab.
+const RESERVED_SETTINGS: &[&str] = &[
+    "port",
+    "listen_addresses",
+    "unix_socket_directories",
+    "wal_level",
+    "hba_file",
+    "ident_file",
+    "data_directory",
+    "config_file",
+];
+
+pub(crate) fn check(doc: RawDoc, inputs: &Inputs<'_>) -> Result<Plan, Vec<Problem>> {
+    let mut checker = Checker {
+        inputs,
+        problems: doc.problems,
+        ports: Vec::new(),
+        node_names: doc.nodes.iter().map(|n| n.name.get_ref().clone()).collect(),
+    };
+    let c = &mut checker;
+    let lab = doc.lab;
+    let top_failed = |key: &str| doc.failed.iter().any(|k| k == key);
+
+    let name = match &lab.name {
+        Some(name) => c.name("name", "lab name", name, NAME_MAX),
+        None if top_failed("name") => None,
+        None => {
+            c.problems.push(
+                Problem::new(0..0, "name: missing; every lab needs a name")
+                    .help("add `name = \"mylab\"` at the top of the file"),
+            );
+            None
+        }
+    };
+    let postgres_version = match &lab.postgres_version {
+        Some(v) if (10..=99).contains(&v.get_ref().0) => v.get_ref().0 as u32,
+        Some(v) => {
+            c.problems.push(Problem::new(
+                v.span(),
+                format!(
+                    "postgres_version: expected a Postgres major version 10..=99, found {}",
+                    v.get_ref().0
+                ),
+            ));
+            DEFAULT_POSTGRES_VERSION
+        }
+        None => DEFAULT_POSTGRES_VERSION,
+    };
+    let postgres_version_at = lab.postgres_version.as_ref().map(|v| c.location(v.span()));
+    if let Some(run_as) = &lab.run_as {
+        let account = run_as.get_ref();
+        if account.is_empty()
+            || account
+                .chars()
+                .any(|ch| ch.is_whitespace() || ch.is_control() || ch == ':' || ch == '/')
+        {
+            c.problems.push(
+                Problem::new(
+                    run_as.span(),
+                    format!("run_as: expected a unix account name, found {account:?}"),
+                )
+                .help("leave run_as out to use the `postgres` account"),
+            );
+        }
+    }
+    let api_port = lab
+        .api_port
+        .as_ref()
+        .and_then(|port| c.port("api_port".into(), port));
+
+    if doc.nodes.is_empty() && !top_failed("postgres") {
+        c.problems.push(
+            Problem::new(
+                0..0,
+                "postgres: no nodes; a lab needs at least one [postgres.NAME] section",
+            )
+            .help("add a section such as [postgres.publisher]"),
+        );
+    }
+    let nodes: Vec<NodePlan> = doc.nodes.iter().filter_map(|section| c.node(section)).collect();
+    c.check_port_clashes();
+    let replications: Vec<ReplicationPlan> = doc
+        .replications
+        .iter()
+        .filter_map(|section| c.replication(section))
+        .collect();
+
+    if !checker.problems.is_empty() {
+        return Err(checker.problems);
+    }
+    let mut hasher = Sha256::new();
+    hasher.update(inputs.source.as_bytes());
+    for schema in replications.iter().filter_map(|r| r.schema.as_ref()) {
+        hasher.update(schema.sql.as_bytes());
+    }
+    let fingerprint = hasher.finalize().iter().map(|b| format!("{b:02x}")).collect();
+    Ok(Plan {
+        name: name.expect("no problems, so the name is present and valid"),
+        file: inputs.plan_file.clone(),
+        dir: inputs.dir.to_path_buf(),
+        postgres_version,
+        postgres_version_at,
+        run_as: lab.run_as.map(Spanned::into_inner),
+        api_port,
+        nodes,
+        replications,
+        fingerprint,
+    })
+}
+
+struct Checker<'a> {
+    inputs: &'a Inputs<'a>,
+    problems: Vec<Problem>,
+    /// Every valid fixed port with where it was written and its owner, for
+    /// clashes: (span, port, owner).
+    ports: Vec<(Span, u16, String)>,
+    /// Every `[postgres.NAME]`, valid or not: a bad node is reported once, at
+    /// its header, not again by each replication naming it.
+    node_names: Vec<String>,
+}
+
+impl Checker<'_> {
+    fn location(&self, span: Span) -> Location {
+        location_at(self.inputs.source, self.inputs.file, span.start)
+    }
+
+    /// A lab, node or replication name: `[a-z_][a-z0-9_]*`, at most `max` chars.
+    fn name(&mut self, path: &str, what: &str, name: &Spanned<String>, max: usize) -> Option<String> {
+        if is_identifier(name.get_ref(), max) {
+            return Some(name.get_ref().clone());
+        }
+        self.problems.push(
+            Problem::new(
+                name.span(),
+                format!("{path}: invalid {what} {:?}", name.get_ref()),
+            )
+            .help(format!(
+                "use 1 to {max} lowercase letters, digits and _, starting with a letter or _"
+            )),
+        );
+        None
+    }
+
+    fn port(&mut self, path: String, port: &Spanned<Int>) -> Option<u16> {
+        let value = port.get_ref().0;
+        if !PORTS.contains(&value) {
+            self.problems.push(
+                Problem::new(
+                    port.span(),
+                    format!(
+                        "{path}: port {value} is out of range; expected {}..={}",
+                        PORTS.start,
+                        PORTS.end - 1
+                    ),
+                )
+                .help("leave the port out to let `up` choose a free one"),
+            );
+            return None;
+        }
+        let value = value as u16;
+        self.ports.push((port.span(), value, path));
+        Some(value)
+    }
+
+    /// Two owners of one port: the later one in the file is the mistake.
+    fn check_port_clashes(&mut self) {
+        self.ports.sort_by_key(|(span, _, _)| span.start);
+        let mut owners: HashMap<u16, &str> = HashMap::new();
+        for (span, port, path) in &self.ports {
+            let owner = path.strip_suffix(".port").unwrap_or(path);
+            match owners.get(port) {
+                Some(first) => self.problems.push(
+                    Problem::new(
+                        span.clone(),
+                        format!("{path}: port {port} is already used by {first}"),
+                    )
+                    .help(PORT_HELP),
+                ),
+                None => {
+                    owners.insert(*port, owner);
+                }
+            }
+        }
+    }
+
+    fn node(&mut self, section: &Section<RawNode>) -> Option<NodePlan> {
+        let path = format!("postgres.{}", section.name.get_ref());
+        let name = self.name(&path, "node name", &section.name, NAME_MAX);
+        let raw = section.body.as_ref()?;
+        let port = raw
+            .port
+            .as_ref()
+            .and_then(|p| self.port(format!("{path}.port"), p));
+        let mut settings = Vec::new();
+        if let Some(table) = &raw.settings {
+            let mut entries: Vec<_> = table.get_ref().iter().collect();
+            entries.sort_by_key(|(k, _)| k.span().start);
+            for (key, value) in entries {
+                if let Some(setting) = self.setting(&path, key, value) {
+                    settings.push(setting);
+                }
+            }
+        }
+        Some(NodePlan {
+            name: name?,
+            port,
+            port_at: raw.port.as_ref().map(|p| self.location(p.span())),
+            settings,
+        })
+    }
+
+    /// One postgresql.conf setting, rendered as postgresql.conf wants it.
+    fn setting(
+        &mut self,
+        node: &str,
+        key: &Spanned<String>,
+        value: &Spanned<toml::Value>,
+    ) -> Option<(String, String)> {
+        let name = key.get_ref();
+        let path = format!("{node}.settings.{name}");
+        if !is_setting_name(name) {
+            self.problems.push(
+                Problem::new(
+                    key.span(),
+                    format!("{node}.settings: invalid setting name {name:?}"),
+                )
+                .help("use a postgresql.conf name: lowercase letters, digits, _ and ."),
+            );
+            return None;
+        }
+        if RESERVED_SETTINGS.contains(&name.as_str()) {
+            let help = if name == "port" {
+                format!("set `port` in [{node}] instead, or leave it out to let `up` choose a free one")
+            } else {
+                format!("remove `{name}`; prodhome sets it to run the lab")
+            };
+            self.problems.push(
+                Problem::new(
+                    key.span(),
+                    format!("{path}: `{name}` is set by prodhome and cannot be changed here"),
+                )
+                .help(help),
+            );
+            return None;
+        }
+        let rendered = match value.get_ref() {
+            toml::Value::String(s) => Some(format!("'{}'", s.replace('\'', "''"))),
+            toml::Value::Integer(i) => Some(i.to_string()),
+            toml::Value::Float(f) if f.is_finite() => Some(f.to_string()),
+            toml::Value::Boolean(b) => Some(if *b { "on" } else { "off" }.to_string()),
+            _ => None,
+        };
+        if rendered.is_none() {
+            let found = match value.get_ref() {
+                toml::Value::Float(f) => format!("float {f}"),
+                other => other.type_str().to_string(),
+            };
+            let problem = Problem::new(
+                value.span(),
+                format!("{path}: expected a string, number or boolean, found {found}"),
+            );
+            self.problems.push(match value.get_ref() {
+                toml::Value::Table(_) => problem.help(format!(
+                    "a setting with a dot in its name needs quotes: \
+                     settings = {{ \"{name}.…\" = … }}"
+                )),
+                toml::Value::Array(_) => problem.help("write a list setting as one string: \"a, b\""),
+                toml::Value::Datetime(_) => problem.help("quote it to pass it to Postgres as a string"),
+                _ => problem,
+            });
+        }
+        Some((name.clone(), rendered?))
+    }
+}
+
+/// `[a-z_][a-z0-9_]*`, 1 to `max` chars.
+fn is_identifier(s: &str, max: usize) -> bool {
+    let mut chars = s.chars();
+    chars.next().is_some_and(|c| c.is_ascii_lowercase() || c == '_')
+        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+        && s.len() <= max
+}
+
+/// `[a-z_][a-z0-9_.]*`: postgresql.conf names, including extension ones
+/// such as `auto_explain.log_min_duration`.
+fn is_setting_name(s: &str) -> bool {
+    is_identifier(&s.replace('.', "_"), usize::MAX) && !s.starts_with('.')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn identifiers() {
+        assert!(is_identifier("subscriber_1", NAME_MAX));
+        assert!(is_identifier("_x", NAME_MAX));
+        for bad in ["", "1a", "Pub", "a-b", "a.b", "é", &"a".repeat(41)] {
+            assert!(!is_identifier(bad, NAME_MAX), "{bad:?}");
+        }
+        assert!(is_setting_name("auto_explain.log_min_duration"));
+        assert!(!is_setting_name(".x"));
+        assert!(!is_setting_name("Max"));
+    }
+
+    fn plan(src: &str) -> Result<Plan, Vec<Problem>> {
+        let doc = crate::raw::read(src).map_err(|p| vec![p])?;
+        let inputs = Inputs {
+            source: src,
+            file: Path::new("t.toml"),
+            plan_file: None,
+            dir: Path::new("/nowhere"),
+            read: &|_| Err(io::ErrorKind::NotFound.into()),
+        };
+        check(doc, &inputs)
+    }
+
+    #[test]
+    fn settings_are_rendered_for_postgresql_conf() {
+        let src = r#"name = "x"
+[postgres.a.settings]
+work_mem = "4MB"
+max_connections = 200
+fsync = false
+jit = true
+seq_page_cost = 1.5
+application_name = "it's"
+"auto_explain.log_min_duration" = 10
+"#;
+        let plan = plan(src).unwrap();
+        let settings: Vec<(&str, &str)> = plan.nodes[0]
+            .settings
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        assert_eq!(
+            settings,
+            [
+                ("work_mem", "'4MB'"),
+                ("max_connections", "200"),
+                ("fsync", "off"),
+                ("jit", "on"),
+                ("seq_page_cost", "1.5"),
+                ("application_name", "'it''s'"),
+                ("auto_explain.log_min_duration", "10"),
+            ]
+        );
+    }
+
+    #[test]
+    fn ports_and_defaults() {
+        let src = "name = \"x\"\napi_port = 7070\n[postgres.a]\nport = 15432\n[postgres.b]\n";
+        let plan = plan(src).unwrap();
+        assert_eq!(plan.postgres_version, 15);
+        assert_eq!(plan.postgres_version_at, None);
+        assert_eq!(plan.api_port, Some(7070));
+        assert_eq!(plan.nodes[0].port, Some(15432));
+        let at = plan.nodes[0].port_at.as_ref().unwrap();
+        assert_eq!((at.line, at.column), (4, 8));
+        assert_eq!(plan.nodes[1].port, None);
+        assert!(plan.replications.is_empty());
+    }
+
+    #[test]
+    fn a_clash_with_api_port_is_reported_at_the_later_one() {
+        let problems = plan("name = \"x\"\napi_port = 7070\n[postgres.a]\nport = 7070\n").unwrap_err();
+        assert_eq!(problems.len(), 1);
+        assert_eq!(
+            problems[0].message,
+            "postgres.a.port: port 7070 is already used by api_port"
+        );
+        // A dotted key puts the node's port first.
+        let problems = plan("name = \"x\"\npostgres.a.port = 7070\napi_port = 7070\n").unwrap_err();
+        assert_eq!(problems.len(), 1);
+        assert_eq!(
+            problems[0].message,
+            "api_port: port 7070 is already used by postgres.a"
+        );
+    }
+}

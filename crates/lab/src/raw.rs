@@ -1,0 +1,468 @@
+//! The lab file as written: serde types that mirror the TOML, with a byte
+//! span on every value a later error may point at. Nothing here judges
+//! values (that is `check`); this layer only rejects what serde can: unknown
+//! keys and wrong types.
+//!
+//! serde stops at the first error, and a lab file deserves all of them. So
+//! the document is parsed once into a spanned tree ([`DeTable`]), split into
+//! its sections, and each section is deserialized on its own; within a
+//! section, the entry an error points at is reported, dropped, and the rest
+//! deserialized again (see [`read_table`]).
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::ops::Range;
+
+use serde::Deserialize;
+use serde::de::{self, DeserializeOwned, Deserializer, SeqAccess, Unexpected, Visitor};
+use toml::Spanned;
+use toml::de::{DeTable, DeValue};
+
+use crate::Problem;
+
+pub(crate) type Span = Range<usize>;
+
+/// The top-level scalar keys. `[postgres.*]` and `[replication.*]` are read
+/// section by section into [`RawDoc`], so one bad section cannot hide another.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawLab {
+    pub(crate) name: Option<Spanned<String>>,
+    pub(crate) postgres_version: Option<Spanned<Int>>,
+    pub(crate) run_as: Option<Spanned<String>>,
+    pub(crate) api_port: Option<Spanned<Int>>,
+}
+
+const LAB_KEYS: &[&str] = &["name", "postgres_version", "run_as", "api_port"];
+const SECTIONS: &[&str] = &["postgres", "replication"];
+
+/// Sections that DESIGN.md promises but this version does not read yet.
+/// Named specially so that a lab written for a later prodhome fails with a
+/// message saying so, not a bare "unknown key".
+const FUTURE_SECTIONS: &[&str] = &["hum", "sample", "service", "chaos"];
+
+/// One `[postgres.NAME]` section.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawNode {
+    pub(crate) port: Option<Spanned<Int>>,
+    /// Any TOML value, so that every bad setting can be reported, each at
+    /// its own place, by `check`.
+    pub(crate) settings: Option<Spanned<BTreeMap<Spanned<String>, Spanned<toml::Value>>>>,
+}
+
+const NODE_KEYS: &[&str] = &["port", "settings"];
+
+/// One `[replication.NAME]` section.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawReplication {
+    pub(crate) publisher: Option<Spanned<String>>,
+    pub(crate) subscribers: Option<Spanned<NodeNames>>,
+    pub(crate) schema: Option<Spanned<String>>,
+    pub(crate) tables: Option<Spanned<RawTables>>,
+}
+
+const REPLICATION_KEYS: &[&str] = &["publisher", "subscribers", "schema", "tables"];
+
+/// `tables = "all"` or `tables = ["a", "s.b"]`. Any string is accepted here
+/// so that `check` can say what it expected in the lab's own terms.
+#[derive(Debug)]
+pub(crate) enum RawTables {
+    Word(String),
+    List(Vec<Spanned<String>>),
+}
+
+/// A list of node names. Its own type only so that a wrong type reads
+/// "expected a list of node names" rather than "expected a sequence".
+#[derive(Debug)]
+pub(crate) struct NodeNames(pub(crate) Vec<Spanned<String>>);
+
+/// A TOML integer. Its own type only so that a wrong type reads
+/// "expected an integer" rather than "expected i64".
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Int(pub(crate) i64);
+
+/// A named section (`[postgres.NAME]`, `[replication.NAME]`) as read.
+#[derive(Debug)]
+pub(crate) struct Section<T> {
+    /// The name, spanning its place in the section header.
+    pub(crate) name: Spanned<String>,
+    /// `None` when the section is not a table (already reported).
+    pub(crate) body: Option<T>,
+    /// Keys dropped because of a problem already reported, so that `check`
+    /// does not also call them missing.
+    pub(crate) failed: Vec<String>,
+}
+
+/// A whole lab file as read, with the problems found so far.
+#[derive(Debug, Default)]
+pub(crate) struct RawDoc {
+    pub(crate) lab: RawLab,
+    /// Top-level keys (including `postgres`, `replication`) dropped because of
+    /// a problem already reported.
+    pub(crate) failed: Vec<String>,
+    /// In file order.
+    pub(crate) nodes: Vec<Section<RawNode>>,
+    /// In file order.
+    pub(crate) replications: Vec<Section<RawReplication>>,
+    pub(crate) problems: Vec<Problem>,
+}
+
+/// Reads a lab file's text. A TOML syntax error is the only problem that
+/// stops reading; everything else is collected in [`RawDoc::problems`].
+pub(crate) fn read(source: &str) -> Result<RawDoc, Problem> {
+    let root = DeTable::parse(source).map_err(|e| {
+        let span = e.span().unwrap_or(0..0);
+        let message = e.message().trim_end();
+        match source.get(span.clone()) {
+            // The parser does not say which key; the span does.
+            Some(key) if message == "duplicate key" && !key.is_empty() => {
+                Problem::new(span, format!("duplicate key `{key}`"))
+                    .help("each key and each [section] may appear only once")
+            }
+            _ => Problem::new(span, message),
+        }
+    })?;
+    let root_span = root.span();
+    let mut root = root.into_inner();
+    let mut doc = RawDoc::default();
+    let postgres = root.remove_entry("postgres");
+    doc.nodes = sections("postgres", NODE_KEYS, postgres, &mut doc);
+    let replication = root.remove_entry("replication");
+    doc.replications = sections("replication", REPLICATION_KEYS, replication, &mut doc);
+    let shape = Shape::Top;
+    let mut failed = Vec::new();
+    doc.lab = read_table(root, root_span, &shape, &mut doc.problems, &mut failed);
+    doc.failed.extend(failed);
+    Ok(doc)
+}
+
+/// Reads every `[KIND.NAME]` section under the `KIND` key, in file order.
+fn sections<T: DeserializeOwned + Default>(
+    kind: &'static str,
+    keys: &'static [&'static str],
+    entry: Option<(Spanned<Cow<'_>>, Spanned<DeValue<'_>>)>,
+    doc: &mut RawDoc,
+) -> Vec<Section<T>> {
+    let Some((_, value)) = entry else {
+        return Vec::new();
+    };
+    let span = value.span();
+    let DeValue::Table(table) = value.into_inner() else {
+        doc.failed.push(kind.to_string());
+        doc.problems.push(
+            Problem::new(span, format!("{kind}: expected [{kind}.NAME] sections"))
+                .help(format!("write one [{kind}.NAME] section per {}", singular(kind))),
+        );
+        return Vec::new();
+    };
+    let mut entries: Vec<_> = table.into_iter().collect();
+    entries.sort_by_key(|(k, _)| k.span().start);
+    entries
+        .into_iter()
+        .map(|(key, value)| {
+            let name = Spanned::new(key.span(), key.get_ref().to_string());
+            let path = format!("{kind}.{}", name.get_ref());
+            let mut failed = Vec::new();
+            let value_span = value.span();
+            let body = match value.into_inner() {
+                DeValue::Table(table) => {
+                    let shape = Shape::Section { path, keys };
+                    Some(read_table(
+                        table,
+                        value_span,
+                        &shape,
+                        &mut doc.problems,
+                        &mut failed,
+                    ))
+                }
+                other => {
+                    let found = other.type_str();
+                    doc.problems.push(
+                        Problem::new(
+                            value_span,
+                            format!("{path}: expected a [{path}] section, found {found}"),
+                        )
+                        .help(format!(
+                            "each {} is a section of its own, [{kind}.NAME], with its keys inside",
+                            singular(kind)
+                        )),
+                    );
+                    None
+                }
+            };
+            Section { name, body, failed }
+        })
+        .collect()
+}
+
+type Cow<'i> = std::borrow::Cow<'i, str>;
+
+fn singular(kind: &str) -> &'static str {
+    if kind == "postgres" { "node" } else { "replication" }
+}
+
+/// What a table is, for messages about its keys.
+enum Shape {
+    Top,
+    Section {
+        /// `postgres.publisher`
+        path: String,
+        keys: &'static [&'static str],
+    },
+}
+
+impl Shape {
+    fn key_path(&self, key: &str) -> String {
+        match self {
+            Shape::Top => key.to_string(),
+            Shape::Section { path, .. } => format!("{path}.{key}"),
+        }
+    }
+
+    fn keys(&self) -> Vec<&'static str> {
+        match self {
+            Shape::Top => LAB_KEYS.iter().chain(SECTIONS).copied().collect(),
+            Shape::Section { keys, .. } => keys.to_vec(),
+        }
+    }
+
+    fn accepts(&self) -> String {
+        match self {
+            Shape::Top => format!(
+                "the top level accepts {}, [postgres.NAME] and [replication.NAME]",
+                LAB_KEYS.join(", ")
+            ),
+            Shape::Section { path, keys } => format!("[{path}] accepts {}", keys.join(", ")),
+        }
+    }
+
+    fn unknown_key(&self, key: &str, span: Span) -> Problem {
+        if matches!(self, Shape::Top) && FUTURE_SECTIONS.contains(&key) {
+            return Problem::new(
+                span,
+                format!("`{key}` is not supported by this version of prodhome"),
+            )
+            .help(format!("remove [{key}]; {}", self.accepts()));
+        }
+        let problem = Problem::new(
+            span,
+            format!("{}: unknown key; {}", self.key_path(key), self.accepts()),
+        );
+        match closest(key, &self.keys()) {
+            Some(near) => problem.help(format!("did you mean `{near}`?")),
+            None => problem,
+        }
+    }
+}
+
+/// Deserializes `T` from `table`. Each error serde reports is pinned to the
+/// entry it points into, reported, and that entry dropped before trying
+/// again; so every unknown key and wrong type in the table is reported, and
+/// the rest of the table is still read. An error that points at no entry
+/// (there should be none, since every field is optional) gives up on the
+/// table and yields `T::default()`.
+fn read_table<T: DeserializeOwned + Default>(
+    mut table: DeTable<'_>,
+    span: Span,
+    shape: &Shape,
+    problems: &mut Vec<Problem>,
+    failed: &mut Vec<String>,
+) -> T {
+    // Each round drops an entry, so this ends; the bound is belt and braces.
+    for _ in 0..=table.len() {
+        let de = toml::de::Deserializer::from(Spanned::new(span.clone(), table.clone()));
+        let error = match T::deserialize(de) {
+            Ok(value) => return value,
+            Err(error) => error,
+        };
+        let at = error.span().unwrap_or(span.clone());
+        let hit = table.iter().find_map(|(k, v)| {
+            let on_key = k.span() == at;
+            let in_value = v.span().contains(&at.start) || v.span() == at;
+            (on_key || in_value).then(|| (k.get_ref().to_string(), on_key))
+        });
+        let Some((key, on_key)) = hit else {
+            problems.push(Problem::new(at, error.message().to_string()));
+            break;
+        };
+        problems.push(if on_key {
+            shape.unknown_key(&key, at)
+        } else {
+            Problem::new(
+                at,
+                format!("{}: {}", shape.key_path(&key), reword(error.message())),
+            )
+        });
+        failed.push(key.clone());
+        table.remove(key.as_str());
+    }
+    T::default()
+}
+
+/// serde says "invalid type: string \"x\", expected an integer"; a lab file's
+/// reader wants what was expected first.
+fn reword(message: &str) -> String {
+    for prefix in ["invalid type: ", "invalid value: "] {
+        if let Some((found, expected)) = message
+            .strip_prefix(prefix)
+            .and_then(|rest| rest.rsplit_once(", expected "))
+        {
+            // serde's word for a TOML table.
+            let expected = if expected == "a map" { "a table" } else { expected };
+            return format!("expected {expected}, found {found}");
+        }
+    }
+    message.to_string()
+}
+
+/// The candidate closest to `key` by edit distance, if it is plausibly a typo.
+pub(crate) fn closest<'a>(key: &str, candidates: &[&'a str]) -> Option<&'a str> {
+    candidates
+        .iter()
+        .map(|c| (edit_distance(key, c), *c))
+        .filter(|&(d, c)| d <= 2 && d < c.len())
+        .min_by_key(|&(d, _)| d)
+        .map(|(_, c)| c)
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut diagonal = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let substitute = diagonal + usize::from(ca != *cb);
+            diagonal = row[j + 1];
+            row[j + 1] = substitute.min(row[j] + 1).min(diagonal + 1);
+        }
+    }
+    row[b.len()]
+}
+
+impl<'de> Deserialize<'de> for Int {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct IntVisitor;
+        impl Visitor<'_> for IntVisitor {
+            type Value = Int;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("an integer")
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Int, E> {
+                Ok(Int(v))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Int, E> {
+                i64::try_from(v)
+                    .map(Int)
+                    .map_err(|_| E::invalid_value(Unexpected::Unsigned(v), &self))
+            }
+        }
+        deserializer.deserialize_i64(IntVisitor)
+    }
+}
+
+impl<'de> Deserialize<'de> for NodeNames {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct NamesVisitor;
+        impl<'de> Visitor<'de> for NamesVisitor {
+            type Value = NodeNames;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a list of node names")
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<NodeNames, A::Error> {
+                let mut names = Vec::new();
+                while let Some(name) = seq.next_element()? {
+                    names.push(name);
+                }
+                Ok(NodeNames(names))
+            }
+        }
+        deserializer.deserialize_seq(NamesVisitor)
+    }
+}
+
+impl<'de> Deserialize<'de> for RawTables {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct TablesVisitor;
+        impl<'de> Visitor<'de> for TablesVisitor {
+            type Value = RawTables;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("\"all\" or a list of table names")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<RawTables, E> {
+                Ok(RawTables::Word(v.to_string()))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<RawTables, A::Error> {
+                let mut names = Vec::new();
+                while let Some(name) = seq.next_element()? {
+                    names.push(name);
+                }
+                Ok(RawTables::List(names))
+            }
+        }
+        deserializer.deserialize_any(TablesVisitor)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The key lists used in messages must be exactly what serde accepts.
+    #[test]
+    fn key_lists_match_the_serde_types() {
+        /// The keys serde lists after "expected" for an unknown one.
+        fn serde_keys<T: DeserializeOwned + fmt::Debug>() -> Vec<String> {
+            let error = toml::from_str::<T>("zzz = 1").unwrap_err();
+            let (_, expected) = error.message().split_once("expected").unwrap();
+            expected.split('`').skip(1).step_by(2).map(String::from).collect()
+        }
+        assert_eq!(serde_keys::<RawLab>(), LAB_KEYS);
+        assert_eq!(serde_keys::<RawNode>(), NODE_KEYS);
+        assert_eq!(serde_keys::<RawReplication>(), REPLICATION_KEYS);
+    }
+
+    #[test]
+    fn nodes_come_in_file_order() {
+        let doc = read("[postgres.b]\n[postgres.a]\n[postgres.c]\nport = 1\n").unwrap();
+        let names: Vec<_> = doc.nodes.iter().map(|n| n.name.get_ref().as_str()).collect();
+        assert_eq!(names, ["b", "a", "c"]);
+        assert_eq!(doc.nodes[0].name.span(), 10..11);
+        let port = doc.nodes[2].body.as_ref().unwrap().port.as_ref().unwrap();
+        assert_eq!(*port.get_ref(), Int(1));
+        assert!(doc.problems.is_empty());
+    }
+
+    #[test]
+    fn every_bad_key_in_a_table_is_reported_and_the_rest_still_read() {
+        let src = "[postgres.a]\nprot = 1\nport = 5\nsettngs = {}\n";
+        let doc = read(src).unwrap();
+        let spans: Vec<_> = doc.problems.iter().map(|p| &src[p.span.clone()]).collect();
+        assert_eq!(spans, ["prot", "settngs"]);
+        assert_eq!(doc.problems[0].help.as_deref(), Some("did you mean `port`?"));
+        let node = doc.nodes[0].body.as_ref().unwrap();
+        assert_eq!(*node.port.as_ref().unwrap().get_ref(), Int(5));
+    }
+
+    #[test]
+    fn wrong_types_are_located_at_the_value() {
+        let src = "[replication.r]\nsubscribers = [\"a\", 7]\n";
+        let doc = read(src).unwrap();
+        assert_eq!(doc.problems.len(), 1);
+        assert_eq!(&src[doc.problems[0].span.clone()], "7");
+        assert_eq!(
+            doc.problems[0].message,
+            "replication.r.subscribers: expected a string, found integer `7`"
+        );
+        assert_eq!(doc.replications[0].failed, ["subscribers"]);
+    }
+
+    #[test]
+    fn typos_get_a_suggestion() {
+        assert_eq!(closest("subscriber", REPLICATION_KEYS), Some("subscribers"));
+        assert_eq!(closest("colour", REPLICATION_KEYS), None);
+        assert_eq!(edit_distance("kitten", "sitting"), 3);
+    }
+}

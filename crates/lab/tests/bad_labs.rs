@@ -1,0 +1,85 @@
+//! Every `fixtures/bad/NAME.toml` must fail with exactly the text in
+//! `NAME.expected`. Run with `LAB_BLESS=1` to rewrite the expected files from
+//! the current output (then read the diff before keeping it).
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/bad")
+}
+
+#[test]
+fn bad_labs_fail_with_the_expected_errors() {
+    let dir = fixtures();
+    let bless = std::env::var_os("LAB_BLESS").is_some();
+    let mut labs: Vec<PathBuf> = fs::read_dir(&dir)
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .filter(|path| path.extension().is_some_and(|e| e == "toml"))
+        .collect();
+    labs.sort();
+    assert!(
+        labs.len() >= 16,
+        "only {} fixtures in {}",
+        labs.len(),
+        dir.display()
+    );
+
+    let mut failures = Vec::new();
+    for lab in &labs {
+        let name = lab.file_name().unwrap();
+        let source = fs::read_to_string(lab).unwrap();
+        let actual = match lab::parse(&source, Path::new(name), &dir) {
+            Ok(plan) => format!("(no errors; the lab parsed as {plan:#?})"),
+            Err(errors) => errors.to_string(),
+        };
+        let expected_path = lab.with_extension("expected");
+        if bless {
+            fs::write(&expected_path, format!("{actual}\n")).unwrap();
+            continue;
+        }
+        let expected =
+            fs::read_to_string(&expected_path).unwrap_or_else(|e| panic!("{}: {e}", expected_path.display()));
+        if expected.trim_end() != actual {
+            failures.push(format!(
+                "{}\n--- expected\n{}\n--- actual\n{actual}\n",
+                lab.display(),
+                expected.trim_end()
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn every_expected_file_has_its_lab() {
+    for entry in fs::read_dir(fixtures()).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "expected") {
+            assert!(
+                path.with_extension("toml").exists(),
+                "{} has no lab",
+                path.display()
+            );
+        }
+    }
+}
+
+/// A located error is worth little if the location is not where the mistake
+/// is; this checks one by hand rather than trusting a blessed file.
+#[test]
+fn missing_subscriber_is_located_at_the_array_element() {
+    let source = fs::read_to_string(fixtures().join("missing_subscriber.toml")).unwrap();
+    let errors = lab::parse(&source, Path::new("missing_subscriber.toml"), &fixtures()).unwrap_err();
+    assert_eq!(errors.0.len(), 1);
+    let error = &errors.0[0];
+    let location = error.location.as_ref().unwrap();
+    let line = source.lines().nth(location.line - 1).unwrap();
+    let at: String = line.chars().skip(location.column - 1).collect();
+    assert!(at.starts_with("\"subscriber3\""), "{at}");
+    assert_eq!(
+        error.message,
+        "replication.books.subscribers[1]: no postgres node \"subscriber3\"; nodes are publisher, subscriber1"
+    );
+}
