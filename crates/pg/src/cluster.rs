@@ -1,0 +1,187 @@
+//! Creating clusters: initdb in parallel, or a copy of a cached template.
+//!
+//! The first lab on a machine runs initdb for every node at once and keeps a
+//! pristine copy of one result in the template cache; later clusters of the
+//! same Postgres version are copies of it (a copy is several times faster
+//! than initdb). Every step works in a temporary directory renamed into place
+//! at the end, so an interrupted `up` never leaves a half-made cluster.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+
+use tokio::process::Command;
+
+use crate::account::Account;
+use crate::binaries::Binaries;
+use crate::error::{Error, ErrorKind};
+use crate::{NodeSpec, SUPERUSER};
+
+/// Bumped when initdb's options change, so stale templates are not used.
+const TEMPLATE_FORMAT: u32 = 1;
+
+/// Makes sure every node has a cluster. `cache` is the template cache
+/// directory (`None` disables it). Returns the names of the nodes created.
+pub async fn ensure_clusters(
+    bins: &Binaries,
+    account: &Account,
+    nodes: &[NodeSpec],
+    cache: Option<&Path>,
+) -> Result<Vec<String>, Error> {
+    let missing: Vec<&NodeSpec> = nodes
+        .iter()
+        .filter(|n| !n.data_dir.join("PG_VERSION").exists())
+        .collect();
+    if missing.is_empty() {
+        return Ok(Vec::new());
+    }
+    let template = cache.map(|dir| dir.join(format!("pg{}-v{TEMPLATE_FORMAT}", bins.version)));
+    let cached = template.as_ref().filter(|t| t.join("PG_VERSION").exists());
+    let jobs = missing.iter().map(|node| async move {
+        match cached {
+            Some(t) => copy_tree(t, &node.data_dir, bins, account).await,
+            None => initdb(bins, account, &node.data_dir).await,
+        }
+    });
+    for result in futures_util::future::join_all(jobs).await {
+        result?;
+    }
+    if let (Some(template), None) = (&template, cached) {
+        // Best effort: a failure to cache only makes the next lab slower.
+        let _ = store_template(&missing[0].data_dir, template).await;
+    }
+    Ok(missing.iter().map(|n| n.name.clone()).collect())
+}
+
+/// How the supervisor runs the server.
+pub fn server_command(bins: &Binaries, node: &NodeSpec) -> (PathBuf, Vec<String>) {
+    (
+        bins.tool("postgres"),
+        vec!["-D".into(), node.data_dir.display().to_string()],
+    )
+}
+
+/// The postmaster's pid from `postmaster.pid`, when that process is still
+/// a running postgres (a stale file or a reused pid is ignored).
+pub fn postmaster_pid(data_dir: &Path) -> Option<u32> {
+    let text = std::fs::read_to_string(data_dir.join("postmaster.pid")).ok()?;
+    let pid: u32 = text.lines().next()?.trim().parse().ok()?;
+    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+    let argv0 = cmdline.split(|b| *b == 0).next()?;
+    String::from_utf8_lossy(argv0).contains("postgres").then_some(pid)
+}
+
+async fn initdb(bins: &Binaries, account: &Account, data_dir: &Path) -> Result<(), Error> {
+    let tmp = sibling(data_dir, "initdb");
+    fresh_dir(&tmp, account)?;
+    let mut cmd = Command::new(bins.tool("initdb"));
+    cmd.arg("-D")
+        .arg(&tmp)
+        .args(["-U", SUPERUSER, "-E", "UTF8", "--locale=C", "--auth-local=peer"])
+        .args(["--auth-host=scram-sha-256", "--no-instructions", "--no-sync"])
+        .stdin(Stdio::null())
+        .kill_on_drop(true);
+    if account.switch {
+        cmd.uid(account.uid).gid(account.gid);
+    }
+    let out = cmd.output().await.map_err(|e| {
+        Error::with(
+            ErrorKind::Init,
+            format!("could not run {}", bins.tool("initdb").display()),
+            e,
+        )
+    })?;
+    if !out.status.success() {
+        let _ = std::fs::remove_dir_all(&tmp);
+        return Err(Error::new(
+            ErrorKind::Init,
+            format!(
+                "initdb for {} failed ({}):\n{}",
+                data_dir.display(),
+                out.status,
+                String::from_utf8_lossy(&out.stderr).trim()
+            ),
+        ));
+    }
+    rename(&tmp, data_dir)
+}
+
+async fn copy_tree(from: &Path, to: &Path, bins: &Binaries, account: &Account) -> Result<(), Error> {
+    let tmp = sibling(to, "copy");
+    let _ = std::fs::remove_dir_all(&tmp);
+    let out = Command::new("cp")
+        .arg("-a")
+        .arg(from)
+        .arg(&tmp)
+        .kill_on_drop(true)
+        .output()
+        .await
+        .map_err(|e| Error::with(ErrorKind::Init, "could not run cp", e))?;
+    if !out.status.success() {
+        let _ = std::fs::remove_dir_all(&tmp);
+        return Err(Error::new(
+            ErrorKind::Init,
+            format!(
+                "copying the template cluster {} failed: {}",
+                from.display(),
+                String::from_utf8_lossy(&out.stderr).trim()
+            ),
+        ));
+    }
+    account
+        .own_tree(&tmp)
+        .map_err(|e| Error::with(ErrorKind::Init, format!("chown {}", tmp.display()), e))?;
+    if let Err(e) = crate::identity::reidentify(bins, account, &tmp).await {
+        let _ = std::fs::remove_dir_all(&tmp);
+        return Err(e);
+    }
+    rename(&tmp, to)
+}
+
+async fn store_template(from: &Path, template: &Path) -> Result<(), Error> {
+    let parent = template.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(parent)
+        .map_err(|e| Error::with(ErrorKind::Init, format!("create {}", parent.display()), e))?;
+    let tmp = parent.join(format!(".tmp-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&tmp);
+    let out = Command::new("cp").arg("-a").arg(from).arg(&tmp).output().await;
+    if !matches!(&out, Ok(o) if o.status.success()) {
+        let _ = std::fs::remove_dir_all(&tmp);
+        return Err(Error::new(
+            ErrorKind::Init,
+            "could not store the template cluster",
+        ));
+    }
+    // Another lab may have stored one meanwhile: theirs is as good as ours.
+    if std::fs::rename(&tmp, template).is_err() {
+        let _ = std::fs::remove_dir_all(&tmp);
+    }
+    Ok(())
+}
+
+fn sibling(dir: &Path, what: &str) -> PathBuf {
+    let name = dir
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    dir.with_file_name(format!(".{name}.{what}-tmp"))
+}
+
+fn fresh_dir(dir: &Path, account: &Account) -> Result<(), Error> {
+    let io = |e| Error::with(ErrorKind::Init, format!("preparing {}", dir.display()), e);
+    if dir.exists() {
+        std::fs::remove_dir_all(dir).map_err(io)?;
+    }
+    std::fs::create_dir_all(dir).map_err(io)?;
+    std::fs::set_permissions(dir, std::os::unix::fs::PermissionsExt::from_mode(0o700)).map_err(io)?;
+    account.own(dir).map_err(io)
+}
+
+fn rename(from: &Path, to: &Path) -> Result<(), Error> {
+    std::fs::rename(from, to).map_err(|e| {
+        Error::with(
+            ErrorKind::Init,
+            format!("moving {} to {}", from.display(), to.display()),
+            e,
+        )
+    })
+}

@@ -1,0 +1,112 @@
+//! The configuration files prodhome owns in each data directory. They are
+//! rewritten on every `up` from the lab, so the lab file stays the one place
+//! to change a setting.
+
+use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
+
+use crate::account::Account;
+use crate::error::{Error, ErrorKind};
+use crate::{NodeSpec, SUPERUSER};
+
+/// Writes postgresql.conf, pg_hba.conf and pg_ident.conf for `node`.
+pub fn write_config(node: &NodeSpec, account: &Account) -> Result<(), Error> {
+    let me = nix::unistd::User::from_uid(nix::unistd::getuid())
+        .ok()
+        .flatten()
+        .map(|u| u.name)
+        .unwrap_or_else(|| account.name.clone());
+    write(node, account, "postgresql.conf", &postgresql_conf(node))?;
+    write(node, account, "pg_hba.conf", HBA)?;
+    write(node, account, "pg_ident.conf", &ident(&me, &account.name))
+}
+
+fn postgresql_conf(node: &NodeSpec) -> String {
+    let mut conf = format!(
+        "# Written by prodhome on every `up`: change the lab file, not this file.\n\
+         port = {port}\n\
+         listen_addresses = '127.0.0.1'\n\
+         unix_socket_directories = '{socket}'\n\
+         unix_socket_permissions = 0700\n\
+         wal_level = logical\n\
+         max_wal_senders = 20\n\
+         max_replication_slots = 20\n\
+         password_encryption = 'scram-sha-256'\n\
+         logging_collector = off\n\
+         log_line_prefix = '%m [%p] %q%u@%d '\n\
+         log_timezone = 'UTC'\n\
+         timezone = 'UTC'\n\
+         datestyle = 'iso, mdy'\n\
+         lc_messages = 'C'\n\
+         dynamic_shared_memory_type = posix\n",
+        port = node.port,
+        socket = node.socket_dir.display().to_string().replace('\'', "''"),
+    );
+    if !node.settings.is_empty() {
+        conf.push_str("# From the lab file:\n");
+        for (key, value) in &node.settings {
+            conf.push_str(&format!("{key} = {value}\n"));
+        }
+    }
+    conf
+}
+
+// Local (socket) connections: only the superuser, only for the OS users in
+// the `prodhome` map (whoever runs prodhome, and the server account). The
+// socket directory is private too. TCP: passwords, scram only.
+const HBA: &str = "# Written by prodhome.\n\
+local all postgres peer map=prodhome\n\
+host all all 127.0.0.1/32 scram-sha-256\n";
+
+fn ident(me: &str, server_account: &str) -> String {
+    let mut out = format!("# Written by prodhome.\nprodhome {me} {SUPERUSER}\n");
+    if server_account != me {
+        out.push_str(&format!("prodhome {server_account} {SUPERUSER}\n"));
+    }
+    out
+}
+
+fn write(node: &NodeSpec, account: &Account, name: &str, text: &str) -> Result<(), Error> {
+    let path = node.data_dir.join(name);
+    let tmp = node.data_dir.join(format!(".{name}.tmp"));
+    let io = |e| Error::with(ErrorKind::Init, format!("writing {}", path.display()), e);
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&tmp)
+        .map_err(io)?;
+    f.write_all(text.as_bytes())
+        .and_then(|_| f.sync_all())
+        .map_err(io)?;
+    account.own(&tmp).map_err(io)?;
+    std::fs::rename(&tmp, &path).map_err(io)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Credentials;
+    use model::Secret;
+
+    #[test]
+    fn conf_listens_on_loopback_only_and_carries_lab_settings_last() {
+        let node = NodeSpec {
+            name: "publisher".into(),
+            data_dir: "/tmp/x/data".into(),
+            socket_dir: "/tmp/x/run".into(),
+            port: 15432,
+            settings: vec![("max_connections".into(), "200".into())],
+            credentials: Credentials {
+                superuser: Secret::new("a"),
+                replication: Secret::new("b"),
+            },
+        };
+        let conf = postgresql_conf(&node);
+        assert!(conf.contains("listen_addresses = '127.0.0.1'\n"));
+        assert!(conf.contains("port = 15432\n"));
+        assert!(conf.contains("wal_level = logical\n"));
+        assert!(conf.ends_with("max_connections = 200\n"));
+    }
+}

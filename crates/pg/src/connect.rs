@@ -1,0 +1,56 @@
+//! Connections: admin over the private unix socket, users over TCP.
+
+use std::time::Duration;
+
+use tokio_postgres::{Client, Config, NoTls};
+
+use crate::error::{Error, ErrorKind};
+use crate::{DATABASE, NodeSpec, SUPERUSER};
+
+/// A superuser session over the node's unix socket (peer authentication).
+pub async fn admin(node: &NodeSpec) -> Result<Client, Error> {
+    let mut config = Config::new();
+    config
+        .host_path(&node.socket_dir)
+        .port(node.port)
+        .user(SUPERUSER)
+        .dbname(DATABASE)
+        .application_name("prodhome")
+        .connect_timeout(Duration::from_secs(5));
+    connect(&config, &node.name).await
+}
+
+/// A session over TCP on 127.0.0.1 as `role` with `password`.
+pub async fn user(node: &NodeSpec, role: &str, password: &str) -> Result<Client, Error> {
+    let mut config = Config::new();
+    config
+        .host("127.0.0.1")
+        .port(node.port)
+        .user(role)
+        .password(password)
+        .dbname(DATABASE)
+        .application_name("prodhome")
+        .connect_timeout(Duration::from_secs(5));
+    connect(&config, &node.name).await
+}
+
+/// The readiness probe: a real connection that runs a real query.
+pub async fn probe(node: &NodeSpec) -> Result<(), Error> {
+    let client = admin(node).await?;
+    client
+        .simple_query("select 1")
+        .await
+        .map(drop)
+        .map_err(|e| crate::error::sql(&format!("probing {}", node.name), e))
+}
+
+async fn connect(config: &Config, node: &str) -> Result<Client, Error> {
+    let (client, connection) = config
+        .connect(NoTls)
+        .await
+        .map_err(|e| Error::with(ErrorKind::Connect, format!("could not connect to {node}: {e}"), e))?;
+    tokio::spawn(async move {
+        let _ = connection.await;
+    });
+    Ok(client)
+}

@@ -1,0 +1,66 @@
+//! Everything prodhome knows about PostgreSQL: finding the pinned binaries,
+//! creating clusters (with a template cache so a lab's second cluster is a
+//! copy, not an initdb), writing their configuration, bootstrapping roles,
+//! setting up logical replication, measuring lag, and verifying that
+//! subscribers converged.
+//!
+//! Inputs are small specs ([`NodeSpec`], [`ReplicationSpec`]) that the daemon
+//! builds from the lab's Plan; this crate never reads a lab file. It starts no
+//! long-lived process itself: [`server_command`] says how to run a server and
+//! the supervisor runs it. Connections are tokio-postgres: admin work goes
+//! over the node's private unix socket with peer authentication (no password
+//! on the wire or in a file the server reads), everything a user does goes
+//! over TCP on 127.0.0.1 with scram-sha-256.
+
+mod account;
+mod binaries;
+mod cluster;
+mod conf;
+mod connect;
+mod error;
+mod identity;
+mod lag;
+mod replication;
+mod roles;
+mod verify;
+
+pub use account::{Account, check_reachable};
+pub use binaries::{Binaries, find_binaries};
+pub use cluster::{ensure_clusters, postmaster_pid, server_command};
+pub use conf::write_config;
+pub use connect::{admin, probe, user};
+pub use error::{Error, ErrorKind};
+pub use lag::{LinkStatus, link_status};
+pub use replication::{ReplicationSpec, SubscriberSpec, setup_replication, subscription_name};
+pub use roles::bootstrap;
+pub use verify::{TableCheck, TableSide, VerifyReport, verify};
+
+use std::path::PathBuf;
+
+use model::Secret;
+
+/// The superuser every cluster is created with.
+pub const SUPERUSER: &str = "postgres";
+/// The least-privilege role subscriptions connect as.
+pub const REPLICATION_ROLE: &str = "prodhome_repl";
+/// The database the lab's schema lives in.
+pub const DATABASE: &str = "postgres";
+
+/// One Postgres node as this crate needs it.
+#[derive(Debug, Clone)]
+pub struct NodeSpec {
+    pub name: String,
+    pub data_dir: PathBuf,
+    pub socket_dir: PathBuf,
+    pub port: u16,
+    /// Extra postgresql.conf lines from the lab, already rendered.
+    pub settings: Vec<(String, String)>,
+    pub credentials: Credentials,
+}
+
+/// The node's generated passwords.
+#[derive(Debug, Clone)]
+pub struct Credentials {
+    pub superuser: Secret,
+    pub replication: Secret,
+}

@@ -1,0 +1,47 @@
+//! First-contact setup on every node: passwords, the replication role, and
+//! prodhome's own small schema. Idempotent: run on every `up`.
+
+use tokio_postgres::Client;
+
+use crate::error::{Error, sql};
+use crate::{Credentials, REPLICATION_ROLE, SUPERUSER};
+
+/// Sets the generated passwords, creates the least-privilege replication
+/// role (LOGIN REPLICATION, nothing else; SELECT is granted per published
+/// table), and creates the `prodhome` schema with the probe and
+/// schema-applied tables.
+pub async fn bootstrap(client: &Client, node: &str, creds: &Credentials) -> Result<(), Error> {
+    // Passwords travel as SCRAM verifiers computed here, so the plain text
+    // never reaches the server, its logs or pg_stat_activity.
+    let su = postgres_protocol::password::scram_sha_256(creds.superuser.expose().as_bytes());
+    let repl = postgres_protocol::password::scram_sha_256(creds.replication.expose().as_bytes());
+    let script = format!(
+        "SET log_statement = 'none';
+         SET log_min_error_statement = panic;
+         ALTER ROLE {SUPERUSER} PASSWORD '{su}';
+         DO $$ BEGIN
+           IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{REPLICATION_ROLE}') THEN
+             CREATE ROLE {REPLICATION_ROLE} LOGIN REPLICATION;
+           END IF;
+         END $$;
+         ALTER ROLE {REPLICATION_ROLE} PASSWORD '{repl}';
+         CREATE SCHEMA IF NOT EXISTS prodhome;
+         CREATE TABLE IF NOT EXISTS prodhome.probe (
+           id bigserial PRIMARY KEY,
+           replication text NOT NULL,
+           at timestamptz NOT NULL DEFAULT now());
+         CREATE TABLE IF NOT EXISTS prodhome.applied (
+           node text NOT NULL,
+           replication text NOT NULL,
+           sha256 text NOT NULL,
+           at timestamptz NOT NULL DEFAULT now(),
+           PRIMARY KEY (node, replication));
+         GRANT USAGE ON SCHEMA prodhome TO {REPLICATION_ROLE};
+         GRANT SELECT ON ALL TABLES IN SCHEMA prodhome TO {REPLICATION_ROLE};
+         RESET log_min_error_statement;"
+    );
+    client
+        .batch_execute(&script)
+        .await
+        .map_err(|e| sql(&format!("setting up roles on {node}"), e))
+}
