@@ -1,0 +1,81 @@
+//! The one place a lab's Plan becomes the small options each stage takes:
+//! `pg::NodeSpec`s for the nodes and `supervisor::UnitSpec`s to run them.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use anyhow::{Result, bail};
+use lab::Plan;
+use nix::sys::signal::Signal;
+use pg::{Account, Binaries, Credentials, NodeSpec};
+use supervisor::{Probe, RestartPolicy, UnitSpec};
+
+use crate::layout::StateDir;
+
+/// Unix sockets paths are limited to 107 bytes.
+const MAX_SOCKET_PATH: usize = 107;
+
+/// The node specs for `plan`, with the given ports and credentials.
+pub fn node_specs(
+    plan: &Plan,
+    state: &StateDir,
+    ports: &BTreeMap<String, u16>,
+    secrets: &BTreeMap<String, Credentials>,
+) -> Result<Vec<NodeSpec>> {
+    let mut specs = Vec::new();
+    for node in &plan.nodes {
+        let (Some(&port), Some(credentials)) = (ports.get(&node.name), secrets.get(&node.name)) else {
+            bail!(
+                "node {} has no port or credentials yet: run `prodhome up` first",
+                node.name
+            );
+        };
+        let socket_dir = state.socket_dir(&node.name);
+        let socket = socket_dir.join(format!(".s.PGSQL.{port}"));
+        if socket.as_os_str().len() > MAX_SOCKET_PATH {
+            bail!(
+                "the state directory {} is too deep: the unix socket path {} would pass the system's limit of {MAX_SOCKET_PATH} bytes. \
+                 Use a shorter --state-dir",
+                state.root().display(),
+                socket.display()
+            );
+        }
+        specs.push(NodeSpec {
+            name: node.name.clone(),
+            data_dir: state.data_dir(&node.name),
+            socket_dir,
+            port,
+            settings: node.settings.clone(),
+            credentials: credentials.clone(),
+        });
+    }
+    Ok(specs)
+}
+
+/// How the supervisor runs one node: as the server account, fast shutdown
+/// on SIGINT, readiness when a real connection runs a real query.
+pub fn node_unit(bins: &Binaries, account: &Account, state: &StateDir, node: &NodeSpec) -> UnitSpec {
+    let (program, args) = pg::server_command(bins, node);
+    let probe_node = node.clone();
+    let probe: Probe = std::sync::Arc::new(move || {
+        let node = probe_node.clone();
+        Box::pin(async move { pg::probe(&node).await.map_err(|e| e.to_string()) })
+    });
+    UnitSpec {
+        name: node.name.clone(),
+        program,
+        args,
+        // Postgres reads PGDATA and friends; the lab must not depend on the
+        // caller's environment.
+        env: vec![("LC_ALL".into(), "C".into())],
+        cwd: Some(state.node_dir(&node.name)),
+        user: account.switch.then_some((account.uid, account.gid)),
+        log: state.node_log(&node.name),
+        stop_signal: Signal::SIGINT,
+        stop_timeout: Duration::from_secs(30),
+        policy: RestartPolicy::default(),
+        ready: Some(probe),
+        probe_interval: Duration::from_secs(1),
+        probe_timeout: Duration::from_secs(2),
+    }
+}

@@ -1,0 +1,21 @@
+//! The `up` daemon: it owns a running lab. [`up::run`] turns a checked
+//! `lab::Plan` into running, supervised Postgres nodes with logical
+//! replication, serves the control API (`api` crate types) on 127.0.0.1, and
+//! appends every supervisor event to the event log.
+//!
+//! [`assemble`] is the only place a Plan becomes stage options (pg node
+//! specs, supervisor unit specs); [`layout::StateDir`] names every file the
+//! lab keeps on disk. The CLI uses both for the commands that work without a
+//! daemon (`psql`, `env`, `verify`, `down` of a lab whose daemon was killed).
+
+pub mod assemble;
+pub mod eventlog;
+pub mod layout;
+pub mod ports;
+mod routes;
+pub mod secrets;
+mod status;
+pub mod up;
+
+pub use layout::StateDir;
+pub use up::{UpOptions, run, tail};

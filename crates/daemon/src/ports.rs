@@ -1,0 +1,80 @@
+//! Ports: the lab's fixed ones, or free ones chosen on the first `up` and
+//! kept in `ports.json` so a node keeps its port across restarts.
+
+use std::collections::BTreeMap;
+use std::net::{Ipv4Addr, TcpListener};
+
+use anyhow::{Context, Result, bail};
+use lab::Plan;
+
+use crate::layout::{StateDir, write_atomic};
+
+/// Reads the kept ports (empty when none were chosen yet).
+pub fn load(state: &StateDir) -> BTreeMap<String, u16> {
+    std::fs::read_to_string(state.ports())
+        .ok()
+        .and_then(|t| serde_json::from_str(&t).ok())
+        .unwrap_or_default()
+}
+
+/// Gives every node a port: the lab's, else the kept one if it is still
+/// free, else a new free one. Fails, naming the lab file line, when a fixed
+/// port is taken by another program.
+pub fn resolve(plan: &Plan, state: &StateDir) -> Result<BTreeMap<String, u16>> {
+    let kept = load(state);
+    let mut chosen = BTreeMap::new();
+    let mut problems = Vec::new();
+    for node in &plan.nodes {
+        let port = match node.port {
+            Some(port) => {
+                if !is_free(port) {
+                    let at = node
+                        .port_at
+                        .as_ref()
+                        .map(|l| format!("{l}: "))
+                        .unwrap_or_default();
+                    problems.push(format!(
+                        "{at}postgres.{}.port: port {port} is already in use by another program; \
+                         stop that program or choose another port (or remove `port` to let prodhome pick a free one)",
+                        node.name
+                    ));
+                }
+                port
+            }
+            None => match kept.get(&node.name) {
+                Some(&port) if is_free(port) => port,
+                _ => free_port(chosen.values().copied().collect::<Vec<_>>().as_slice())?,
+            },
+        };
+        chosen.insert(node.name.clone(), port);
+    }
+    if !problems.is_empty() {
+        bail!("{}", problems.join("\n"));
+    }
+    if chosen != kept {
+        write_atomic(
+            &state.ports(),
+            serde_json::to_string_pretty(&chosen)?.as_bytes(),
+            0o644,
+        )
+        .with_context(|| format!("writing {}", state.ports().display()))?;
+    }
+    Ok(chosen)
+}
+
+/// True when nothing listens on 127.0.0.1:port.
+pub fn is_free(port: u16) -> bool {
+    TcpListener::bind((Ipv4Addr::LOCALHOST, port)).is_ok()
+}
+
+/// A port the kernel says is free, not in `taken`.
+pub fn free_port(taken: &[u16]) -> Result<u16> {
+    for _ in 0..64 {
+        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).context("finding a free port")?;
+        let port = listener.local_addr()?.port();
+        if !taken.contains(&port) {
+            return Ok(port);
+        }
+    }
+    bail!("could not find a free port on 127.0.0.1")
+}

@@ -1,0 +1,69 @@
+//! The lab's status, as `GET /api/status` serves it.
+
+use api::{LinkReport, NodeStatus, Status};
+use supervisor::UnitState;
+
+use crate::up::Lab;
+
+/// Builds the status now: unit states from the supervisor, link states and
+/// lag measured live on the publishers and subscribers.
+pub(crate) async fn build(lab: &Lab) -> Status {
+    let (phase, message) = lab.phase.borrow().clone();
+    let nodes = lab
+        .nodes
+        .iter()
+        .map(|(spec, unit)| {
+            let s = unit.status();
+            NodeStatus {
+                name: spec.name.clone(),
+                kind: "postgres".into(),
+                state: s.state.as_str().into(),
+                pid: s.pid,
+                port: spec.port,
+                restarts: s.restarts,
+                last_exit: s.last_exit.map(|e| e.to_string()),
+                since_ns: s.since_ns,
+            }
+        })
+        .collect();
+    let mut replication = Vec::new();
+    for repl in &lab.replications {
+        let publisher = connect_if_ready(lab, &repl.publisher).await;
+        for sub_name in &repl.subscribers {
+            let subscriber = connect_if_ready(lab, sub_name).await;
+            let (state, lag_bytes) = match &publisher {
+                None => ("unknown".to_string(), None),
+                Some(p) => match pg::link_status(p, subscriber.as_ref(), &repl.name, sub_name).await {
+                    Ok(link) => (link.state, link.lag_bytes),
+                    Err(_) => ("unknown".to_string(), None),
+                },
+            };
+            replication.push(LinkReport {
+                name: repl.name.clone(),
+                publisher: repl.publisher.clone(),
+                subscriber: sub_name.clone(),
+                state,
+                lag_bytes,
+            });
+        }
+    }
+    Status {
+        lab: lab.name.clone(),
+        api: lab.api.clone(),
+        phase,
+        message,
+        nodes,
+        replication,
+    }
+}
+
+async fn connect_if_ready(lab: &Lab, node: &str) -> Option<tokio_postgres::Client> {
+    let (spec, unit) = lab.nodes.iter().find(|(s, _)| s.name == node)?;
+    if unit.status().state != UnitState::Ready {
+        return None;
+    }
+    tokio::time::timeout(std::time::Duration::from_secs(2), pg::admin(spec))
+        .await
+        .ok()?
+        .ok()
+}

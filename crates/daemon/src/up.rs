@@ -1,0 +1,347 @@
+//! `prodhome up`: the daemon's life from lock to exit.
+//!
+//! prepare (lock, binaries, account, secrets, ports, leftover servers,
+//! clusters, configuration) → serve the API → start every node → wait until
+//! each answers a real query → roles → replication → ready → wait for Ctrl-C,
+//! SIGTERM or `POST /api/down` → stop everything → exit. A failure at any
+//! step stops what was started; what was created stays, whole, for the next
+//! `up` to reuse.
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, Result, anyhow, bail};
+use lab::{Plan, Tables};
+use model::{Event, EventKind};
+use nix::fcntl::{Flock, FlockArg};
+use nix::sys::signal::Signal;
+use pg::{NodeSpec, ReplicationSpec, SubscriberSpec};
+use supervisor::UnitHandle;
+use tokio::sync::{Notify, mpsc, watch};
+
+use crate::eventlog::EventLog;
+use crate::layout::{StateDir, write_atomic};
+use crate::{assemble, ports, routes, secrets};
+
+/// What `up` needs beyond the plan.
+pub struct UpOptions {
+    pub plan: Plan,
+    pub state: StateDir,
+    /// The template cluster cache; `None` disables it.
+    pub cache_dir: Option<PathBuf>,
+    /// Print events and progress on stderr (foreground `up`).
+    pub echo: bool,
+    /// How long nodes and subscriptions may take to get ready.
+    pub ready_timeout: Duration,
+}
+
+/// The running lab, shared with the API routes.
+pub struct Lab {
+    pub name: String,
+    pub api: String,
+    /// (phase, message)
+    pub phase: watch::Sender<(String, Option<String>)>,
+    pub nodes: Vec<(NodeSpec, UnitHandle)>,
+    pub replications: Vec<ReplicationInfo>,
+    pub state: StateDir,
+    pub shutdown: Notify,
+}
+
+pub struct ReplicationInfo {
+    pub name: String,
+    pub publisher: String,
+    pub subscribers: Vec<String>,
+}
+
+/// Runs the lab until asked to stop. Returns an error when it could not be
+/// brought up (after stopping whatever it started).
+pub async fn run(opts: UpOptions) -> Result<()> {
+    let UpOptions {
+        plan,
+        state,
+        cache_dir,
+        echo,
+        ready_timeout,
+    } = opts;
+    state
+        .create(&plan.name)
+        .with_context(|| format!("creating the state directory {}", state.root().display()))?;
+    let _lock = lock(&state)?;
+    let (events, log) = EventLog::start(state.events(), echo);
+    let result = run_locked(&plan, &state, cache_dir, echo, ready_timeout, events).await;
+    log.flush().await;
+    let _ = std::fs::remove_file(state.daemon_json());
+    result
+}
+
+async fn run_locked(
+    plan: &Plan,
+    state: &StateDir,
+    cache_dir: Option<PathBuf>,
+    echo: bool,
+    ready_timeout: Duration,
+    events: mpsc::Sender<Event>,
+) -> Result<()> {
+    let say = |msg: String| {
+        if echo {
+            eprintln!("prodhome: {msg}");
+        }
+    };
+    let bins = pg::find_binaries(plan.postgres_version).map_err(|e| match &plan.postgres_version_at {
+        Some(at) => anyhow!("{at}: {e}"),
+        None => anyhow!("{e}"),
+    })?;
+    let account = pg::Account::resolve(plan.run_as.as_deref())?;
+    pg::check_reachable(&account, state.root())?;
+    let names: Vec<&str> = plan.nodes.iter().map(|n| n.name.as_str()).collect();
+    let creds = secrets::load_or_generate(state, &names)?;
+
+    // Servers left running by a daemon that was killed: shut them down
+    // cleanly (no data is lost by a fast shutdown) so we supervise them.
+    for node in &plan.nodes {
+        if let Some(pid) = pg::postmaster_pid(&state.data_dir(&node.name)) {
+            say(format!(
+                "{}: found running from an earlier daemon (pid {pid}); restarting it under supervision",
+                node.name
+            ));
+            let _ = events
+                .send(Event::now(&node.name, EventKind::Adopted { pid }))
+                .await;
+            supervisor::stop_pid(pid, Signal::SIGINT, Duration::from_secs(60)).await;
+        }
+    }
+    let ports = ports::resolve(plan, state)?;
+    let specs = assemble::node_specs(plan, state, &ports, &creds)?;
+    for spec in &specs {
+        for dir in [state.node_dir(&spec.name), spec.socket_dir.clone()] {
+            std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+            std::fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(0o700))?;
+            account.own(&dir)?;
+        }
+    }
+    let created = pg::ensure_clusters(&bins, &account, &specs, cache_dir.as_deref()).await?;
+    if !created.is_empty() {
+        say(format!("created clusters for {}", created.join(", ")));
+    }
+    for spec in &specs {
+        pg::write_config(spec, &account)?;
+    }
+
+    let listener = tokio::net::TcpListener::bind(SocketAddr::from((
+        Ipv4Addr::LOCALHOST,
+        plan.api_port.unwrap_or(0),
+    )))
+    .await
+    .with_context(|| match plan.api_port {
+        Some(p) => format!("api_port {p} is already in use; choose another or remove api_port"),
+        None => "binding the control API".into(),
+    })?;
+    let api = format!("http://{}", listener.local_addr()?);
+    let nodes = specs
+        .iter()
+        .map(|spec| {
+            (
+                spec.clone(),
+                supervisor::spawn_unit(assemble::node_unit(&bins, &account, state, spec), events.clone()),
+            )
+        })
+        .collect();
+    let replications = plan
+        .replications
+        .iter()
+        .map(|r| ReplicationInfo {
+            name: r.name.clone(),
+            publisher: r.publisher.clone(),
+            subscribers: r.subscribers.clone(),
+        })
+        .collect();
+    let (phase, _) = watch::channel(("starting".to_string(), None));
+    let lab = Arc::new(Lab {
+        name: plan.name.clone(),
+        api: api.clone(),
+        phase,
+        nodes,
+        replications,
+        state: state.clone(),
+        shutdown: Notify::new(),
+    });
+    let server = tokio::spawn({
+        let router = routes::router(lab.clone());
+        async move { axum::serve(listener, router).await }
+    });
+    let info = api::DaemonInfo {
+        pid: std::process::id(),
+        api: api.clone(),
+        lab: plan.name.clone(),
+        fingerprint: plan.fingerprint.clone(),
+    };
+    write_atomic(
+        &state.daemon_json(),
+        serde_json::to_string(&info)?.as_bytes(),
+        0o644,
+    )?;
+    let _ = events
+        .send(Event::now(
+            &plan.name,
+            EventKind::Lab {
+                phase: "starting".into(),
+            },
+        ))
+        .await;
+
+    let started = tokio::select! {
+        r = bring_up(plan, &lab, ready_timeout) => r,
+        _ = stop_requested(&lab) => Err(anyhow!("interrupted while starting")),
+    };
+    match &started {
+        Ok(()) => {
+            lab.phase.send_replace(("ready".into(), None));
+            let _ = events
+                .send(Event::now(
+                    &plan.name,
+                    EventKind::Lab {
+                        phase: "ready".into(),
+                    },
+                ))
+                .await;
+            say(format!("lab {} is ready; control API at {api}", plan.name));
+            for (spec, unit) in &lab.nodes {
+                say(format!(
+                    "  {:<14} 127.0.0.1:{:<6} pid {}",
+                    spec.name,
+                    spec.port,
+                    unit.status().pid.unwrap_or(0)
+                ));
+            }
+            say("Ctrl-C stops the lab; `prodhome status` shows it from another terminal".into());
+            stop_requested(&lab).await;
+        }
+        Err(e) => {
+            lab.phase.send_replace(("failed".into(), Some(format!("{e:#}"))));
+        }
+    }
+    lab.phase.send_replace(("stopping".into(), None));
+    say(format!("stopping lab {}", plan.name));
+    futures_util::future::join_all(lab.nodes.iter().map(|(_, unit)| unit.stop())).await;
+    let _ = events
+        .send(Event::now(
+            &plan.name,
+            EventKind::Lab {
+                phase: "stopped".into(),
+            },
+        ))
+        .await;
+    server.abort();
+    started
+}
+
+/// Starts every node, waits until each is ready, then roles and replication.
+async fn bring_up(plan: &Plan, lab: &Lab, ready_timeout: Duration) -> Result<()> {
+    for (_, unit) in &lab.nodes {
+        unit.start().await;
+    }
+    let waits = lab.nodes.iter().map(|(spec, unit)| async move {
+        unit.wait_ready(ready_timeout).await.map_err(|status| {
+            let exit = status
+                .last_exit
+                .map(|e| format!(", last exit: {e}"))
+                .unwrap_or_default();
+            anyhow!(
+                "node {} did not become ready (state {}{exit}). The end of its log ({}):\n{}",
+                spec.name,
+                status.state.as_str(),
+                lab.state.node_log(&spec.name).display(),
+                tail(&lab.state.node_log(&spec.name), 12)
+            )
+        })
+    });
+    let errors: Vec<String> = futures_util::future::join_all(waits)
+        .await
+        .into_iter()
+        .filter_map(|r| r.err())
+        .map(|e| e.to_string())
+        .collect();
+    if !errors.is_empty() {
+        bail!("{}", errors.join("\n"));
+    }
+    let mut clients = std::collections::BTreeMap::new();
+    for (spec, _) in &lab.nodes {
+        let client = pg::admin(spec).await?;
+        pg::bootstrap(&client, &spec.name, &spec.credentials).await?;
+        clients.insert(spec.name.clone(), client);
+    }
+    for repl in &plan.replications {
+        let node = |name: &str| {
+            lab.nodes
+                .iter()
+                .map(|(s, _)| s)
+                .find(|s| s.name == name)
+                .expect("checked by lab")
+        };
+        let publisher = node(&repl.publisher);
+        let subscribers = repl
+            .subscribers
+            .iter()
+            .map(|name| SubscriberSpec {
+                node: node(name),
+                client: &clients[name],
+            })
+            .collect();
+        let tables = match &repl.tables {
+            Tables::All => None,
+            Tables::List(list) => Some(list.as_slice()),
+        };
+        let spec = ReplicationSpec {
+            name: &repl.name,
+            publisher,
+            publisher_addr: ("127.0.0.1", publisher.port),
+            subscribers,
+            schema_sql: repl.schema.as_ref().map(|s| s.sql.as_str()),
+            tables,
+        };
+        pg::setup_replication(&spec, &clients[&repl.publisher], ready_timeout).await?;
+    }
+    Ok(())
+}
+
+async fn stop_requested(lab: &Lab) {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+    let term = async {
+        match term.as_mut() {
+            Some(t) => {
+                t.recv().await;
+            }
+            None => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term => {}
+        _ = lab.shutdown.notified() => {}
+    }
+}
+
+fn lock(state: &StateDir) -> Result<Flock<std::fs::File>> {
+    let path = state.lock_file();
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .with_context(|| format!("opening {}", path.display()))?;
+    Flock::lock(file, FlockArg::LockExclusiveNonblock).map_err(|_| {
+        let who = state.running_daemon().map(|d| format!(" (pid {}, api {})", d.pid, d.api)).unwrap_or_default();
+        anyhow!(
+            "another prodhome daemon is already running this lab{who}; use `prodhome status`, or `prodhome down` to stop it"
+        )
+    })
+}
+
+/// The last `n` lines of a file, for error messages.
+pub fn tail(path: &std::path::Path, n: usize) -> String {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(n)..].join("\n")
+}
