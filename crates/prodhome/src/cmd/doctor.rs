@@ -1,0 +1,107 @@
+//! `prodhome doctor`: can this machine run the lab? One line per check,
+//! ok or fail, with the fix.
+
+use anyhow::Result;
+
+use crate::cli::Global;
+use crate::context::{Context, cache_dir};
+
+pub(crate) fn run(global: &Global) -> Result<i32> {
+    let mut failed = 0;
+    let mut line = |ok: bool, what: String| {
+        if !ok {
+            failed += 1;
+        }
+        println!("{} {what}", if ok { "ok  " } else { "FAIL" });
+    };
+    let ctx = match Context::load(global) {
+        Ok(ctx) => {
+            let source = ctx
+                .plan
+                .file
+                .as_ref()
+                .map(|f| f.display().to_string())
+                .unwrap_or_else(|| "built-in seed lab".into());
+            line(true, format!("lab file: {} ({source})", ctx.plan.name));
+            ctx
+        }
+        Err(e) => {
+            line(false, format!("lab file: {e:#}"));
+            return Ok(1);
+        }
+    };
+    match pg::find_binaries(ctx.plan.postgres_version) {
+        Ok(b) => line(
+            true,
+            format!("PostgreSQL {} binaries in {}", b.version, b.bindir.display()),
+        ),
+        Err(e) => line(false, format!("binaries: {e}")),
+    }
+    let account = pg::Account::resolve(ctx.plan.run_as.as_deref());
+    match &account {
+        Ok(a) if a.switch => line(
+            true,
+            format!(
+                "servers run as \"{}\" (uid {}) because prodhome runs as root",
+                a.name, a.uid
+            ),
+        ),
+        Ok(a) => line(true, format!("servers run as you (\"{}\")", a.name)),
+        Err(e) => line(false, format!("account: {e}")),
+    }
+    let root = ctx.state.root();
+    let existing = root.ancestors().find(|p| p.exists()).unwrap_or(root);
+    let writable = tempfile_in(existing);
+    line(
+        writable,
+        if writable {
+            format!("state directory {} is writable", root.display())
+        } else {
+            format!(
+                "state directory {}: cannot write in {}; choose another with --state-dir",
+                root.display(),
+                existing.display()
+            )
+        },
+    );
+    if let Ok(a) = &account {
+        match pg::check_reachable(a, existing) {
+            Ok(()) => line(true, format!("\"{}\" can reach the state directory", a.name)),
+            Err(e) => line(false, e.to_string()),
+        }
+    }
+    let running = ctx.state.running_daemon().is_some();
+    for node in &ctx.plan.nodes {
+        if let Some(port) = node.port {
+            let free = running || daemon::ports::is_free(port);
+            let at = node
+                .port_at
+                .as_ref()
+                .map(|l| format!(" ({l})"))
+                .unwrap_or_default();
+            line(
+                free,
+                if free {
+                    format!("port {port} for {} is free", node.name)
+                } else {
+                    format!(
+                        "port {port} for {}{at} is in use by another program: stop it or pick another port",
+                        node.name
+                    )
+                },
+            );
+        }
+    }
+    match cache_dir() {
+        Some(dir) => println!("info template cache: {}", dir.display()),
+        None => println!("info template cache: off"),
+    }
+    Ok(if failed == 0 { 0 } else { 1 })
+}
+
+fn tempfile_in(dir: &std::path::Path) -> bool {
+    let probe = dir.join(format!(".prodhome-doctor-{}", std::process::id()));
+    let ok = std::fs::write(&probe, b"").is_ok();
+    let _ = std::fs::remove_file(&probe);
+    ok
+}

@@ -1,0 +1,103 @@
+//! `prodhome status`: the daemon's view, or the disk's when it is not running.
+
+use anyhow::Result;
+use api::{LinkReport, NodeStatus, Status};
+
+use crate::context::{Context, runtime};
+
+pub(crate) fn run(ctx: &Context, json: bool) -> Result<i32> {
+    let status = match ctx.state.running_daemon() {
+        Some(info) => runtime()?.block_on(api::Client::new(&info.api).status())?,
+        None => offline(ctx),
+    };
+    if json {
+        println!("{}", serde_json::to_string_pretty(&status)?);
+    } else {
+        print_table(&status);
+    }
+    Ok(0)
+}
+
+/// The status of a lab with no daemon: nodes are stopped, or running on
+/// their own when a daemon was killed.
+fn offline(ctx: &Context) -> Status {
+    let ports = daemon::ports::load(&ctx.state);
+    let nodes = ctx
+        .plan
+        .nodes
+        .iter()
+        .map(|n| {
+            let pid = pg::postmaster_pid(&ctx.state.data_dir(&n.name));
+            NodeStatus {
+                name: n.name.clone(),
+                kind: "postgres".into(),
+                state: if pid.is_some() { "unsupervised" } else { "stopped" }.into(),
+                pid,
+                port: n.port.or_else(|| ports.get(&n.name).copied()).unwrap_or(0),
+                restarts: 0,
+                last_exit: None,
+                since_ns: 0,
+            }
+        })
+        .collect();
+    let replication = ctx
+        .plan
+        .replications
+        .iter()
+        .flat_map(|r| {
+            r.subscribers.iter().map(|s| LinkReport {
+                name: r.name.clone(),
+                publisher: r.publisher.clone(),
+                subscriber: s.clone(),
+                state: "unknown".into(),
+                lag_bytes: None,
+            })
+        })
+        .collect();
+    Status {
+        lab: ctx.plan.name.clone(),
+        api: String::new(),
+        phase: "stopped".into(),
+        message: Some("no daemon is running for this lab; `prodhome up` starts it".into()),
+        nodes,
+        replication,
+    }
+}
+
+pub(crate) fn print_table(status: &Status) {
+    let api = if status.api.is_empty() { "-" } else { &status.api };
+    println!("lab {}  {}  api {api}", status.lab, status.phase);
+    if let Some(message) = &status.message {
+        println!("  {message}");
+    }
+    println!();
+    println!(
+        "{:<16} {:<9} {:<13} {:>8} {:>6} {:>8}  LAST EXIT",
+        "NODE", "KIND", "STATE", "PID", "PORT", "RESTARTS"
+    );
+    for n in &status.nodes {
+        let pid = n.pid.map(|p| p.to_string()).unwrap_or_else(|| "-".into());
+        let exit = n.last_exit.as_deref().unwrap_or("-");
+        println!(
+            "{:<16} {:<9} {:<13} {pid:>8} {:>6} {:>8}  {exit}",
+            n.name, n.kind, n.state, n.port, n.restarts
+        );
+    }
+    if !status.replication.is_empty() {
+        println!();
+        println!(
+            "{:<16} {:<16} {:<16} {:<13} {:>12}",
+            "REPLICATION", "PUBLISHER", "SUBSCRIBER", "STATE", "LAG"
+        );
+        for r in &status.replication {
+            let lag = r
+                .lag_bytes
+                .map(|b| format!("{b} B"))
+                .unwrap_or_else(|| "-".into());
+            println!(
+                "{:<16} {:<16} {:<16} {:<13} {lag:>12}",
+                r.name, r.publisher, r.subscriber, r.state
+            );
+        }
+    }
+}

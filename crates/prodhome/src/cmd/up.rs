@@ -1,0 +1,175 @@
+//! `prodhome up`: foreground, detached, and the detached daemon itself.
+
+use std::os::unix::process::CommandExt;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, Result, bail};
+use daemon::UpOptions;
+
+use crate::context::{Context, cache_dir, runtime};
+
+/// Runs the lab in this process until Ctrl-C or SIGTERM.
+pub(crate) fn foreground(ctx: &Context, timeout: Duration) -> Result<i32> {
+    refuse_if_running(ctx)?;
+    announce(ctx);
+    run_daemon(ctx, timeout, true)
+}
+
+/// The process `up -d` starts: the same lab, logging to daemon.log.
+pub(crate) fn daemon(ctx: &Context, timeout: Duration) -> Result<i32> {
+    run_daemon(ctx, timeout, true)
+}
+
+fn run_daemon(ctx: &Context, timeout: Duration, echo: bool) -> Result<i32> {
+    let opts = UpOptions {
+        plan: ctx.plan.clone(),
+        state: ctx.state.clone(),
+        cache_dir: cache_dir(),
+        echo,
+        ready_timeout: timeout,
+    };
+    runtime()?.block_on(async {
+        // Listening for SIGHUP replaces its default action (exit): a closed
+        // terminal must not stop a lab.
+        let _hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup());
+        daemon::run(opts).await
+    })?;
+    Ok(0)
+}
+
+/// Starts the daemon in the background and returns once the lab is ready
+/// (exit 0), or the daemon failed (exit 1, with its reason).
+pub(crate) fn detached(ctx: &Context, timeout: Duration) -> Result<i32> {
+    if let Some(info) = ctx.state.running_daemon() {
+        check_same_lab(ctx, &info)?;
+        eprintln!(
+            "prodhome: lab {} is already running (pid {}); waiting for it to be ready",
+            ctx.plan.name, info.pid
+        );
+        return wait_ready(ctx, None, timeout);
+    }
+    announce(ctx);
+    ctx.state
+        .create(&ctx.plan.name)
+        .with_context(|| format!("creating {}", ctx.state.root().display()))?;
+    let log_path = ctx.state.daemon_log();
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&log_path)?;
+    let start_of_log = log.metadata()?.len();
+    let exe = std::env::current_exe().context("finding the prodhome executable")?;
+    let child = Command::new(exe)
+        .args(ctx.global_args())
+        .arg("__daemon")
+        .arg("--timeout")
+        .arg(format!("{}ms", timeout.as_millis()))
+        .stdin(Stdio::null())
+        .stdout(Stdio::from(log.try_clone()?))
+        .stderr(Stdio::from(log))
+        // Its own process group: Ctrl-C in this terminal is not for it.
+        .process_group(0)
+        .spawn()
+        .context("starting the prodhome daemon")?;
+    wait_ready(
+        ctx,
+        Some((child, start_of_log)),
+        timeout + Duration::from_secs(30),
+    )
+}
+
+fn wait_ready(
+    ctx: &Context,
+    mut child: Option<(std::process::Child, u64)>,
+    timeout: Duration,
+) -> Result<i32> {
+    let rt = runtime()?;
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some((c, start)) = child.as_mut()
+            && let Some(status) = c.try_wait()?
+        {
+            let log = read_from(&ctx.state.daemon_log(), *start);
+            eprintln!(
+                "prodhome: the lab did not come up (daemon {status}):\n{}",
+                log.trim_end()
+            );
+            return Ok(1);
+        }
+        if let Some(info) = ctx.state.running_daemon() {
+            let client = api::Client::new(&info.api);
+            if let Ok(status) = rt.block_on(client.status()) {
+                if status.ready() {
+                    crate::cmd::status::print_table(&status);
+                    return Ok(0);
+                }
+                if status.phase == "failed" {
+                    // The daemon is exiting; its log will say why.
+                }
+            }
+        } else if child.is_none() {
+            bail!(
+                "the daemon of lab {} stopped while we waited; see `prodhome logs daemon`",
+                ctx.plan.name
+            );
+        }
+        if Instant::now() >= deadline {
+            if let Some(info) = ctx.state.running_daemon() {
+                let _ = rt.block_on(api::Client::new(&info.api).down());
+            }
+            bail!(
+                "the lab was not ready within {:?}; it was stopped. See `prodhome logs daemon` and `prodhome logs NODE`",
+                timeout
+            );
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn refuse_if_running(ctx: &Context) -> Result<()> {
+    if let Some(info) = ctx.state.running_daemon() {
+        check_same_lab(ctx, &info)?;
+        bail!(
+            "lab {} is already running (pid {}, api {}); use `prodhome status`, or `prodhome down` first",
+            ctx.plan.name,
+            info.pid,
+            info.api
+        );
+    }
+    Ok(())
+}
+
+fn check_same_lab(ctx: &Context, info: &api::DaemonInfo) -> Result<()> {
+    if info.fingerprint != ctx.plan.fingerprint {
+        let file = ctx
+            .plan
+            .file
+            .as_ref()
+            .map(|f| f.display().to_string())
+            .unwrap_or_else(|| "the seed lab".into());
+        bail!(
+            "{file} (or a schema file it names) changed since lab {} was started (pid {}). \
+             A running lab is not changed in place: run `prodhome down`, then `prodhome up` to apply the change",
+            info.lab,
+            info.pid
+        );
+    }
+    Ok(())
+}
+
+fn announce(ctx: &Context) {
+    if ctx.seed {
+        eprintln!(
+            "prodhome: no {} here, so this is the built-in seed lab `{}` (`prodhome init` writes it out to edit)",
+            lab::init::SEED_LAB_FILE,
+            ctx.plan.name
+        );
+    }
+    eprintln!("prodhome: state in {}", ctx.state.root().display());
+}
+
+fn read_from(path: &std::path::Path, offset: u64) -> String {
+    let text = std::fs::read(path).unwrap_or_default();
+    String::from_utf8_lossy(text.get(offset as usize..).unwrap_or_default()).into_owned()
+}

@@ -1,0 +1,86 @@
+//! Which lab and which state directory a command works on.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context as _, Result, anyhow};
+use daemon::StateDir;
+use lab::Plan;
+
+use crate::cli::Global;
+
+pub(crate) struct Context {
+    pub(crate) plan: Plan,
+    pub(crate) state: StateDir,
+    /// True when no lab file was found and the built-in seed lab is used.
+    pub(crate) seed: bool,
+}
+
+impl Context {
+    pub(crate) fn load(global: &Global) -> Result<Context> {
+        let cwd = std::env::current_dir().context("reading the current directory")?;
+        let file = match &global.file {
+            Some(f) => Some(absolute(&cwd, f)),
+            None => Some(cwd.join(lab::init::SEED_LAB_FILE)).filter(|f| f.exists()),
+        };
+        let (plan, seed) = match &file {
+            Some(f) => (lab::load(f).map_err(|e| anyhow!("{e}"))?, false),
+            None => (lab::seed(), true),
+        };
+        let state = match &global.state_dir {
+            Some(dir) => StateDir::new(absolute(&cwd, dir)),
+            None => StateDir::default_for(&plan.dir, &plan.name),
+        };
+        Ok(Context { plan, state, seed })
+    }
+
+    /// The arguments that make another prodhome process pick the same lab.
+    pub(crate) fn global_args(&self) -> Vec<String> {
+        let mut args = Vec::new();
+        if let Some(file) = &self.plan.file {
+            args.extend(["-f".to_string(), file.display().to_string()]);
+        }
+        args.extend(["--state-dir".to_string(), self.state.root().display().to_string()]);
+        args
+    }
+
+    /// Fails with the list of nodes when `node` is not one of them.
+    pub(crate) fn check_node(&self, node: &str) -> Result<()> {
+        if self.plan.node(node).is_some() {
+            return Ok(());
+        }
+        let names: Vec<&str> = self.plan.nodes.iter().map(|n| n.name.as_str()).collect();
+        Err(anyhow!(
+            "no node \"{node}\" in lab {}; nodes are {}",
+            self.plan.name,
+            names.join(", ")
+        ))
+    }
+}
+
+fn absolute(cwd: &Path, path: &Path) -> PathBuf {
+    if path.is_absolute() {
+        path.to_path_buf()
+    } else {
+        cwd.join(path)
+    }
+}
+
+/// Where template clusters are cached: `$PRODHOME_CACHE_DIR`, else
+/// `$XDG_CACHE_HOME/prodhome`, else `~/.cache/prodhome`. `off` disables it.
+pub(crate) fn cache_dir() -> Option<PathBuf> {
+    if let Some(dir) = std::env::var_os("PRODHOME_CACHE_DIR") {
+        return (dir != "off").then(|| PathBuf::from(dir));
+    }
+    if let Some(dir) = std::env::var_os("XDG_CACHE_HOME") {
+        return Some(PathBuf::from(dir).join("prodhome"));
+    }
+    std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache").join("prodhome"))
+}
+
+/// A current-thread runtime for a command's async work.
+pub(crate) fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")
+}
