@@ -16,7 +16,7 @@ use std::ffi::OsString;
 
 use clap::Parser;
 
-/// Runs prodhome with `args` (including argv[0]) and returns the exit code.
+/// Runs prodhome with `args` (including `argv[0]`) and returns the exit code.
 pub fn run(args: impl IntoIterator<Item = OsString>) -> i32 {
     let cli = match cli::Cli::try_parse_from(args) {
         Ok(cli) => cli,

@@ -1,0 +1,124 @@
+//! kill -9 of nodes and of the daemon itself: the supervisor restarts what
+//! died, the next `up` takes over what a dead daemon left, and no committed
+//! row is lost.
+
+use std::time::Duration;
+
+use serde_json::Value;
+use testkit::{TestLab, poll};
+
+use crate::BIN;
+
+fn kill9(pid: u64) {
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), nix::sys::signal::SIGKILL).unwrap();
+}
+
+/// Waits until `node` was restarted at least `restarts` times and is ready.
+fn wait_restarted(lab: &TestLab, node: &str, restarts: u64) -> Value {
+    poll(
+        &format!("{node} restarted and ready"),
+        Duration::from_secs(60),
+        || {
+            let n = lab.node(node);
+            (n["state"] == "ready" && n["restarts"].as_u64() >= Some(restarts)).then_some(n)
+        },
+    )
+}
+
+/// Inserts rows one transaction at a time through `prodhome psql`,
+/// returning the ids whose COMMIT was acknowledged.
+fn insert_batch(lab: &TestLab, ids: std::ops::Range<u32>) -> Vec<u32> {
+    ids.filter(|id| {
+        let sql = format!("insert into books (id, title) values ({id}, 'crash test')");
+        lab.run(&["psql", "publisher", "-v", "ON_ERROR_STOP=1", "-Atc", &sql])
+            .status
+            .success()
+    })
+    .collect()
+}
+
+#[test]
+fn kill9_of_a_subscriber_and_of_the_publisher_loses_no_committed_row() {
+    let lab = TestLab::new(BIN);
+    lab.up();
+    let mut acked = insert_batch(&lab, 0..30);
+
+    let sub_pid = lab.node("subscriber1")["pid"].as_u64().unwrap();
+    kill9(sub_pid);
+    acked.extend(insert_batch(&lab, 30..60));
+    let sub = wait_restarted(&lab, "subscriber1", 1);
+    assert_ne!(sub["pid"].as_u64().unwrap(), sub_pid);
+    assert!(sub["last_exit"].as_str().unwrap().contains("SIGKILL"), "{sub}");
+
+    let pub_pid = lab.node("publisher")["pid"].as_u64().unwrap();
+    kill9(pub_pid);
+    // Inserts while the publisher is down fail and are not counted.
+    acked.extend(insert_batch(&lab, 60..90));
+    wait_restarted(&lab, "publisher", 1);
+    acked.extend(insert_batch(&lab, 90..120));
+    assert!(acked.len() >= 60, "too few inserts succeeded: {}", acked.len());
+
+    let out = lab.run(&["verify", "--timeout", "60s"]);
+    assert!(out.status.success(), "{}", crate::text(&out));
+    let present: Vec<u32> = lab
+        .sql("subscriber1", "select id from books order by id")
+        .lines()
+        .map(|l| l.parse().unwrap())
+        .collect();
+    for id in &acked {
+        assert!(
+            present.contains(id),
+            "acknowledged row {id} is missing on subscriber1"
+        );
+    }
+    let events = std::fs::read_to_string(lab.state().join("events.jsonl")).unwrap();
+    assert!(
+        events.contains(r#""unit":"publisher","kind":"exited","exit":{"code":null,"signal":9}"#),
+        "{events}"
+    );
+    assert!(
+        events.contains(r#""unit":"subscriber1","kind":"restarting""#),
+        "{events}"
+    );
+}
+
+#[test]
+fn kill9_of_the_daemon_then_up_takes_over_without_duplicates_or_loss() {
+    let lab = TestLab::new(BIN);
+    lab.up();
+    lab.sql(
+        "publisher",
+        "insert into books (id, title) select g, 'x' from generate_series(1, 100) g",
+    );
+    let daemon: Value =
+        serde_json::from_slice(&std::fs::read(lab.state().join("daemon.json")).unwrap()).unwrap();
+    kill9(daemon["pid"].as_u64().unwrap());
+    poll("the daemon to be gone", Duration::from_secs(10), || {
+        (lab.status()["phase"] == "stopped").then_some(())
+    });
+    // The servers outlive their daemon...
+    assert!(
+        lab.status()["nodes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|n| n["state"] == "unsupervised")
+    );
+
+    // ...and the next up takes them over: one postmaster per node, no data lost.
+    lab.up();
+    let status = lab.status();
+    let postmasters = lab
+        .processes()
+        .into_iter()
+        .filter(|pid| {
+            let cmd = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+            String::from_utf8_lossy(&cmd).contains("-D")
+        })
+        .count();
+    assert_eq!(postmasters, 3, "{status}");
+    assert_eq!(lab.sql("subscriber2", "select count(*) from books"), "100");
+    let events = std::fs::read_to_string(lab.state().join("events.jsonl")).unwrap();
+    assert_eq!(events.matches(r#""kind":"adopted""#).count(), 3, "{events}");
+    assert!(lab.run(&["verify"]).status.success());
+}

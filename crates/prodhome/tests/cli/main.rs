@@ -1,0 +1,18 @@
+//! End-to-end tests of the `prodhome` binary against real Postgres servers.
+//! Each test has its own lab directory, state and free ports, so they run in
+//! parallel; `TestLab` stops everything it started when dropped.
+
+mod bad_input;
+mod crashes;
+mod lifecycle;
+mod replication;
+
+pub(crate) const BIN: &str = env!("CARGO_BIN_EXE_prodhome");
+
+pub(crate) fn text(out: &std::process::Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
