@@ -6,13 +6,18 @@
 //!   them; the daemon appends them to the event log and serves them; later the
 //!   store and dashboard draw them as annotations.
 //! - [`Exit`]: how a process ended, by code or by signal.
+//! - [`Point`]: one sample in InfluxDB's data model (measurement, tags,
+//!   fields, timestamp in ns). The sampler and hum make them; the store fans
+//!   them out to its sinks.
 //! - [`Secret`]: a string that never prints itself.
 //!
 //! This crate has no async runtime and no I/O so that every other crate can
 //! depend on it cheaply.
 
 mod event;
+mod point;
 mod secret;
 
 pub use event::{Event, EventKind, Exit, now_ns};
+pub use point::{FieldValue, Point};
 pub use secret::Secret;

@@ -2,7 +2,12 @@
 //! the real `prodhome` binary against real Postgres in a private temporary
 //! directory, and cleans up every process it caused on `Drop` — also when
 //! the test panics. Plus [`poll`] (wait for a condition with a deadline, never
-//! a fixed sleep) and [`free_port`].
+//! a fixed sleep) and [`free_port`]. [`PgNode`] is a bare throwaway Postgres
+//! server for library crates' tests.
+
+mod pg;
+
+pub use pg::PgNode;
 
 use std::net::{Ipv4Addr, TcpListener};
 use std::os::unix::fs::PermissionsExt;
