@@ -15,7 +15,9 @@ use crate::plan::{NodePlan, Plan, ReplicationPlan};
 use crate::raw::{Int, RawDoc, RawNode, Section, Span};
 use crate::{Location, Problem, location_at};
 
+mod hum;
 mod replication;
+mod sample;
 
 /// What checking needs besides the raw lab: where it came from, and how to
 /// read the files it names.
@@ -124,6 +126,11 @@ pub(crate) fn check(doc: RawDoc, inputs: &Inputs<'_>) -> Result<Plan, Vec<Proble
         .iter()
         .filter_map(|section| c.replication(section))
         .collect();
+    let hum = doc.hum.as_ref().and_then(|section| c.hum(section));
+    let sample = match &doc.sample {
+        Some(section) => c.sample(section),
+        None => Some(crate::plan::SamplePlan::default()),
+    };
 
     if !checker.problems.is_empty() {
         return Err(checker.problems);
@@ -132,6 +139,13 @@ pub(crate) fn check(doc: RawDoc, inputs: &Inputs<'_>) -> Result<Plan, Vec<Proble
     hasher.update(inputs.source.as_bytes());
     for schema in replications.iter().filter_map(|r| r.schema.as_ref()) {
         hasher.update(schema.sql.as_bytes());
+    }
+    if let Some(crate::plan::HumPlan {
+        workload: crate::plan::HumWorkload::Script { text, .. },
+        ..
+    }) = &hum
+    {
+        hasher.update(text.as_bytes());
     }
     let fingerprint = hasher.finalize().iter().map(|b| format!("{b:02x}")).collect();
     Ok(Plan {
@@ -144,6 +158,8 @@ pub(crate) fn check(doc: RawDoc, inputs: &Inputs<'_>) -> Result<Plan, Vec<Proble
         api_port,
         nodes,
         replications,
+        hum,
+        sample: sample.expect("no problems, so [sample] is valid"),
         fingerprint,
     })
 }
@@ -416,5 +432,62 @@ application_name = "it's"
             problems[0].message,
             "api_port: port 7070 is already used by postgres.a"
         );
+    }
+
+    #[test]
+    fn hum_and_sample_sections_become_plans() {
+        let src = r#"name = "x"
+[postgres.publisher]
+[postgres.replica]
+[hum]
+workload = "tpcb"
+clients = 8
+rate = "max"
+scale = 10
+read_from = ["replica"]
+seed = 7
+long_transactions = 0.05
+spikes = true
+[sample]
+interval = "100ms"
+sinks = ["embedded", "prometheus", "influx"]
+[sample.influx]
+url = "http://127.0.0.1:8086/"
+org = "o"
+bucket = "b"
+token_env = "INFLUX_TOKEN"
+[[sample.query]]
+name = "stock"
+sql = "select author, sum(stock) as stock from books group by author"
+tags = ["author"]
+fields = ["stock"]
+"#;
+        let plan = plan(src).unwrap();
+        let hum = plan.hum.unwrap();
+        assert_eq!(
+            hum.node, "publisher",
+            "the writer defaults to the node named publisher"
+        );
+        assert_eq!(hum.workload, crate::plan::HumWorkload::Tpcb);
+        assert_eq!((hum.clients, hum.rate, hum.scale, hum.seed), (8, None, 10, 7));
+        assert_eq!(hum.read_from, ["replica"]);
+        assert_eq!(
+            (hum.long_transactions, hum.disconnects, hum.spikes),
+            (0.05, 0.0, true)
+        );
+        let sample = plan.sample;
+        assert_eq!(sample.interval, std::time::Duration::from_millis(100));
+        assert!(sample.embedded && sample.prometheus);
+        assert_eq!(
+            sample.influx,
+            Some(crate::plan::InfluxPlan::V2 {
+                url: "http://127.0.0.1:8086".into(),
+                org: "o".into(),
+                bucket: "b".into(),
+                token_env: "INFLUX_TOKEN".into()
+            })
+        );
+        assert_eq!(sample.queries[0].tags, ["author"]);
+        assert!(sample.queries[0].nodes.is_empty());
     }
 }

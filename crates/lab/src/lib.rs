@@ -10,6 +10,7 @@
 //! runs when there is no lab file ([`seed`]).
 
 mod check;
+mod duration;
 pub mod init;
 mod plan;
 mod raw;
@@ -19,7 +20,11 @@ use std::io;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 
-pub use plan::{NodePlan, Plan, ReplicationPlan, SchemaFile, Tables};
+pub use duration::parse_duration;
+pub use plan::{
+    HumPlan, HumWorkload, InfluxPlan, NodePlan, Plan, QueryPlan, ReplicationPlan, SamplePlan, SchemaFile,
+    Tables,
+};
 
 /// A place in a file, 1-based line and column (column counted in chars).
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -2,6 +2,7 @@
 //! `check`; every name in it refers to something that exists.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use crate::Location;
 
@@ -27,8 +28,13 @@ pub struct Plan {
     pub nodes: Vec<NodePlan>,
     /// Replications, in the order the lab file lists them.
     pub replications: Vec<ReplicationPlan>,
+    /// `[hum]`: background traffic `up` starts, if any.
+    pub hum: Option<HumPlan>,
+    /// `[sample]`: sampling is always on; these are its settings (defaults
+    /// when the section is absent: every 1 s into the embedded store).
+    pub sample: SamplePlan,
     /// Hex SHA-256 of the lab file's bytes followed by every schema file's
-    /// bytes: the daemon compares it to tell that a lab changed under it.
+    /// bytes (then the hum script's, if any): the daemon compares it to tell that a lab changed under it.
     pub fingerprint: String,
 }
 
@@ -86,4 +92,93 @@ impl Plan {
     pub fn node(&self, name: &str) -> Option<&NodePlan> {
         self.nodes.iter().find(|n| n.name == name)
     }
+}
+
+/// `[hum]`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HumPlan {
+    /// The node the writes go to.
+    pub node: String,
+    pub workload: HumWorkload,
+    pub clients: u32,
+    /// Transactions per second (open loop); `None` for "max" (closed loop).
+    pub rate: Option<f64>,
+    /// TPC-B scale factor.
+    pub scale: u32,
+    /// Nodes the `books` workload's reads go to (read replicas); empty means
+    /// the write node.
+    pub read_from: Vec<String>,
+    pub seed: u64,
+    /// Share of transactions that hold row locks on hot rows for a while.
+    pub long_transactions: f64,
+    /// Share of transactions after which the client drops its connection.
+    pub disconnects: f64,
+    /// Random rate spikes.
+    pub spikes: bool,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum HumWorkload {
+    Tpcb,
+    Books,
+    /// A pgbench-syntax script, already read.
+    Script {
+        path: PathBuf,
+        text: String,
+    },
+}
+
+/// `[sample]`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SamplePlan {
+    pub interval: Duration,
+    /// How long the embedded store keeps points.
+    pub retention: Duration,
+    pub embedded: bool,
+    pub prometheus: bool,
+    pub influx: Option<InfluxPlan>,
+    pub queries: Vec<QueryPlan>,
+}
+
+impl Default for SamplePlan {
+    fn default() -> Self {
+        SamplePlan {
+            interval: Duration::from_secs(1),
+            retention: Duration::from_secs(24 * 3600),
+            embedded: true,
+            prometheus: false,
+            influx: None,
+            queries: Vec::new(),
+        }
+    }
+}
+
+/// Where the influx sink writes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum InfluxPlan {
+    V1 {
+        url: String,
+        db: String,
+    },
+    /// The token is read from the environment variable `token_env` when
+    /// `up` starts, so it never sits in the lab file.
+    V2 {
+        url: String,
+        org: String,
+        bucket: String,
+        token_env: String,
+    },
+}
+
+/// One `[[sample.query]]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueryPlan {
+    pub name: String,
+    /// The nodes it runs on; every node when the lab lists none.
+    pub nodes: Vec<String>,
+    pub sql: String,
+    /// Result columns that become tags.
+    pub tags: Vec<String>,
+    /// Result columns that become fields (numbers).
+    pub fields: Vec<String>,
 }

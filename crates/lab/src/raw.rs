@@ -20,6 +20,10 @@ use toml::de::{DeTable, DeValue};
 
 use crate::Problem;
 
+mod single;
+
+pub(crate) use single::{HUM_KEYS, RawHum, RawInflux, RawQuery, RawRate, RawSample, SAMPLE_KEYS};
+
 pub(crate) type Span = Range<usize>;
 
 /// The top-level scalar keys. `[postgres.*]` and `[replication.*]` are read
@@ -34,12 +38,12 @@ pub(crate) struct RawLab {
 }
 
 const LAB_KEYS: &[&str] = &["name", "postgres_version", "run_as", "api_port"];
-const SECTIONS: &[&str] = &["postgres", "replication"];
+const SECTIONS: &[&str] = &["postgres", "replication", "hum", "sample"];
 
 /// Sections that DESIGN.md promises but this version does not read yet.
 /// Named specially so that a lab written for a later prodhome fails with a
 /// message saying so, not a bare "unknown key".
-const FUTURE_SECTIONS: &[&str] = &["hum", "sample", "service", "chaos"];
+const FUTURE_SECTIONS: &[&str] = &["service", "chaos"];
 
 /// One `[postgres.NAME]` section.
 #[derive(Debug, Default, Deserialize)]
@@ -95,6 +99,16 @@ pub(crate) struct Section<T> {
     pub(crate) failed: Vec<String>,
 }
 
+/// A single-table section (`[hum]`, `[sample]`) as read.
+#[derive(Debug)]
+pub(crate) struct Single<T> {
+    /// The section's header or key, where "missing" problems point.
+    pub(crate) span: Span,
+    pub(crate) body: T,
+    /// Keys dropped because of a problem already reported.
+    pub(crate) failed: Vec<String>,
+}
+
 /// A whole lab file as read, with the problems found so far.
 #[derive(Debug, Default)]
 pub(crate) struct RawDoc {
@@ -106,6 +120,8 @@ pub(crate) struct RawDoc {
     pub(crate) nodes: Vec<Section<RawNode>>,
     /// In file order.
     pub(crate) replications: Vec<Section<RawReplication>>,
+    pub(crate) hum: Option<Single<RawHum>>,
+    pub(crate) sample: Option<Single<RawSample>>,
     pub(crate) problems: Vec<Problem>,
 }
 
@@ -131,6 +147,10 @@ pub(crate) fn read(source: &str) -> Result<RawDoc, Problem> {
     doc.nodes = sections("postgres", NODE_KEYS, postgres, &mut doc);
     let replication = root.remove_entry("replication");
     doc.replications = sections("replication", REPLICATION_KEYS, replication, &mut doc);
+    let hum = root.remove_entry("hum");
+    doc.hum = single("hum", HUM_KEYS, hum, &mut doc);
+    let sample = root.remove_entry("sample");
+    doc.sample = single("sample", SAMPLE_KEYS, sample, &mut doc);
     let shape = Shape::Top;
     let mut failed = Vec::new();
     doc.lab = read_table(root, root_span, &shape, &mut doc.problems, &mut failed);
@@ -197,6 +217,37 @@ fn sections<T: DeserializeOwned + Default>(
         .collect()
 }
 
+/// Reads the one `[KIND]` table under the `KIND` key.
+fn single<T: DeserializeOwned + Default>(
+    kind: &'static str,
+    keys: &'static [&'static str],
+    entry: Option<(Spanned<Cow<'_>>, Spanned<DeValue<'_>>)>,
+    doc: &mut RawDoc,
+) -> Option<Single<T>> {
+    let (key, value) = entry?;
+    let span = value.span();
+    let DeValue::Table(table) = value.into_inner() else {
+        doc.failed.push(kind.to_string());
+        doc.problems.push(
+            Problem::new(span, format!("{kind}: expected a [{kind}] section")).help(format!(
+                "write [{kind}] on a line of its own, with its keys below it"
+            )),
+        );
+        return None;
+    };
+    let shape = Shape::Section {
+        path: kind.to_string(),
+        keys,
+    };
+    let mut failed = Vec::new();
+    let body = read_table(table, span, &shape, &mut doc.problems, &mut failed);
+    Some(Single {
+        span: key.span(),
+        body,
+        failed,
+    })
+}
+
 type Cow<'i> = std::borrow::Cow<'i, str>;
 
 fn singular(kind: &str) -> &'static str {
@@ -231,7 +282,7 @@ impl Shape {
     fn accepts(&self) -> String {
         match self {
             Shape::Top => format!(
-                "the top level accepts {}, [postgres.NAME] and [replication.NAME]",
+                "the top level accepts {}, [postgres.NAME], [replication.NAME], [hum] and [sample]",
                 LAB_KEYS.join(", ")
             ),
             Shape::Section { path, keys } => format!("[{path}] accepts {}", keys.join(", ")),
@@ -422,6 +473,8 @@ mod tests {
         assert_eq!(serde_keys::<RawLab>(), LAB_KEYS);
         assert_eq!(serde_keys::<RawNode>(), NODE_KEYS);
         assert_eq!(serde_keys::<RawReplication>(), REPLICATION_KEYS);
+        assert_eq!(serde_keys::<RawHum>(), HUM_KEYS);
+        assert_eq!(serde_keys::<RawSample>(), SAMPLE_KEYS);
     }
 
     #[test]

@@ -63,7 +63,7 @@ impl Checker<'_> {
     }
 
     /// A reference to a `[postgres.NAME]`.
-    fn node_ref(&mut self, path: &str, name: &Spanned<String>) -> Option<String> {
+    pub(super) fn node_ref(&mut self, path: &str, name: &Spanned<String>) -> Option<String> {
         let wanted = name.get_ref();
         if self.node_names.contains(wanted) {
             return Some(wanted.clone());
@@ -78,7 +78,7 @@ impl Checker<'_> {
         None
     }
 
-    fn nodes_are(&self) -> String {
+    pub(super) fn nodes_are(&self) -> String {
         if self.node_names.is_empty() {
             "there are no postgres nodes".to_string()
         } else {

@@ -38,7 +38,10 @@ fn lab_file_errors_are_located_and_start_nothing() {
             "name = \"x\"\n[postgres.a]\n[postgres.b]\n[replication.r]\npublisher = \"a\"\nsubscribers = [\"b\"]\nschema = \"nope.sql\"\n",
             &["prodhome.toml:7:10", "nope.sql"],
         ),
-        ("name = \"x\"\n[hum]\nclients = 4\n", &["prodhome.toml:2:", "hum"]),
+        (
+            "name = \"x\"\n[postgres.a]\n[chaos]\nseed = 4\n",
+            &["prodhome.toml:3:2", "`chaos` is not supported"],
+        ),
     ];
     for (toml, expected) in cases {
         let lab = TestLab::new(BIN).lab(toml);
