@@ -15,6 +15,7 @@ use crate::plan::{NodePlan, Plan, ReplicationPlan};
 use crate::raw::{Int, RawDoc, RawNode, Section, Span};
 use crate::{Location, Problem, location_at};
 
+mod chaos;
 mod hum;
 mod replication;
 mod sample;
@@ -126,7 +127,14 @@ pub(crate) fn check(doc: RawDoc, inputs: &Inputs<'_>) -> Result<Plan, Vec<Proble
         .iter()
         .filter_map(|section| c.replication(section))
         .collect();
-    let hum = doc.hum.as_ref().and_then(|section| c.hum(section));
+    let seed = c.int_in("seed", lab.seed.as_ref(), 0..=i64::MAX, 1).unwrap_or(1) as u64;
+    let hum = doc.hum.as_ref().and_then(|section| c.hum(section, seed));
+    let chaos: Vec<_> = doc
+        .chaos
+        .iter()
+        .enumerate()
+        .filter_map(|(i, entry)| c.chaos(i, entry, &replications))
+        .collect();
     let sample = match &doc.sample {
         Some(section) => c.sample(section),
         None => Some(crate::plan::SamplePlan::default()),
@@ -158,6 +166,8 @@ pub(crate) fn check(doc: RawDoc, inputs: &Inputs<'_>) -> Result<Plan, Vec<Proble
         api_port,
         nodes,
         replications,
+        seed,
+        chaos,
         hum,
         sample: sample.expect("no problems, so [sample] is valid"),
         fingerprint,
@@ -489,5 +499,53 @@ fields = ["stock"]
         );
         assert_eq!(sample.queries[0].tags, ["author"]);
         assert!(sample.queries[0].nodes.is_empty());
+    }
+
+    #[test]
+    fn chaos_scenarios_are_read_exactly_as_declared() {
+        let src = r#"name = "x"
+seed = 9
+[postgres.p]
+[postgres.s]
+[replication.r]
+publisher = "p"
+subscribers = ["s"]
+[[chaos]]
+fault = "latency"
+target = "p->s"
+for = "5s"
+every = "10s..20s"
+delay = "50ms"
+jitter = "5ms"
+[[chaos]]
+fault = "kill"
+targets = ["p", "s"]
+every = "30s"
+"#;
+        let plan = plan(src).unwrap();
+        assert_eq!(plan.seed, 9);
+        let [latency, kill] = plan.chaos.as_slice() else {
+            panic!("{:?}", plan.chaos)
+        };
+        assert_eq!(latency.kind, ::chaos::FaultKind::Latency);
+        assert_eq!(
+            latency.targets,
+            [::chaos::Target::Link {
+                publisher: "p".into(),
+                subscriber: "s".into()
+            }]
+        );
+        assert_eq!(latency.duration, std::time::Duration::from_secs(5));
+        assert_eq!(
+            latency.every,
+            (
+                std::time::Duration::from_secs(10),
+                std::time::Duration::from_secs(20)
+            )
+        );
+        assert_eq!(latency.template.delay, std::time::Duration::from_millis(50));
+        assert_eq!(latency.template.jitter, std::time::Duration::from_millis(5));
+        assert_eq!(kill.targets.len(), 2);
+        assert_eq!(kill.every.0, kill.every.1);
     }
 }

@@ -28,6 +28,11 @@ pub struct Plan {
     pub nodes: Vec<NodePlan>,
     /// Replications, in the order the lab file lists them.
     pub replications: Vec<ReplicationPlan>,
+    /// The top-level `seed`: what hum and chaos draw from unless they say
+    /// otherwise (default 1), so a whole run is reproducible.
+    pub seed: u64,
+    /// `[[chaos]]` scenarios, in file order.
+    pub chaos: Vec<chaos::Scenario>,
     /// `[hum]`: background traffic `up` starts, if any.
     pub hum: Option<HumPlan>,
     /// `[sample]`: sampling is always on; these are its settings (defaults

@@ -22,7 +22,9 @@ use crate::Problem;
 
 mod single;
 
-pub(crate) use single::{HUM_KEYS, RawHum, RawInflux, RawQuery, RawRate, RawSample, SAMPLE_KEYS};
+pub(crate) use single::{
+    CHAOS_KEYS, HUM_KEYS, RawChaos, RawHum, RawInflux, RawQuery, RawRate, RawSample, SAMPLE_KEYS,
+};
 
 pub(crate) type Span = Range<usize>;
 
@@ -35,15 +37,16 @@ pub(crate) struct RawLab {
     pub(crate) postgres_version: Option<Spanned<Int>>,
     pub(crate) run_as: Option<Spanned<String>>,
     pub(crate) api_port: Option<Spanned<Int>>,
+    pub(crate) seed: Option<Spanned<Int>>,
 }
 
-const LAB_KEYS: &[&str] = &["name", "postgres_version", "run_as", "api_port"];
-const SECTIONS: &[&str] = &["postgres", "replication", "hum", "sample"];
+const LAB_KEYS: &[&str] = &["name", "postgres_version", "run_as", "api_port", "seed"];
+const SECTIONS: &[&str] = &["postgres", "replication", "hum", "sample", "chaos"];
 
 /// Sections that DESIGN.md promises but this version does not read yet.
 /// Named specially so that a lab written for a later prodhome fails with a
 /// message saying so, not a bare "unknown key".
-const FUTURE_SECTIONS: &[&str] = &["service", "chaos"];
+const FUTURE_SECTIONS: &[&str] = &["service"];
 
 /// One `[postgres.NAME]` section.
 #[derive(Debug, Default, Deserialize)]
@@ -122,6 +125,8 @@ pub(crate) struct RawDoc {
     pub(crate) replications: Vec<Section<RawReplication>>,
     pub(crate) hum: Option<Single<RawHum>>,
     pub(crate) sample: Option<Single<RawSample>>,
+    /// `[[chaos]]` scenarios, in file order.
+    pub(crate) chaos: Vec<Single<RawChaos>>,
     pub(crate) problems: Vec<Problem>,
 }
 
@@ -151,6 +156,8 @@ pub(crate) fn read(source: &str) -> Result<RawDoc, Problem> {
     doc.hum = single("hum", HUM_KEYS, hum, &mut doc);
     let sample = root.remove_entry("sample");
     doc.sample = single("sample", SAMPLE_KEYS, sample, &mut doc);
+    let chaos = root.remove_entry("chaos");
+    doc.chaos = array_of_tables("chaos", CHAOS_KEYS, chaos, &mut doc);
     let shape = Shape::Top;
     let mut failed = Vec::new();
     doc.lab = read_table(root, root_span, &shape, &mut doc.problems, &mut failed);
@@ -248,6 +255,48 @@ fn single<T: DeserializeOwned + Default>(
     })
 }
 
+/// Reads every `[[KIND]]` table under the `KIND` key, in file order.
+fn array_of_tables<T: DeserializeOwned + Default>(
+    kind: &'static str,
+    keys: &'static [&'static str],
+    entry: Option<(Spanned<Cow<'_>>, Spanned<DeValue<'_>>)>,
+    doc: &mut RawDoc,
+) -> Vec<Single<T>> {
+    let Some((_, value)) = entry else {
+        return Vec::new();
+    };
+    let span = value.span();
+    let DeValue::Array(items) = value.into_inner() else {
+        doc.failed.push(kind.to_string());
+        doc.problems.push(
+            Problem::new(span, format!("{kind}: expected [[{kind}]] entries"))
+                .help(format!("write each entry as a [[{kind}]] table of its own")),
+        );
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for (i, item) in items.into_iter().enumerate() {
+        let item_span = item.span();
+        let path = format!("{kind}[{i}]");
+        let DeValue::Table(table) = item.into_inner() else {
+            doc.problems.push(Problem::new(
+                item_span,
+                format!("{path}: expected a [[{kind}]] table"),
+            ));
+            continue;
+        };
+        let shape = Shape::Section { path, keys };
+        let mut failed = Vec::new();
+        let body = read_table(table, item_span.clone(), &shape, &mut doc.problems, &mut failed);
+        out.push(Single {
+            span: item_span,
+            body,
+            failed,
+        });
+    }
+    out
+}
+
 type Cow<'i> = std::borrow::Cow<'i, str>;
 
 fn singular(kind: &str) -> &'static str {
@@ -282,7 +331,7 @@ impl Shape {
     fn accepts(&self) -> String {
         match self {
             Shape::Top => format!(
-                "the top level accepts {}, [postgres.NAME], [replication.NAME], [hum] and [sample]",
+                "the top level accepts {}, [postgres.NAME], [replication.NAME], [hum], [sample] and [[chaos]]",
                 LAB_KEYS.join(", ")
             ),
             Shape::Section { path, keys } => format!("[{path}] accepts {}", keys.join(", ")),
@@ -475,6 +524,7 @@ mod tests {
         assert_eq!(serde_keys::<RawReplication>(), REPLICATION_KEYS);
         assert_eq!(serde_keys::<RawHum>(), HUM_KEYS);
         assert_eq!(serde_keys::<RawSample>(), SAMPLE_KEYS);
+        assert_eq!(serde_keys::<RawChaos>(), CHAOS_KEYS);
     }
 
     #[test]

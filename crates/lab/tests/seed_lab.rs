@@ -53,6 +53,8 @@ fn expected_plan(file: Option<&Path>, dir: &Path) -> Plan {
             }),
             tables: Tables::List(vec!["books".into()]),
         }],
+        seed: 1,
+        chaos: Vec::new(),
         hum: None,
         sample: lab::SamplePlan::default(),
         fingerprint: expected_fingerprint(),

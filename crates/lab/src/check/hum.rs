@@ -11,7 +11,7 @@ use crate::raw::{Int, RawHum, RawRate, Single};
 const MAX_CLIENTS: i64 = 1000;
 
 impl Checker<'_> {
-    pub(super) fn hum(&mut self, section: &Single<RawHum>) -> Option<HumPlan> {
+    pub(super) fn hum(&mut self, section: &Single<RawHum>, lab_seed: u64) -> Option<HumPlan> {
         let raw = &section.body;
         let node = match &raw.node {
             Some(node) => self.node_ref("hum.node", node),
@@ -32,7 +32,7 @@ impl Checker<'_> {
         };
         let clients = self.int_in("hum.clients", raw.clients.as_ref(), 1..=MAX_CLIENTS, 4);
         let scale = self.int_in("hum.scale", raw.scale.as_ref(), 1..=100_000, 1);
-        let seed = self.int_in("hum.seed", raw.seed.as_ref(), 0..=i64::MAX, 1);
+        let seed = self.int_in("hum.seed", raw.seed.as_ref(), 0..=i64::MAX, lab_seed as i64);
         let rate = match raw.rate.as_ref() {
             None => Some(Some(100.0)),
             Some(r) => match r.get_ref() {

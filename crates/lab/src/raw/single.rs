@@ -105,3 +105,29 @@ impl<'de> Deserialize<'de> for RawRate {
         deserializer.deserialize_any(RateVisitor)
     }
 }
+
+/// One `[[chaos]]` scenario.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawChaos {
+    pub(crate) fault: Option<Spanned<String>>,
+    pub(crate) target: Option<Spanned<String>>,
+    pub(crate) targets: Option<Spanned<Vec<Spanned<String>>>>,
+    #[serde(rename = "for")]
+    pub(crate) duration: Option<Spanned<String>>,
+    pub(crate) every: Option<Spanned<String>>,
+    pub(crate) delay: Option<Spanned<String>>,
+    pub(crate) jitter: Option<Spanned<String>>,
+    pub(crate) bytes_per_sec: Option<Spanned<Int>>,
+}
+
+pub(crate) const CHAOS_KEYS: &[&str] = &[
+    "fault",
+    "target",
+    "targets",
+    "for",
+    "every",
+    "delay",
+    "jitter",
+    "bytes_per_sec",
+];

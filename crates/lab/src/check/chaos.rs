@@ -1,0 +1,217 @@
+//! Checking `[[chaos]]`: a fault declared in the file is applied exactly as
+//! declared or rejected here with its location, never silently ignored.
+
+use std::time::Duration;
+
+use chaos::{Fault, FaultKind, Scenario, Target, parse_target};
+use toml::Spanned;
+
+use super::Checker;
+use crate::Problem;
+use crate::duration::parse_duration;
+use crate::plan::ReplicationPlan;
+use crate::raw::{RawChaos, Single};
+
+impl Checker<'_> {
+    pub(super) fn chaos(
+        &mut self,
+        i: usize,
+        entry: &Single<RawChaos>,
+        links: &[ReplicationPlan],
+    ) -> Option<Scenario> {
+        let path = format!("chaos[{i}]");
+        let raw = &entry.body;
+        let kind = match &raw.fault {
+            Some(fault) => match FaultKind::parse(fault.get_ref()) {
+                Some(kind) => Some(kind),
+                None => {
+                    let names: Vec<&str> = FaultKind::ALL.iter().map(|k| k.name()).collect();
+                    let message = format!(
+                        "{path}.fault: unknown fault {:?}; faults are {}",
+                        fault.get_ref(),
+                        names.join(", ")
+                    );
+                    self.problems.push(Problem::new(fault.span(), message));
+                    return None;
+                }
+            },
+            None if entry.failed.iter().any(|k| k == "fault") => return None,
+            None => {
+                self.problems.push(Problem::new(
+                    entry.span.clone(),
+                    format!("{path}: missing `fault`"),
+                ));
+                return None;
+            }
+        }?;
+        let mut written: Vec<&Spanned<String>> = raw.target.iter().collect();
+        if let Some(list) = &raw.targets {
+            written.extend(list.get_ref().iter());
+        }
+        if written.is_empty() {
+            let help = "target = \"NODE\" (node faults), \"PUBLISHER->SUBSCRIBER\" or \"clients->NODE\" (link faults), \
+                        or targets = [...] to pick one at random each time";
+            self.problems
+                .push(Problem::new(entry.span.clone(), format!("{path}: missing `target`")).help(help));
+            return None;
+        }
+        let mut targets = Vec::new();
+        for target in written {
+            targets.push(self.fault_target(&path, kind, target, links)?);
+        }
+        let duration = self.span_duration(
+            &format!("{path}.for"),
+            raw.duration.as_ref(),
+            Duration::from_secs(10),
+        )?;
+        let every = match &raw.every {
+            None => (Duration::from_secs(30), Duration::from_secs(60)),
+            Some(every) => match every.get_ref().split_once("..") {
+                Some((low, high)) => match (parse_duration(low), parse_duration(high)) {
+                    (Ok(low), Ok(high)) if low <= high && !high.is_zero() => (low, high),
+                    _ => {
+                        let message = format!(
+                            "{path}.every: expected \"LOW..HIGH\" durations with LOW ≤ HIGH, found {:?}",
+                            every.get_ref()
+                        );
+                        self.problems
+                            .push(Problem::new(every.span(), message).help("e.g. every = \"20s..60s\""));
+                        return None;
+                    }
+                },
+                None => {
+                    let one = self.span_duration(&format!("{path}.every"), Some(every), Duration::ZERO)?;
+                    (one, one)
+                }
+            },
+        };
+        let mut template = Fault::new(kind, targets[0].clone());
+        template.delay = self.span_duration(&format!("{path}.delay"), raw.delay.as_ref(), template.delay)?;
+        template.jitter =
+            self.span_duration(&format!("{path}.jitter"), raw.jitter.as_ref(), template.jitter)?;
+        if let Some(rate) = &raw.bytes_per_sec {
+            template.bytes_per_sec =
+                self.int_in(&format!("{path}.bytes_per_sec"), Some(rate), 1..=i64::MAX, 0)? as u64;
+        }
+        // Parameters that the fault would not use are a mistake, not a no-op.
+        let unused = [
+            (
+                "delay",
+                raw.delay.as_ref().map(|d| d.span()),
+                kind == FaultKind::Latency,
+            ),
+            (
+                "jitter",
+                raw.jitter.as_ref().map(|d| d.span()),
+                kind == FaultKind::Latency,
+            ),
+            (
+                "bytes_per_sec",
+                raw.bytes_per_sec.as_ref().map(|d| d.span()),
+                kind == FaultKind::Bandwidth,
+            ),
+        ];
+        for (key, span, used) in unused {
+            if let (Some(span), false) = (span, used) {
+                self.problems.push(Problem::new(
+                    span,
+                    format!("{path}.{key}: a {kind} fault has no {key}"),
+                ));
+                return None;
+            }
+        }
+        if kind.instant() && raw.duration.is_some() {
+            let span = raw
+                .duration
+                .as_ref()
+                .map(|d| d.span())
+                .unwrap_or(entry.span.clone());
+            self.problems.push(
+                Problem::new(
+                    span,
+                    format!("{path}.for: a {kind} fault is over once applied; it has no duration"),
+                )
+                .help("remove `for`"),
+            );
+            return None;
+        }
+        Some(Scenario {
+            kind,
+            targets,
+            duration,
+            every,
+            template,
+        })
+    }
+
+    fn fault_target(
+        &mut self,
+        path: &str,
+        kind: FaultKind,
+        written: &Spanned<String>,
+        links: &[ReplicationPlan],
+    ) -> Option<Target> {
+        let problem = |message: String| Problem::new(written.span(), format!("{path}.target: {message}"));
+        let target = match parse_target(kind, written.get_ref()) {
+            Ok(t) => t,
+            Err(e) => {
+                self.problems.push(problem(e));
+                return None;
+            }
+        };
+        let known = |n: &str| self.node_names.iter().any(|m| m == n);
+        let ok = match &target {
+            Target::Node { node } | Target::Clients { node } => known(node),
+            Target::Link {
+                publisher,
+                subscriber,
+            } => links
+                .iter()
+                .any(|r| &r.publisher == publisher && r.subscribers.contains(subscriber)),
+        };
+        if ok {
+            return Some(target);
+        }
+        let message = match &target {
+            Target::Link { .. } => {
+                let existing: Vec<String> = links
+                    .iter()
+                    .flat_map(|r| r.subscribers.iter().map(move |s| format!("{}->{s}", r.publisher)))
+                    .collect();
+                format!(
+                    "no replication link {target}; links are {}",
+                    if existing.is_empty() {
+                        "none".into()
+                    } else {
+                        existing.join(", ")
+                    }
+                )
+            }
+            _ => format!(
+                "no postgres node {:?}; {}",
+                written.get_ref().trim_start_matches("clients->"),
+                self.nodes_are()
+            ),
+        };
+        self.problems.push(problem(message));
+        None
+    }
+
+    /// An optional duration string, `default` when absent.
+    fn span_duration(
+        &mut self,
+        path: &str,
+        value: Option<&Spanned<String>>,
+        default: Duration,
+    ) -> Option<Duration> {
+        let Some(value) = value else { return Some(default) };
+        match parse_duration(value.get_ref()) {
+            Ok(d) => Some(d),
+            Err(e) => {
+                self.problems
+                    .push(Problem::new(value.span(), format!("{path}: {e}")));
+                None
+            }
+        }
+    }
+}
