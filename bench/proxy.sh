@@ -1,0 +1,226 @@
+#!/usr/bin/env bash
+# Benchmark: the overhead of prodhome's TCP proxy (crates/proxy: one link, no
+# fault in force) against a direct connection to the same Postgres server, in
+# one run, with a third side for reference: the smallest tokio proxy there is
+# (examples/copy_baseline.rs, accept + copy_bidirectional), which shows what
+# any userspace hop costs on this machine.
+#   - latency: a prepared `select 1` from one client, the sides taking turns
+#     in blocks of 500 (examples/query_latency.rs): added p50 and p99; then
+#     again with everything pinned to one CPU (the proxies' own cost);
+#   - pgbench TPC-B (-M prepared -c 4 -T PGBENCH_T), the sides in turn, the
+#     order rotating each round: tps ratio;
+#   - bulk: `COPY (...) TO STDOUT` of ~200 MB through psql into a file, the
+#     order rotating likewise: throughput ratio.
+# Prints the raw rounds (stderr) and a markdown table of medians (stdout).
+#
+#   bash bench/proxy.sh                   # debug builds of the examples
+#   PROFILE=release bash bench/proxy.sh   # release builds of the two proxies
+#   ROUNDS=5 PGBENCH_ROUNDS=3 PGBENCH_T=15 bash bench/proxy.sh
+#
+# Runs as root (the server runs as `postgres`) or as an ordinary user.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+PGBIN=${PGBIN:-/usr/lib/postgresql/15/bin}
+PROFILE=${PROFILE:-debug}           # profile of the link and the baseline proxy
+ROUNDS=${ROUNDS:-5}                 # latency and bulk rounds
+PGBENCH_ROUNDS=${PGBENCH_ROUNDS:-3} # pgbench rounds (each runs every side)
+PGBENCH_T=${PGBENCH_T:-15}          # seconds per pgbench run
+QUERIES=${QUERIES:-20000}           # select 1 per side per latency round
+BULK_ROWS=${BULK_ROWS:-200000}      # rows of 1000 bytes (+ newline)
+
+log() { echo "bench: $*" >&2; }
+
+for v in ROUNDS PGBENCH_ROUNDS PGBENCH_T QUERIES BULK_ROWS; do
+    [[ ${!v} =~ ^[1-9][0-9]*$ ]] || { echo "$v must be a positive integer" >&2; exit 2; }
+done
+[[ $PROFILE == debug || $PROFILE == release ]] || { echo "PROFILE must be debug or release" >&2; exit 2; }
+[[ -x $PGBIN/initdb ]] || { echo "no PostgreSQL binaries in $PGBIN" >&2; exit 2; }
+
+log "building the examples (the client in debug, the proxies in $PROFILE)"
+(cd "$ROOT" && cargo build -q -p proxy --example query_latency)
+if [[ $PROFILE == release ]]; then
+    (cd "$ROOT" && cargo build -q --release -p proxy --example link --example copy_baseline)
+else
+    (cd "$ROOT" && cargo build -q -p proxy --example link --example copy_baseline)
+fi
+QUERY_BIN=$ROOT/target/debug/examples/query_latency
+LINK_BIN=$ROOT/target/$PROFILE/examples/link
+BASE_BIN=$ROOT/target/$PROFILE/examples/copy_baseline
+
+WORK=$(mktemp -d /tmp/prodhome-proxy-bench.XXXXXX)
+chmod 755 "$WORK"
+mkdir -m 700 "$WORK/data" "$WORK/run"   # cluster, and its unix socket
+if [[ $(id -u) -eq 0 ]]; then
+    as_pg() { runuser -u postgres -- "$@"; }
+    chown postgres: "$WORK/data" "$WORK/run"
+else
+    as_pg() { "$@"; }
+fi
+PIDS=()
+SERVER_UP=
+cleanup() {
+    local rc=$? p
+    set +e
+    for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null && wait "$p" 2>/dev/null; done
+    [[ -n $SERVER_UP ]] && as_pg "$PGBIN/pg_ctl" -D "$WORK/data" -m immediate -t 30 stop >/dev/null 2>&1
+    rm -rf "$WORK"
+    exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+free_port() {
+    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+now_ns() { local t=$EPOCHREALTIME; echo "${t/./}000"; }
+median() { sort -g | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else printf "%.3f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", a / b }'; }
+at_least() { awk -v r="$1" -v t="$2" 'BEGIN { print (r >= t) ? "met" : "MISSED" }'; }
+at_most() { awk -v r="$1" -v t="$2" 'BEGIN { print (r <= t) ? "met" : "MISSED" }'; }
+
+# ------------------------------------------------------------ the server
+PGPORT=$(free_port)
+log "initdb + start a bare server on 127.0.0.1:$PGPORT"
+as_pg "$PGBIN/initdb" -U postgres --auth=trust -E UTF8 --locale=C -D "$WORK/data" >/dev/null
+as_pg "$PGBIN/pg_ctl" -D "$WORK/data" -l "$WORK/run/server.log" -w -t 60 \
+    -o "-p $PGPORT -k $WORK/run -c listen_addresses=127.0.0.1" start >/dev/null
+SERVER_UP=1
+
+# ------------------------------------------------------------ the proxies
+# start_proxy NAME BIN: runs BIN in front of the server; sets PROXY_PORT.
+start_proxy() {
+    local name=$1 bin=$2 i
+    "$bin" "127.0.0.1:$PGPORT" >"$WORK/$name.port" 2>"$WORK/$name.log" &
+    PIDS+=($!)
+    for ((i = 0; i < 200; i++)); do
+        [[ -s $WORK/$name.port ]] && break
+        kill -0 "${PIDS[-1]}" 2>/dev/null || { cat "$WORK/$name.log" >&2; exit 1; }
+        sleep 0.05
+    done
+    PROXY_PORT=$(head -1 "$WORK/$name.port")
+    [[ $PROXY_PORT =~ ^[0-9]+$ ]] || { echo "$name printed no port" >&2; exit 1; }
+    log "$name 127.0.0.1:$PROXY_PORT -> 127.0.0.1:$PGPORT (${bin#"$ROOT"/})"
+}
+start_proxy link "$LINK_BIN"; LINK_PID=${PIDS[-1]}
+declare -A PORT=([direct]=$PGPORT [link]=$PROXY_PORT)
+start_proxy baseline "$BASE_BIN"
+PORT[baseline]=$PROXY_PORT
+SIDES=(direct link baseline)
+# The sides in the order round $1 runs them (rotating).
+order() { local i n=${#SIDES[@]}; for ((i = 0; i < n; i++)); do echo "${SIDES[(i + $1) % n]}"; done; }
+
+# --------------------------------------------------------------- latency
+# latency_rounds FILE [PREFIX...]: ROUNDS rounds of the latency client (run
+# under PREFIX), one line per side and round: `ROUND SIDE p50_us X p99_us Y ...`.
+latency_rounds() {
+    local file=$1 r s
+    shift
+    : >"$file"
+    for ((r = 0; r < ROUNDS; r++)); do
+        "$@" "$QUERY_BIN" "$QUERIES" 500 $(for s in $(order "$r"); do echo "$s=${PORT[$s]}"; done) |
+            sed "s/^/$r /" | tee -a "$file" | sed 's/^/  /' >&2
+    done
+}
+# lat FILE SIDE KEY: the median over rounds of KEY (p50_us, p99_us) for SIDE.
+lat() { awk -v s="$2" -v k="$3" '$2 == s { for (i = 3; i < NF; i += 2) if ($i == k) print $(i + 1) }' "$1" | median; }
+# added FILE SIDE KEY: the median over rounds of SIDE's KEY minus direct's in
+# the same round (paired, so a noisy round moves both).
+added() {
+    awk -v s="$2" -v k="$3" '
+        { for (i = 3; i < NF; i += 2) if ($i == k) v[$1, $2] = $(i + 1); r[$1] = 1 }
+        END { for (x in r) if ((x, s) in v && (x, "direct") in v) print v[x, s] - v[x, "direct"] }' "$1" |
+        median | awk '{ printf "%+.1f", $1 }'
+}
+
+log "latency: $ROUNDS rounds of $QUERIES x select 1 per side"
+latency_rounds "$WORK/lat"
+
+# The same, with the server, both proxies and the client on one CPU: every
+# hop is then a context switch on that CPU instead of a wakeup of the other
+# (virtual) CPU, which isolates the proxies' own cost from the machine's
+# cross-CPU wakeup latency. New backends inherit the postmaster's affinity.
+PINNED=
+if (($(nproc) > 1)) && command -v taskset >/dev/null; then
+    PINNED=1
+    PGPID=$(head -1 "$WORK/data/postmaster.pid")
+    pin() { local p; for p in "$PGPID" "${PIDS[@]}"; do taskset -a -c -p "$1" "$p" >/dev/null; done; }
+    log "latency pinned to CPU 0: $ROUNDS rounds of $QUERIES x select 1 per side"
+    pin 0
+    latency_rounds "$WORK/lat-pinned" taskset -c 0
+    pin "0-$(($(nproc) - 1))"
+fi
+
+# --------------------------------------------------------------- pgbench
+log "pgbench: init scale 10, then $PGBENCH_ROUNDS rounds of -M prepared -c 4 -T $PGBENCH_T per side"
+"$PGBIN/pgbench" -h 127.0.0.1 -p "$PGPORT" -U postgres -i -s 10 -q postgres >/dev/null 2>&1
+declare -A TPS=()
+for ((r = 0; r < PGBENCH_ROUNDS; r++)); do
+    for side in $(order "$r"); do
+        out=$("$PGBIN/pgbench" -h 127.0.0.1 -p "${PORT[$side]}" -U postgres \
+            -M prepared -c 4 -j 2 -T "$PGBENCH_T" postgres 2>&1)
+        tps=$(sed -n 's/^tps = \([0-9.]*\) .*/\1/p' <<<"$out" | tail -1)
+        [[ -n $tps ]] || { echo "pgbench ($side) printed no tps:" >&2; echo "$out" >&2; exit 1; }
+        log "  round $r $side: $tps tps"
+        TPS[$side]+="$tps "
+    done
+done
+
+# ------------------------------------------------------------------ bulk
+BYTES=$((BULK_ROWS * 1001))
+COPY="COPY (select repeat('x', 1000) from generate_series(1, $BULK_ROWS)) TO STDOUT"
+log "bulk: $ROUNDS rounds of $((BYTES / 1000000)) MB via COPY TO STDOUT per side"
+declare -A MBS=()
+for ((r = 0; r < ROUNDS; r++)); do
+    for side in $(order "$r"); do
+        t0=$(now_ns)
+        "$PGBIN/psql" -X -q -h 127.0.0.1 -p "${PORT[$side]}" -U postgres -d postgres -c "$COPY" >"$WORK/bulk.out"
+        t1=$(now_ns)
+        got=$(stat -c %s "$WORK/bulk.out")
+        ((got == BYTES)) || { echo "bulk ($side): got $got bytes, expected $BYTES" >&2; exit 1; }
+        rm -f "$WORK/bulk.out"
+        mbs=$(awk -v b="$BYTES" -v a="$t0" -v z="$t1" 'BEGIN { printf "%.1f", b / 1e6 / ((z - a) / 1e9) }')
+        log "  round $r $side: $mbs MB/s"
+        MBS[$side]+="$mbs "
+    done
+done
+
+# The link's own CPU time over the whole run (user + system); stopping it
+# makes it print its stats.
+LINK_CPU=$(awk -v hz="$(getconf CLK_TCK)" '{ printf "%.1f", ($14 + $15) / hz }' "/proc/$LINK_PID/stat")
+kill "$LINK_PID"
+wait "$LINK_PID" || true
+
+# ---------------------------------------------------------------- report
+med() { tr ' ' '\n' <<<"$1" | grep . | median; }
+DTPS=$(med "${TPS[direct]}"); DMBS=$(med "${MBS[direct]}")
+echo
+echo "proxy overhead: $(nproc) cores, $("$PGBIN/postgres" --version), proxies built $PROFILE"
+echo "medians of $ROUNDS latency rounds ($QUERIES queries per side each; \"added\" is the median of per-round differences to direct), $PGBENCH_ROUNDS pgbench rounds (${PGBENCH_T}s each), $ROUNDS bulk rounds of $((BYTES / 1000000)) MB"
+echo
+echo "| side | select 1 p50 (µs) | p99 (µs) | added p50 | added p99 | TPC-B tps | × direct | bulk MB/s | × direct |"
+echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|"
+for side in "${SIDES[@]}"; do
+    tps=$(med "${TPS[$side]}"); mbs=$(med "${MBS[$side]}")
+    echo "| $side | $(lat "$WORK/lat" "$side" p50_us) | $(lat "$WORK/lat" "$side" p99_us)" \
+        "| $(added "$WORK/lat" "$side" p50_us) | $(added "$WORK/lat" "$side" p99_us)" \
+        "| $tps | $(ratio "$tps" "$DTPS") | $mbs | $(ratio "$mbs" "$DMBS") |"
+done
+if [[ -n $PINNED ]]; then
+    echo
+    echo "Latency with everything pinned to CPU 0 (the proxies' own cost, without cross-CPU wakeups):"
+    echo
+    echo "| side | select 1 p50 (µs) | p99 (µs) | added p50 | added p99 |"
+    echo "|---|---:|---:|---:|---:|"
+    for side in "${SIDES[@]}"; do
+        echo "| $side | $(lat "$WORK/lat-pinned" "$side" p50_us) | $(lat "$WORK/lat-pinned" "$side" p99_us)" \
+            "| $(added "$WORK/lat-pinned" "$side" p50_us) | $(added "$WORK/lat-pinned" "$side" p99_us) |"
+    done
+fi
+A50=$(added "$WORK/lat" link p50_us); LTPS=$(med "${TPS[link]}"); LMBS=$(med "${MBS[link]}")
+echo
+echo "targets for the link: added p50 $A50 µs ≤ +30 µs: $(at_most "$A50" 30);" \
+    "tps $(ratio "$LTPS" "$DTPS")× ≥ 0.95×: $(at_least "$(ratio "$LTPS" "$DTPS")" 0.95);" \
+    "bulk $(ratio "$LMBS" "$DMBS")× ≥ 0.8×: $(at_least "$(ratio "$LMBS" "$DMBS")" 0.8)"
+echo "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "link process CPU over the run: ${LINK_CPU}s; $(tail -1 "$WORK/link.log")"
