@@ -70,8 +70,32 @@ pub enum EventKind {
     Restarting { attempt: u32, after_ms: u64 },
     /// The supervisor stopped restarting a process.
     GaveUp { restarts: u32 },
+    /// A probe failed often enough in a row to act on it: `probe` is
+    /// `"ready"` (the unit is no longer ready) or `"live"` (the unit is
+    /// restarted); `message` says what the probe saw.
+    ProbeFailed { probe: String, message: String },
+    /// The unit failed `restarts` times in a row without running stably: the
+    /// supervisor stops restarting it (a `GaveUp` follows). Alerts key on it.
+    CrashLoop { restarts: u32 },
     /// The lab as a whole changed phase (started, ready, stopping, stopped).
     Lab { phase: String },
+    /// A fault was applied (`phase` "on") or undone ("off") on `target`.
+    Fault {
+        fault: String,
+        target: String,
+        phase: String,
+    },
+    /// Background traffic started or stopped.
+    Hum { phase: String },
+    /// An `[alert]` (`alert` is "crash_loop", "down" or "lag") was handed to
+    /// `target` ("command" or "webhook"), or held back by the rate limit
+    /// (`target` "rate_limit", `delivered` false); `detail` says how it went.
+    Alert {
+        alert: String,
+        target: String,
+        delivered: bool,
+        detail: String,
+    },
 }
 
 impl EventKind {
@@ -85,7 +109,12 @@ impl EventKind {
             EventKind::Exited { .. } => "exited",
             EventKind::Restarting { .. } => "restarting",
             EventKind::GaveUp { .. } => "gave_up",
+            EventKind::ProbeFailed { .. } => "probe_failed",
+            EventKind::CrashLoop { .. } => "crash_loop",
             EventKind::Lab { .. } => "lab",
+            EventKind::Fault { .. } => "fault",
+            EventKind::Hum { .. } => "hum",
+            EventKind::Alert { .. } => "alert",
         }
     }
 }
@@ -126,7 +155,25 @@ impl fmt::Display for Event {
                 write!(f, "restart #{attempt} in {after_ms} ms")
             }
             EventKind::GaveUp { restarts } => write!(f, "gave up after {restarts} restarts"),
+            EventKind::ProbeFailed { probe, message } => write!(f, "{probe} probe failed: {message}"),
+            EventKind::CrashLoop { restarts } => {
+                write!(
+                    f,
+                    "crash loop: failed {restarts} restarts in a row without running stably"
+                )
+            }
             EventKind::Lab { phase } => write!(f, "lab {phase}"),
+            EventKind::Fault { fault, target, phase } => write!(f, "fault {fault} on {target}: {phase}"),
+            EventKind::Hum { phase } => write!(f, "hum {phase}"),
+            EventKind::Alert {
+                alert,
+                target,
+                delivered,
+                detail,
+            } => {
+                let how = if *delivered { "delivered" } else { "not delivered" };
+                write!(f, "alert {alert} via {target}: {how} ({detail})")
+            }
         }
     }
 }
@@ -163,5 +210,33 @@ mod tests {
         assert!(json.contains(r#""kind":"restarting""#), "{json}");
         let back: Event = serde_json::from_str(&json).unwrap();
         assert_eq!(back, e);
+    }
+
+    #[test]
+    fn probe_failures_and_crash_loops_serialize_with_their_names() {
+        let kinds = [
+            EventKind::ProbeFailed {
+                probe: "live".into(),
+                message: "http://127.0.0.1:1/: HTTP 500".into(),
+            },
+            EventKind::CrashLoop { restarts: 5 },
+            EventKind::Alert {
+                alert: "crash_loop".into(),
+                target: "webhook".into(),
+                delivered: false,
+                detail: "127.0.0.1:1: connection refused".into(),
+            },
+        ];
+        for kind in kinds {
+            let e = Event::now("dispatcher", kind);
+            let json = serde_json::to_string(&e).unwrap();
+            assert!(json.contains(&format!(r#""kind":"{}""#, e.kind.name())), "{json}");
+            assert_eq!(serde_json::from_str::<Event>(&json).unwrap(), e);
+        }
+        let e = Event::now("dispatcher", EventKind::CrashLoop { restarts: 5 });
+        assert_eq!(
+            e.to_string(),
+            "dispatcher: crash loop: failed 5 restarts in a row without running stably"
+        );
     }
 }

@@ -20,16 +20,28 @@ impl Secret {
     /// A fresh random secret of `len` characters from [A-Za-z0-9], read
     /// from the kernel's CSPRNG.
     pub fn generate(len: usize) -> std::io::Result<Self> {
-        const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+        Secret::generate_from(len, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789")
+    }
+
+    /// A fresh random secret of `len` characters drawn uniformly from
+    /// `alphabet` (at most 256 distinct characters).
+    pub fn generate_from(len: usize, alphabet: &str) -> std::io::Result<Self> {
+        let chars: Vec<char> = alphabet.chars().collect();
+        if chars.is_empty() || chars.len() > 256 {
+            return Err(std::io::Error::new(std::io::ErrorKind::InvalidInput, "an alphabet needs 1 to 256 characters"));
+        }
+        // Rejection sampling keeps every character equally likely.
+        let limit = 256 - 256 % chars.len();
         let mut out = String::with_capacity(len);
+        let mut count = 0;
         let mut bytes = [0u8; 64];
         let mut file = std::fs::File::open("/dev/urandom")?;
-        while out.len() < len {
+        while count < len {
             std::io::Read::read_exact(&mut file, &mut bytes)?;
-            // Rejection sampling keeps every character equally likely.
             for b in bytes {
-                if (b as usize) < 248 && out.len() < len {
-                    out.push(ALPHABET[b as usize % ALPHABET.len()] as char);
+                if (b as usize) < limit && count < len {
+                    out.push(chars[b as usize % chars.len()]);
+                    count += 1;
                 }
             }
         }

@@ -1,17 +1,19 @@
-//! When to restart a unit that exited: a pure function, tested with a table.
+//! When to restart a unit that ended: a pure function, tested with a table.
 
 use std::time::Duration;
 
 use model::Exit;
 
-/// Which exits lead to a restart.
+/// Which endings lead to a restart (the lab file's `restart = "no" |
+/// "on-failure" | "always"`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RestartMode {
     /// Never restart.
     No,
-    /// Restart after an exit other than `exit(0)`.
+    /// Restart after an exit other than `exit(0)`, and after a failed
+    /// liveness probe.
     OnFailure,
-    /// Restart after any exit the supervisor did not ask for.
+    /// Restart after any ending the supervisor was not asked for.
     Always,
 }
 
@@ -39,23 +41,53 @@ impl Default for RestartPolicy {
     }
 }
 
-/// What to do after an unexpected exit.
+/// How one run of a unit ended, as far as the policy cares.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Decision {
-    Restart { after: Duration },
-    GiveUp,
+pub enum Ending {
+    /// The process exited by itself (or was killed by someone else).
+    Exited(Exit),
+    /// The supervisor stopped it because its liveness probe kept failing.
+    /// Always a failure, even when the process then exits 0 on its stop
+    /// signal.
+    Unhealthy,
 }
 
-/// Decides what follows an exit, given how many consecutive restarts already
-/// happened without the unit running stably in between.
-pub fn decide(policy: &RestartPolicy, exit: &Exit, consecutive: u32) -> Decision {
+impl Ending {
+    /// True unless the process exited 0 by itself.
+    pub fn failed(&self) -> bool {
+        match self {
+            Ending::Exited(exit) => !exit.success(),
+            Ending::Unhealthy => true,
+        }
+    }
+}
+
+/// What to do after a run ended unasked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Decision {
+    /// Start it again after a backoff.
+    Restart { after: Duration },
+    /// The mode does not restart this ending (`no`, or `on-failure` after
+    /// `exit(0)`): the unit stays down, and that is no alarm.
+    Done,
+    /// The mode wants a restart but the unit already failed `max_restarts`
+    /// times in a row: it is crash-looping, stop trying and say so.
+    CrashLoop,
+}
+
+/// Decides what follows an ending, given how many consecutive restarts
+/// already happened without the unit running stably in between.
+pub fn decide(policy: &RestartPolicy, ending: &Ending, consecutive: u32) -> Decision {
     let wanted = match policy.mode {
         RestartMode::No => false,
-        RestartMode::OnFailure => !exit.success(),
+        RestartMode::OnFailure => ending.failed(),
         RestartMode::Always => true,
     };
-    if !wanted || consecutive >= policy.max_restarts {
-        return Decision::GiveUp;
+    if !wanted {
+        return Decision::Done;
+    }
+    if consecutive >= policy.max_restarts {
+        return Decision::CrashLoop;
     }
     let factor = 1u32.checked_shl(consecutive.min(31)).unwrap_or(u32::MAX);
     let after = policy
@@ -70,18 +102,19 @@ pub fn decide(policy: &RestartPolicy, exit: &Exit, consecutive: u32) -> Decision
 mod tests {
     use super::*;
 
-    const OK: Exit = Exit {
+    const OK: Ending = Ending::Exited(Exit {
         code: Some(0),
         signal: None,
-    };
-    const FAIL: Exit = Exit {
+    });
+    const FAIL: Ending = Ending::Exited(Exit {
         code: Some(1),
         signal: None,
-    };
-    const KILLED: Exit = Exit {
+    });
+    const KILLED: Ending = Ending::Exited(Exit {
         code: None,
         signal: Some(9),
-    };
+    });
+    const UNHEALTHY: Ending = Ending::Unhealthy;
 
     fn policy(mode: RestartMode) -> RestartPolicy {
         RestartPolicy {
@@ -93,33 +126,35 @@ mod tests {
 
     #[test]
     fn decide_table() {
+        use Decision::{CrashLoop, Done, Restart};
+        use RestartMode::{Always, No, OnFailure};
         let ms = Duration::from_millis;
         let cases = [
-            (RestartMode::No, KILLED, 0, Decision::GiveUp),
-            (RestartMode::OnFailure, OK, 0, Decision::GiveUp),
-            (
-                RestartMode::OnFailure,
-                FAIL,
-                0,
-                Decision::Restart { after: ms(200) },
-            ),
-            (
-                RestartMode::OnFailure,
-                KILLED,
-                1,
-                Decision::Restart { after: ms(400) },
-            ),
-            (RestartMode::Always, OK, 2, Decision::Restart { after: ms(800) }),
-            (
-                RestartMode::Always,
-                KILLED,
-                4,
-                Decision::Restart { after: ms(3200) },
-            ),
-            (RestartMode::Always, KILLED, 5, Decision::GiveUp),
+            // "no": nothing is restarted, nothing is a crash loop.
+            (No, OK, 0, Done),
+            (No, KILLED, 0, Done),
+            (No, UNHEALTHY, 0, Done),
+            (No, FAIL, 9, Done),
+            // "on-failure": exit 0 is the end of the job.
+            (OnFailure, OK, 0, Done),
+            (OnFailure, OK, 9, Done),
+            (OnFailure, FAIL, 0, Restart { after: ms(200) }),
+            (OnFailure, KILLED, 1, Restart { after: ms(400) }),
+            (OnFailure, UNHEALTHY, 0, Restart { after: ms(200) }),
+            (OnFailure, FAIL, 5, CrashLoop),
+            // "always": even exit 0.
+            (Always, OK, 2, Restart { after: ms(800) }),
+            (Always, KILLED, 4, Restart { after: ms(3200) }),
+            (Always, UNHEALTHY, 3, Restart { after: ms(1600) }),
+            (Always, KILLED, 5, CrashLoop),
+            (Always, OK, 6, CrashLoop),
         ];
-        for (mode, exit, n, want) in cases {
-            assert_eq!(decide(&policy(mode), &exit, n), want, "{mode:?} {exit} after {n}");
+        for (mode, ending, n, want) in cases {
+            assert_eq!(
+                decide(&policy(mode), &ending, n),
+                want,
+                "{mode:?} {ending:?} after {n}"
+            );
         }
     }
 
@@ -132,5 +167,12 @@ mod tests {
         for n in [6, 31, 32, 999] {
             assert_eq!(decide(&p, &KILLED, n), Decision::Restart { after: p.max_backoff });
         }
+    }
+
+    #[test]
+    fn an_unhealthy_ending_is_a_failure_even_after_a_clean_exit() {
+        assert!(UNHEALTHY.failed());
+        assert!(FAIL.failed() && KILLED.failed());
+        assert!(!OK.failed());
     }
 }

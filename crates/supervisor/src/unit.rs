@@ -1,60 +1,84 @@
-//! One supervised process: its spec, its task, its handle and its status.
+//! One supervised process: its spec, its status, and the handle the daemon
+//! holds. The task that runs it is in `run.rs`.
 
-use std::fs::OpenOptions;
-use std::future::Future;
-use std::io::Write;
-use std::os::unix::fs::OpenOptionsExt;
-use std::os::unix::process::ExitStatusExt;
-use std::path::PathBuf;
-use std::pin::Pin;
-use std::process::Stdio;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use model::{Event, EventKind, Exit, now_ns};
+use model::{Event, Exit, now_ns};
 use nix::sys::signal::Signal;
-use tokio::process::{Child, Command as ProcessCommand};
 use tokio::sync::{mpsc, oneshot, watch};
-use tokio::time::{Instant, sleep, timeout};
+use tokio::time::timeout;
 
-use crate::policy::{Decision, RestartPolicy, decide};
-use crate::process::signal_group;
-
-/// A readiness check: resolves `Ok` when the unit serves real requests.
-pub type Probe = Arc<dyn Fn() -> Pin<Box<dyn Future<Output = Result<(), String>> + Send>> + Send + Sync>;
+use crate::log::{LogMode, tail};
+use crate::order::Condition;
+use crate::policy::RestartPolicy;
+use crate::probe::ProbeSpec;
+use crate::run::UnitTask;
 
 /// How to run one long-lived process.
 pub struct UnitSpec {
     pub name: String,
     pub program: PathBuf,
     pub args: Vec<String>,
+    /// Set on top of the daemon's own environment.
     pub env: Vec<(String, String)>,
     pub cwd: Option<PathBuf>,
     /// (uid, gid) to run as, when not the current user.
     pub user: Option<(u32, u32)>,
-    /// stdout and stderr are appended here.
+    /// stdout and stderr end up here, as `log_mode` says.
     pub log: PathBuf,
+    pub log_mode: LogMode,
     pub stop_signal: Signal,
+    /// How long the stop signal has before SIGKILL.
     pub stop_timeout: Duration,
     pub policy: RestartPolicy,
-    pub ready: Option<Probe>,
-    /// How often a ready unit is probed again; three failures in a row make
-    /// it not ready.
-    pub probe_interval: Duration,
-    pub probe_timeout: Duration,
+    /// Decides when the unit is ready (and, failing later, unready). None:
+    /// ready as soon as it started.
+    pub ready: Option<ProbeSpec>,
+    /// Runs once the unit is first ready; failing `failure_threshold` times in
+    /// a row gets the unit restarted (as a failure, under its policy).
+    pub live: Option<ProbeSpec>,
+}
+
+impl UnitSpec {
+    /// A unit with the defaults a service wants: rotated logs, SIGTERM then
+    /// SIGKILL after 10 s, the default restart policy, no probes.
+    pub fn new(name: impl Into<String>, program: impl Into<PathBuf>, log: impl Into<PathBuf>) -> Self {
+        UnitSpec {
+            name: name.into(),
+            program: program.into(),
+            args: Vec::new(),
+            env: Vec::new(),
+            cwd: None,
+            user: None,
+            log: log.into(),
+            log_mode: LogMode::default(),
+            stop_signal: Signal::SIGTERM,
+            stop_timeout: Duration::from_secs(10),
+            policy: RestartPolicy::default(),
+            ready: None,
+            live: None,
+        }
+    }
 }
 
 /// Where a unit is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum UnitState {
+    /// Not started, or stopped on request.
     Stopped,
+    /// Running, its ready probe not passed yet.
     Starting,
     Ready,
-    /// Running but failing its probe after having passed it.
+    /// Running but failing its ready probe after having passed it.
     Unready,
-    /// Exited unexpectedly; waiting to be restarted.
+    /// Ended unasked; waiting out the backoff before a restart.
     Backoff,
-    /// Exited and will not be restarted (policy or crash-loop limit).
+    /// Ended by itself with `exit(0)`, and the policy does not restart that.
+    Exited,
+    /// Ended and will not be restarted (a failure under `restart = "no"`, or
+    /// a crash loop).
     Failed,
 }
 
@@ -66,8 +90,14 @@ impl UnitState {
             UnitState::Ready => "ready",
             UnitState::Unready => "unready",
             UnitState::Backoff => "down",
+            UnitState::Exited => "exited",
             UnitState::Failed => "failed",
         }
+    }
+
+    /// True while a process runs.
+    pub fn running(&self) -> bool {
+        matches!(self, UnitState::Starting | UnitState::Ready | UnitState::Unready)
     }
 }
 
@@ -82,10 +112,17 @@ pub struct UnitStatus {
     pub last_exit: Option<Exit>,
     /// When `state` last changed.
     pub since_ns: i64,
+    /// Ready, and its live probe (if any) passed since.
+    pub healthy: bool,
+    /// What the last failed probe attempt of this run saw, naming the probe
+    /// (`ready probe: tcp 127.0.0.1:8080: Connection refused…`); cleared on
+    /// every start. For the message when a unit never gets ready.
+    pub last_probe_error: Option<String>,
 }
 
-enum Command {
-    Start,
+pub(crate) enum Command {
+    /// Acknowledged once the unit is starting (or already running).
+    Start(oneshot::Sender<()>),
     Stop(oneshot::Sender<()>),
     Restart(oneshot::Sender<()>),
 }
@@ -94,6 +131,7 @@ enum Command {
 #[derive(Clone)]
 pub struct UnitHandle {
     name: String,
+    log: PathBuf,
     tx: mpsc::Sender<Command>,
     status: watch::Receiver<UnitStatus>,
 }
@@ -107,18 +145,24 @@ impl UnitHandle {
         self.status.borrow().clone()
     }
 
-    /// Starts the unit if it is stopped or failed, and returns once the
-    /// unit's task has taken the command (its state is no longer stopped).
+    /// The current log file (rotated ones are `PATH.1`, `PATH.2`…).
+    pub fn log_path(&self) -> &Path {
+        &self.log
+    }
+
+    /// The last `n` lines of the unit's log, oldest first: for the message
+    /// when it fails to start or get ready.
+    pub fn log_tail(&self, n: usize) -> Vec<String> {
+        tail(&self.log, n)
+    }
+
+    /// Starts the unit if it is not running, and returns once the unit's
+    /// task has taken the command (its state is no longer stopped; it may
+    /// have failed again already, as a program that cannot run does).
     pub async fn start(&self) {
-        let mut rx = self.status.clone();
-        rx.mark_unchanged();
-        if self.tx.send(Command::Start).await.is_err() {
-            return;
-        }
-        if rx.borrow().state == UnitState::Stopped || rx.borrow().state == UnitState::Failed {
-            let _ = rx
-                .wait_for(|s| s.state != UnitState::Stopped && s.state != UnitState::Failed)
-                .await;
+        let (ack, taken) = oneshot::channel();
+        if self.tx.send(Command::Start(ack)).await.is_ok() {
+            let _ = taken.await;
         }
     }
 
@@ -142,29 +186,54 @@ impl UnitHandle {
     /// Waits until the unit is ready. Fails with the last status when it
     /// gave up, or when `limit` passes first.
     pub async fn wait_ready(&self, limit: Duration) -> Result<(), UnitStatus> {
+        self.wait_for(Condition::Ready, limit).await
+    }
+
+    /// Waits until the unit meets `condition` (see [`Condition`]). Fails
+    /// with the last status when the unit stopped, failed or exited without
+    /// meeting it, or when `limit` passes first. A restarting unit is waited
+    /// for.
+    pub async fn wait_for(&self, condition: Condition, limit: Duration) -> Result<(), UnitStatus> {
         let mut rx = self.status.clone();
         let waited = timeout(limit, async {
             loop {
-                let state = rx.borrow_and_update().state;
-                match state {
-                    UnitState::Ready => return Ok(()),
-                    UnitState::Failed | UnitState::Stopped => return Err(()),
-                    _ => {}
+                let verdict = meets(&rx.borrow_and_update(), condition);
+                if let Some(met) = verdict {
+                    return met;
                 }
                 if rx.changed().await.is_err() {
-                    return Err(());
+                    return false;
                 }
             }
         })
         .await;
         match waited {
-            Ok(Ok(())) => Ok(()),
+            Ok(true) => Ok(()),
             _ => Err(self.status()),
         }
     }
 }
 
+/// `Some(true)`: met; `Some(false)`: cannot be met without a new start;
+/// `None`: not yet.
+fn meets(s: &UnitStatus, condition: Condition) -> Option<bool> {
+    match s.state {
+        UnitState::Stopped | UnitState::Failed => return Some(false),
+        // A job that ran and finished did start, but serves nothing.
+        UnitState::Exited => return Some(condition == Condition::Started),
+        UnitState::Backoff => return None,
+        UnitState::Starting | UnitState::Ready | UnitState::Unready => {}
+    }
+    let met = match condition {
+        Condition::Started => s.pid.is_some(),
+        Condition::Ready => s.state == UnitState::Ready,
+        Condition::Healthy => s.state == UnitState::Ready && s.healthy,
+    };
+    met.then_some(true)
+}
+
 /// Gives the unit a task of its own, stopped until [`UnitHandle::start`].
+/// Must be called within a tokio runtime.
 pub fn spawn_unit(spec: UnitSpec, events: mpsc::Sender<Event>) -> UnitHandle {
     let (tx, rx) = mpsc::channel(16);
     let initial = UnitStatus {
@@ -174,286 +243,16 @@ pub fn spawn_unit(spec: UnitSpec, events: mpsc::Sender<Event>) -> UnitHandle {
         restarts: 0,
         last_exit: None,
         since_ns: now_ns(),
+        healthy: false,
+        last_probe_error: None,
     };
     let (status_tx, status) = watch::channel(initial);
-    let name = spec.name.clone();
-    let task = UnitTask {
-        spec: Arc::new(spec),
-        rx,
-        status: status_tx,
-        events,
+    let handle = UnitHandle {
+        name: spec.name.clone(),
+        log: spec.log.clone(),
+        tx,
+        status,
     };
-    tokio::spawn(task.run());
-    UnitHandle { name, tx, status }
-}
-
-struct UnitTask {
-    spec: Arc<UnitSpec>,
-    rx: mpsc::Receiver<Command>,
-    status: watch::Sender<UnitStatus>,
-    events: mpsc::Sender<Event>,
-}
-
-/// How one run of the process ended.
-enum RunEnd {
-    Exited(Exit),
-    Stopped(oneshot::Sender<()>),
-    Restart(oneshot::Sender<()>),
-    HandleDropped,
-}
-
-impl UnitTask {
-    async fn run(mut self) {
-        loop {
-            // Stopped or failed: wait to be told to start.
-            match self.rx.recv().await {
-                None => return,
-                Some(Command::Stop(ack)) => {
-                    let _ = ack.send(());
-                    continue;
-                }
-                Some(Command::Restart(ack)) => {
-                    let _ = ack.send(());
-                }
-                Some(Command::Start) => {}
-            }
-            if !self.run_until_stopped().await {
-                return;
-            }
-        }
-    }
-
-    /// Runs, restarts per policy; returns false when the handle is gone.
-    async fn run_until_stopped(&mut self) -> bool {
-        let mut consecutive = 0u32;
-        loop {
-            let started = Instant::now();
-            let end = match self.spawn() {
-                Ok(mut child) => self.supervise(&mut child).await,
-                Err(err) => {
-                    self.note_in_log(&format!("could not start: {err}"));
-                    RunEnd::Exited(Exit {
-                        code: Some(127),
-                        signal: None,
-                    })
-                }
-            };
-            match end {
-                RunEnd::HandleDropped => return false,
-                RunEnd::Stopped(ack) => {
-                    self.set(UnitState::Stopped, None, |_| {});
-                    let _ = ack.send(());
-                    return true;
-                }
-                RunEnd::Restart(ack) => {
-                    self.set(UnitState::Starting, None, |s| s.restarts += 1);
-                    self.emit(EventKind::Restarting {
-                        attempt: 1,
-                        after_ms: 0,
-                    })
-                    .await;
-                    let _ = ack.send(());
-                }
-                RunEnd::Exited(exit) => {
-                    self.emit(EventKind::Exited {
-                        exit,
-                        expected: false,
-                    })
-                    .await;
-                    if started.elapsed() >= self.spec.policy.stable_after {
-                        consecutive = 0;
-                    }
-                    match decide(&self.spec.policy, &exit, consecutive) {
-                        Decision::GiveUp => {
-                            self.set(UnitState::Failed, None, |s| s.last_exit = Some(exit));
-                            self.emit(EventKind::GaveUp {
-                                restarts: consecutive,
-                            })
-                            .await;
-                            return true;
-                        }
-                        Decision::Restart { after } => {
-                            consecutive += 1;
-                            self.set(UnitState::Backoff, None, |s| {
-                                s.last_exit = Some(exit);
-                                s.restarts += 1;
-                            });
-                            let after_ms = after.as_millis() as u64;
-                            self.emit(EventKind::Restarting {
-                                attempt: consecutive,
-                                after_ms,
-                            })
-                            .await;
-                            match self.backoff(after).await {
-                                None => return false,
-                                Some(false) => return true,
-                                Some(true) => {}
-                            }
-                        }
-                    }
-                }
-            }
-        }
-    }
-
-    /// Sleeps out a backoff unless told otherwise. `None`: handle dropped;
-    /// `Some(false)`: stopped; `Some(true)`: go on and restart.
-    async fn backoff(&mut self, after: Duration) -> Option<bool> {
-        tokio::select! {
-            _ = sleep(after) => Some(true),
-            cmd = self.rx.recv() => match cmd {
-                None => None,
-                Some(Command::Stop(ack)) => {
-                    self.set(UnitState::Stopped, None, |_| {});
-                    let _ = ack.send(());
-                    Some(false)
-                }
-                Some(Command::Restart(ack)) => { let _ = ack.send(()); Some(true) }
-                Some(Command::Start) => Some(true),
-            }
-        }
-    }
-
-    fn spawn(&self) -> std::io::Result<Child> {
-        let spec = &self.spec;
-        let log = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .mode(0o640)
-            .open(&spec.log)?;
-        let mut cmd = ProcessCommand::new(&spec.program);
-        cmd.args(&spec.args)
-            .envs(spec.env.iter().map(|(k, v)| (k, v)))
-            .stdin(Stdio::null())
-            .stdout(Stdio::from(log.try_clone()?))
-            .stderr(Stdio::from(log))
-            // Its own group: stop signals reach the whole tree, and the
-            // process survives a daemon killed -9 (adopted by the next one).
-            .process_group(0)
-            .kill_on_drop(false);
-        if let Some(dir) = &spec.cwd {
-            cmd.current_dir(dir);
-        }
-        if let Some((uid, gid)) = spec.user {
-            cmd.uid(uid).gid(gid);
-        }
-        cmd.spawn()
-    }
-
-    async fn supervise(&mut self, child: &mut Child) -> RunEnd {
-        let pid = child.id().unwrap_or(0);
-        self.set(UnitState::Starting, Some(pid), |_| {});
-        self.emit(EventKind::Started { pid }).await;
-        let mut ready = false;
-        let mut failures = 0u32;
-        let mut next_probe = Instant::now();
-        loop {
-            tokio::select! {
-                status = child.wait() => {
-                    // Children the leader left behind (postgres backends
-                    // after a kill -9) would block a restart: clear them.
-                    let _ = signal_group(pid, Signal::SIGKILL);
-                    return RunEnd::Exited(to_exit(status));
-                }
-                cmd = self.rx.recv() => match cmd {
-                    Some(Command::Start) => {}
-                    Some(Command::Stop(ack)) => {
-                        let exit = self.stop_child(child, pid).await;
-                        self.set(UnitState::Stopped, None, |s| s.last_exit = Some(exit));
-                        self.emit(EventKind::Exited { exit, expected: true }).await;
-                        return RunEnd::Stopped(ack);
-                    }
-                    Some(Command::Restart(ack)) => {
-                        let exit = self.stop_child(child, pid).await;
-                        self.set(UnitState::Starting, None, |s| s.last_exit = Some(exit));
-                        self.emit(EventKind::Exited { exit, expected: true }).await;
-                        return RunEnd::Restart(ack);
-                    }
-                    None => {
-                        self.stop_child(child, pid).await;
-                        return RunEnd::HandleDropped;
-                    }
-                },
-                _ = tokio::time::sleep_until(next_probe) => {
-                    let passed = self.probe().await;
-                    if passed {
-                        failures = 0;
-                        if !ready {
-                            ready = true;
-                            self.set(UnitState::Ready, Some(pid), |_| {});
-                            self.emit(EventKind::Ready).await;
-                        }
-                    } else if ready {
-                        failures += 1;
-                        if failures >= 3 {
-                            ready = false;
-                            self.set(UnitState::Unready, Some(pid), |_| {});
-                            self.emit(EventKind::NotReady).await;
-                        }
-                    }
-                    let gap = if ready { self.spec.probe_interval } else { Duration::from_millis(100) };
-                    next_probe = Instant::now() + gap;
-                }
-            }
-        }
-    }
-
-    async fn probe(&self) -> bool {
-        match &self.spec.ready {
-            None => true,
-            Some(probe) => matches!(timeout(self.spec.probe_timeout, probe()).await, Ok(Ok(()))),
-        }
-    }
-
-    async fn stop_child(&self, child: &mut Child, pid: u32) -> Exit {
-        let _ = signal_group(pid, self.spec.stop_signal);
-        // A paused (SIGSTOPped) server cannot act on the stop signal.
-        let _ = signal_group(pid, Signal::SIGCONT);
-        let status = match timeout(self.spec.stop_timeout, child.wait()).await {
-            Ok(status) => status,
-            Err(_) => {
-                self.note_in_log("did not stop in time; sending SIGKILL");
-                let _ = signal_group(pid, Signal::SIGKILL);
-                child.wait().await
-            }
-        };
-        let _ = signal_group(pid, Signal::SIGKILL);
-        to_exit(status)
-    }
-
-    fn set(&self, state: UnitState, pid: Option<u32>, also: impl FnOnce(&mut UnitStatus)) {
-        self.status.send_modify(|s| {
-            if s.state != state {
-                s.since_ns = now_ns();
-            }
-            s.state = state;
-            s.pid = pid;
-            also(s);
-        });
-    }
-
-    async fn emit(&self, kind: EventKind) {
-        // Bounded, and we wait when it is full: the event log must not lose
-        // an event, and the daemon drains it continuously.
-        let _ = self.events.send(Event::now(&self.spec.name, kind)).await;
-    }
-
-    fn note_in_log(&self, line: &str) {
-        if let Ok(mut f) = OpenOptions::new().create(true).append(true).open(&self.spec.log) {
-            let _ = writeln!(f, "prodhome: {}: {line}", self.spec.name);
-        }
-    }
-}
-
-fn to_exit(status: std::io::Result<std::process::ExitStatus>) -> Exit {
-    match status {
-        Ok(s) => Exit {
-            code: s.code(),
-            signal: s.signal(),
-        },
-        Err(_) => Exit {
-            code: None,
-            signal: None,
-        },
-    }
+    tokio::spawn(UnitTask::new(Arc::new(spec), rx, status_tx, events).run());
+    handle
 }

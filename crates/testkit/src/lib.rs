@@ -36,6 +36,12 @@ impl TestLab {
         TestLab { bin: bin.into(), dir }
     }
 
+    /// The seed lab without its hum, written out: for tests that count
+    /// rows and must not race background traffic.
+    pub fn quiet(bin: &str) -> TestLab {
+        TestLab::new(bin).lab(QUIET_SEED).file("schema.sql", lab::init::SEED_SCHEMA)
+    }
+
     /// Writes `prodhome.toml`.
     pub fn lab(self, toml: &str) -> TestLab {
         self.file("prodhome.toml", toml)
@@ -89,6 +95,13 @@ impl TestLab {
         serde_json::from_slice(&out.stdout).expect("status is JSON")
     }
 
+    /// `prodhome status --json`, or `None` while it cannot answer (a daemon
+    /// that is dying right now).
+    pub fn try_status(&self) -> Option<Value> {
+        let out = self.run(&["status", "--json"]);
+        serde_json::from_slice(&out.stdout).ok().filter(|_| out.status.success())
+    }
+
     /// One node's entry in the status.
     pub fn node(&self, name: &str) -> Value {
         let status = self.status();
@@ -124,6 +137,18 @@ impl Drop for TestLab {
         }
     }
 }
+
+/// The seed lab's nodes and replication, and nothing else.
+const QUIET_SEED: &str = r#"name = "bookstore"
+[postgres.publisher]
+[postgres.subscriber1]
+[postgres.subscriber2]
+[replication.books]
+publisher = "publisher"
+subscribers = ["subscriber1", "subscriber2"]
+schema = "schema.sql"
+tables = ["books"]
+"#;
 
 /// Every test shares one template cache, so only the first lab pays initdb.
 fn cache_dir() -> PathBuf {
@@ -178,6 +203,37 @@ pub fn poll<T>(what: &str, limit: Duration, mut check: impl FnMut() -> Option<T>
         );
         std::thread::sleep(Duration::from_millis(50));
     }
+}
+
+/// `GET url` (plain http on loopback) → (status code, body). `None` when
+/// nothing answers.
+pub fn http_get(url: &str) -> Option<(u16, String)> {
+    use std::io::{Read, Write};
+    let rest = url.strip_prefix("http://")?;
+    let (authority, path) = rest.split_once('/').map(|(a, p)| (a, format!("/{p}"))).unwrap_or((rest, "/".into()));
+    let mut stream = std::net::TcpStream::connect(authority).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(30))).ok()?;
+    write!(stream, "GET {path} HTTP/1.1\r\nHost: {authority}\r\nConnection: close\r\n\r\n").ok()?;
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).ok()?;
+    let text = String::from_utf8_lossy(&response).into_owned();
+    let (head, body) = text.split_once("\r\n\r\n")?;
+    let code = head.split_whitespace().nth(1)?.parse().ok()?;
+    let body = if head.to_ascii_lowercase().contains("transfer-encoding: chunked") { dechunk(body) } else { body.to_string() };
+    Some((code, body))
+}
+
+fn dechunk(mut body: &str) -> String {
+    let mut out = String::new();
+    while let Some((size, rest)) = body.split_once("\r\n") {
+        let Ok(n) = usize::from_str_radix(size.trim(), 16) else { break };
+        if n == 0 || rest.len() < n {
+            break;
+        }
+        out.push_str(&rest[..n]);
+        body = rest[n..].trim_start_matches("\r\n");
+    }
+    out
 }
 
 /// A port that was free on 127.0.0.1 a moment ago.

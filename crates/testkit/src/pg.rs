@@ -8,7 +8,6 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use nix::sys::signal::Signal;
-use nix::unistd::Pid;
 
 use crate::{free_port, poll};
 
@@ -149,14 +148,16 @@ impl PgNode {
         String::from_utf8_lossy(&out.stdout).trim().to_string()
     }
 
-    /// SIGSTOP to the whole server (every backend too).
+    /// SIGSTOP to the whole server: the postmaster and every backend
+    /// (each of which sits in a session of its own, out of a group signal's
+    /// reach).
     pub fn pause(&self) {
-        let _ = nix::sys::signal::killpg(Pid::from_raw(self.pid() as i32), Signal::SIGSTOP);
+        supervisor::signal_tree(self.pid(), Signal::SIGSTOP);
     }
 
     /// SIGCONT to the whole server.
     pub fn resume(&self) {
-        let _ = nix::sys::signal::killpg(Pid::from_raw(self.pid() as i32), Signal::SIGCONT);
+        supervisor::signal_tree(self.pid(), Signal::SIGCONT);
     }
 
     /// kill -9 of the whole server, then start it again on the same port
@@ -169,8 +170,9 @@ impl PgNode {
     /// kill -9 of the whole server, leaving it down.
     pub fn kill_all(&mut self) {
         if let Some(mut child) = self.child.take() {
-            let _ = nix::sys::signal::killpg(Pid::from_raw(child.id() as i32), Signal::SIGCONT);
-            let _ = nix::sys::signal::killpg(Pid::from_raw(child.id() as i32), Signal::SIGKILL);
+            // The backends too: left alone they would hold the shared memory
+            // a restarted server needs.
+            supervisor::signal_tree(child.id(), Signal::SIGKILL);
             let _ = child.wait();
         }
     }
