@@ -1,0 +1,238 @@
+//! The InfluxDB sink: line protocol over HTTP, gzip-compressed, in batches.
+//!
+//! Points wait in the sink's bounded queue ([`InfluxOptions::buffer`]
+//! points; what does not fit is dropped and counted, so a slow or dead
+//! InfluxDB never holds up a producer). The task takes up to
+//! [`InfluxOptions::batch`] points, or whatever arrived within a second of
+//! the first, and POSTs them. A failed write is retried with backoff (5xx,
+//! 429 and network errors); a request InfluxDB refuses (other 4xx: a bad
+//! point, a field whose type changed, wrong credentials) is not, and the
+//! batch counts as failed with InfluxDB's own message as the last error.
+
+use std::io::Write;
+use std::time::Duration;
+
+use flate2::Compression;
+use flate2::write::GzEncoder;
+use model::Secret;
+use reqwest::{StatusCode, Url};
+use tokio::time::{Instant, sleep, timeout_at};
+
+use crate::error::Error;
+use crate::lane::{Inbox, Item, Msg};
+use crate::line_protocol;
+
+/// Where and how to write.
+#[derive(Debug, Clone)]
+pub struct InfluxOptions {
+    /// The server's base URL, e.g. `http://127.0.0.1:8086`.
+    pub url: String,
+    pub api: InfluxApi,
+    /// Most points in one request.
+    pub batch: usize,
+    /// Most points waiting to be written; more are dropped and counted.
+    pub buffer: usize,
+}
+
+/// Which write API: InfluxDB 1.x or 2.x.
+#[derive(Debug, Clone)]
+pub enum InfluxApi {
+    /// `POST /write?db=DB&precision=ns`.
+    V1 { db: String },
+    /// `POST /api/v2/write?org=ORG&bucket=BUCKET&precision=ns` with
+    /// `Authorization: Token TOKEN`.
+    V2 {
+        org: String,
+        bucket: String,
+        token: Secret,
+    },
+}
+
+/// How long a batch may wait for more points before it is sent anyway.
+const LINGER: Duration = Duration::from_secs(1);
+/// One request's limit: a server that accepts the connection and never
+/// answers must not hold the batch forever.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+/// Attempts per batch, and the backoff between them (doubling).
+const ATTEMPTS: u32 = 5;
+const FIRST_BACKOFF: Duration = Duration::from_millis(200);
+const MAX_BACKOFF: Duration = Duration::from_secs(5);
+
+/// A prepared writer: the full write URL and the credentials.
+pub(crate) struct Target {
+    url: Url,
+    token: Option<Secret>,
+    client: reqwest::Client,
+}
+
+impl Target {
+    pub(crate) fn new(opts: &InfluxOptions) -> Result<Target, Error> {
+        let base = opts.url.trim_end_matches('/');
+        let (path, params, token) = match &opts.api {
+            InfluxApi::V1 { db } => ("/write", vec![("db", db.as_str()), ("precision", "ns")], None),
+            InfluxApi::V2 { org, bucket, token } => (
+                "/api/v2/write",
+                vec![
+                    ("org", org.as_str()),
+                    ("bucket", bucket.as_str()),
+                    ("precision", "ns"),
+                ],
+                Some(token.clone()),
+            ),
+        };
+        let url = Url::parse_with_params(&format!("{base}{path}"), &params).map_err(|e| {
+            Error::with(
+                format!(
+                    "the InfluxDB URL `{}` is not valid; write e.g. http://127.0.0.1:8086",
+                    opts.url
+                ),
+                e,
+            )
+        })?;
+        let client = reqwest::Client::builder()
+            .timeout(REQUEST_TIMEOUT)
+            .build()
+            .map_err(|e| Error::with("building the HTTP client for InfluxDB", e))?;
+        Ok(Target { url, token, client })
+    }
+
+    /// One POST of a gzip-compressed body.
+    async fn post(&self, body: Vec<u8>) -> Result<(), Attempt> {
+        let mut request = self
+            .client
+            .post(self.url.clone())
+            .header("Content-Type", "text/plain; charset=utf-8")
+            .header("Content-Encoding", "gzip")
+            .body(body);
+        if let Some(token) = &self.token {
+            request = request.header("Authorization", format!("Token {}", token.expose()));
+        }
+        let response = request
+            .send()
+            .await
+            .map_err(|e| Attempt::Retry(format!("writing to InfluxDB at {}: {e}", self.host())))?;
+        let status = response.status();
+        if status.is_success() {
+            return Ok(());
+        }
+        let text = response.text().await.unwrap_or_default();
+        let message = format!(
+            "InfluxDB at {} answered {status} to a write: {}",
+            self.host(),
+            text.trim()
+        );
+        if status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS {
+            Err(Attempt::Retry(message))
+        } else {
+            Err(Attempt::GiveUp(message))
+        }
+    }
+
+    fn host(&self) -> String {
+        format!(
+            "{}:{}",
+            self.url.host_str().unwrap_or("?"),
+            self.url.port_or_known_default().unwrap_or(0)
+        )
+    }
+}
+
+enum Attempt {
+    Retry(String),
+    GiveUp(String),
+}
+
+/// Gzips line protocol.
+pub(crate) fn gzip(text: &str) -> Vec<u8> {
+    let mut enc = GzEncoder::new(Vec::with_capacity(text.len() / 4), Compression::fast());
+    // Writing to a Vec cannot fail.
+    let _ = enc.write_all(text.as_bytes());
+    enc.finish().unwrap_or_default()
+}
+
+/// The sink's task.
+pub(crate) async fn run(target: Target, mut inbox: Inbox, batch: usize) {
+    let batch = batch.max(1);
+    let mut pending: Vec<Item> = Vec::new();
+    let mut held = 0usize;
+    loop {
+        let Some(first) = inbox.rx.recv().await else {
+            break;
+        };
+        held += item_cost(&first);
+        let mut flush = matches!(first.msg, Msg::Flush(_));
+        pending.push(first);
+        let deadline = Instant::now() + LINGER;
+        while held < batch && !flush {
+            match timeout_at(deadline, inbox.rx.recv()).await {
+                Ok(Some(item)) => {
+                    held += item_cost(&item);
+                    flush = matches!(item.msg, Msg::Flush(_));
+                    pending.push(item);
+                }
+                Ok(None) | Err(_) => break,
+            }
+        }
+        send(&target, &inbox, std::mem::take(&mut pending)).await;
+        held = 0;
+    }
+    if !pending.is_empty() {
+        send(&target, &inbox, pending).await;
+    }
+}
+
+fn item_cost(item: &Item) -> usize {
+    match &item.msg {
+        Msg::Points(p) => p.len(),
+        Msg::Event(_) => 1,
+        Msg::Flush(_) => 0,
+    }
+}
+
+/// Encodes the items, writes them with retries, then answers flushes and
+/// gives their room back.
+async fn send(target: &Target, inbox: &Inbox, items: Vec<Item>) {
+    let mut text = String::new();
+    let mut n = 0;
+    for item in &items {
+        match &item.msg {
+            Msg::Points(points) => {
+                for p in points.iter() {
+                    n += line_protocol::encode(p, &mut text) as usize;
+                }
+            }
+            Msg::Event(e) => n += line_protocol::encode(&line_protocol::event_point(e), &mut text) as usize,
+            Msg::Flush(_) => {}
+        }
+    }
+    if n > 0 {
+        let body = gzip(&text);
+        let mut backoff = FIRST_BACKOFF;
+        for attempt in 1..=ATTEMPTS {
+            match target.post(body.clone()).await {
+                Ok(()) => {
+                    inbox.counters.wrote(n);
+                    break;
+                }
+                Err(Attempt::Retry(message)) if attempt < ATTEMPTS => {
+                    *inbox
+                        .counters
+                        .last_error
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner()) = Some(message);
+                    sleep(backoff).await;
+                    backoff = (backoff * 2).min(MAX_BACKOFF);
+                }
+                Err(Attempt::Retry(message) | Attempt::GiveUp(message)) => {
+                    inbox.counters.failed(n, message);
+                    break;
+                }
+            }
+        }
+    }
+    for item in items {
+        if let Msg::Flush(done) = item.msg {
+            let _ = done.send(());
+        }
+    }
+}
