@@ -1,0 +1,218 @@
+//! The dashboard end to end: a lab with hum and fast sampling, a subscriber
+//! killed with SIGKILL, and the page read back by a real headless Chromium:
+//! every panel drew data, and the kill is drawn as an annotation.
+
+use std::io::{Read, Write};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use testkit::{TestLab, poll};
+
+use crate::BIN;
+
+const CHROMIUM: &str = "/usr/bin/chromium";
+
+/// The seed lab's nodes and replication with background traffic and
+/// sampling five times a second.
+const LAB: &str = r#"
+name = "dashboard"
+postgres_version = 15
+
+[postgres.publisher]
+[postgres.subscriber1]
+[postgres.subscriber2]
+
+[replication.books]
+publisher = "publisher"
+subscribers = ["subscriber1", "subscriber2"]
+schema = "schema.sql"
+tables = ["books"]
+
+[hum]
+node = "publisher"
+workload = "books"
+clients = 2
+rate = 50
+
+[sample]
+interval = "200ms"
+"#;
+
+#[test]
+fn the_dashboard_draws_every_panel_and_marks_a_killed_node() {
+    assert!(
+        Path::new(CHROMIUM).exists(),
+        "{CHROMIUM} is missing: this test needs Debian's `chromium` package; `bash .ci/run` installs it"
+    );
+    let lab = TestLab::new(BIN)
+        .lab(LAB)
+        .file("schema.sql", lab::init::SEED_SCHEMA);
+    lab.up();
+    let api = lab.status()["api"].as_str().unwrap().to_string();
+    let out = lab.run(&["dash"]);
+    assert!(out.status.success(), "{}", crate::text(&out));
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), format!("{api}/"));
+
+    wait_for_every_panel(&api);
+    let pid = lab.node("subscriber1")["pid"].as_u64().unwrap();
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), nix::sys::signal::SIGKILL).unwrap();
+    poll("subscriber1 restarted and ready", Duration::from_secs(60), || {
+        let n = lab.node("subscriber1");
+        (n["state"] == "ready" && n["restarts"].as_u64() >= Some(1)).then_some(())
+    });
+
+    let profile = lab.dir().join("chromium");
+    let dom = Chromium::run(&profile, "1280,800", &["--dump-dom"], &format!("{api}/"));
+    for panel in web::PANELS {
+        let points = data_points(&dom, panel.id)
+            .unwrap_or_else(|| panic!("no panel {} in the page:\n{dom}", panel.id));
+        assert!(points > 1, "panel {} drew {points} points:\n{dom}", panel.id);
+    }
+    assert!(
+        dom.contains(r#"class="annotation" data-kind="exited" data-unit="subscriber1""#),
+        "the kill of subscriber1 is not drawn:\n{dom}"
+    );
+    assert!(dom.contains(r#"data-healthy=""#), "no status bar:\n{dom}");
+
+    // The screenshot the README shows: the whole page at 1280 px wide.
+    let shot = std::env::var_os("PRODHOME_SCREENSHOT")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| lab.dir().join("dashboard.png"));
+    let _ = std::fs::remove_file(&shot);
+    let arg = format!("--screenshot={}", shot.display());
+    Chromium::run(&profile, "1280,2150", &[&arg], &format!("{api}/"));
+    let png = std::fs::read(&shot).unwrap_or_else(|e| panic!("no screenshot at {}: {e}", shot.display()));
+    assert!(
+        png.starts_with(b"\x89PNG") && png.len() > 10_000,
+        "{} is no screenshot",
+        shot.display()
+    );
+}
+
+/// Polls `/api/dashboard` until every panel backed by the store has more
+/// than one sample (health is drawn from events and status instead).
+fn wait_for_every_panel(api: &str) {
+    let mut last = String::new();
+    let found = poll_quietly(Duration::from_secs(90), || {
+        let body = http_get(&format!("{api}/api/dashboard?since=5m"))?;
+        let d: Value = serde_json::from_str(&body).ok()?;
+        let missing: Vec<&str> = web::PANELS
+            .iter()
+            .filter(|p| p.chart != web::Chart::Health)
+            .filter(|p| {
+                let series = d["panels"][p.id]["series"]
+                    .as_array()
+                    .cloned()
+                    .unwrap_or_default();
+                let samples: usize = series
+                    .iter()
+                    .map(|s| {
+                        s["values"]
+                            .as_array()
+                            .map_or(0, |v| v.iter().filter(|x| !x.is_null()).count())
+                    })
+                    .sum();
+                samples < 2
+            })
+            .map(|p| p.id)
+            .collect();
+        last = format!("panels without data: {missing:?}");
+        missing.is_empty().then_some(())
+    });
+    assert!(
+        found.is_some(),
+        "the store never had data for every panel: {last}"
+    );
+}
+
+fn poll_quietly<T>(limit: Duration, mut check: impl FnMut() -> Option<T>) -> Option<T> {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(v) = check() {
+            return Some(v);
+        }
+        if Instant::now() >= deadline {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// `data-points` of `<section ... data-panel="ID" data-points="N">`.
+fn data_points(dom: &str, id: &str) -> Option<u64> {
+    let start = dom.find(&format!("data-panel=\"{id}\""))?;
+    let tag = &dom[start..start + dom[start..].find('>')?];
+    let value = tag.split("data-points=\"").nth(1)?;
+    value[..value.find('"')?].parse().ok()
+}
+
+/// A GET over plain HTTP/1.0 (so the body is not chunked); `None` unless 200.
+fn http_get(url: &str) -> Option<String> {
+    let rest = url.strip_prefix("http://")?;
+    let (host, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    let mut stream = std::net::TcpStream::connect(host).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
+    write!(stream, "GET {path} HTTP/1.0\r\nHost: {host}\r\n\r\n").ok()?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response).ok()?;
+    let (head, body) = response.split_once("\r\n\r\n")?;
+    (head.split_whitespace().nth(1) == Some("200")).then(|| body.to_string())
+}
+
+/// Headless Chromium in its own process group, killed (with every helper
+/// process it started) when dropped, also when the test fails.
+struct Chromium {
+    child: Child,
+}
+
+impl Chromium {
+    /// Loads `url` with `extra` arguments, lets the page run 8 s of virtual
+    /// time (its polls included), and returns what it printed.
+    fn run(profile: &Path, window: &str, extra: &[&str], url: &str) -> String {
+        let mut child = Command::new(CHROMIUM)
+            .args([
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--hide-scrollbars",
+            ])
+            .arg(format!("--user-data-dir={}", profile.display()))
+            .arg(format!("--window-size={window}"))
+            .arg("--virtual-time-budget=8000")
+            .args(extra)
+            .arg(url)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .process_group(0)
+            .spawn()
+            .unwrap_or_else(|e| panic!("starting {CHROMIUM}: {e}"));
+        let mut stdout = child.stdout.take().unwrap();
+        let mut guard = Chromium { child };
+        let reader = std::thread::spawn(move || {
+            let mut text = String::new();
+            let _ = stdout.read_to_string(&mut text);
+            text
+        });
+        poll("chromium to finish", Duration::from_secs(90), || {
+            guard.child.try_wait().ok().flatten()
+        });
+        reader.join().unwrap_or_default()
+    }
+}
+
+impl Drop for Chromium {
+    fn drop(&mut self) {
+        let group = nix::unistd::Pid::from_raw(self.child.id() as i32);
+        let _ = nix::sys::signal::killpg(group, nix::sys::signal::SIGKILL);
+        let _ = self.child.wait();
+    }
+}

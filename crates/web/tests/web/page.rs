@@ -1,0 +1,166 @@
+//! The page itself in a real headless Chromium, over a real store: every
+//! panel draws the stored points, events become annotations, and the
+//! status bar reads the status. The daemon's two routes (`/api/events`,
+//! `/api/status`) are stood in for here; the end-to-end test in
+//! crates/prodhome runs the page against the real daemon.
+
+use std::io::Read;
+use std::os::unix::process::CommandExt;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use axum::Json;
+use axum::routing::get;
+use model::{Event, EventKind, Exit};
+use serde_json::json;
+use store::{EmbeddedOptions, EmbeddedWriter};
+
+use crate::util::{S, panel_points};
+
+const CHROMIUM: &str = "/usr/bin/chromium";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_panel_draws_its_points_and_a_killed_node_is_marked() {
+    assert!(
+        Path::new(CHROMIUM).exists(),
+        "{CHROMIUM} is missing: this test needs Debian's `chromium` package; `bash .ci/run` installs it"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("metrics.db");
+    let now = model::now_ns();
+    let t0 = now - now.rem_euclid(S) - 119 * S;
+    let killed = Event {
+        ts_ns: t0 + 60 * S,
+        unit: "subscriber1".into(),
+        kind: EventKind::Exited {
+            exit: Exit {
+                code: None,
+                signal: Some(9),
+            },
+            expected: false,
+        },
+    };
+    // The lab's first event dates its start: the window begins there.
+    let events = vec![
+        Event {
+            ts_ns: t0,
+            unit: "subscriber1".into(),
+            kind: EventKind::Ready,
+        },
+        killed,
+    ];
+    let mut writer = EmbeddedWriter::open(&EmbeddedOptions {
+        path: db.clone(),
+        retention: Duration::from_secs(3600),
+    })
+    .unwrap();
+    writer.write(&panel_points(t0, 120), &events).unwrap();
+
+    let nodes = ["publisher", "subscriber1", "subscriber2"].map(|n| {
+        json!({ "name": n, "kind": "postgres", "state": "ready", "pid": 1, "port": 1,
+                "restarts": 0, "last_exit": null, "since_ns": 0 })
+    });
+    let status = json!({ "lab": "pagetest", "api": "", "phase": "ready", "nodes": nodes, "replication": [] });
+    let app = web::router(db)
+        .route("/api/events", get(move || async move { Json(events.clone()) }))
+        .route("/api/status", get(move || async move { Json(status.clone()) }));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/#range=5m", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+
+    let profile = dir.path().join("profile");
+    let dom = tokio::task::spawn_blocking(move || dump_dom(&profile, &url))
+        .await
+        .unwrap();
+    for panel in web::PANELS {
+        let points = attr(&dom, &format!("data-panel=\"{}\"", panel.id), "data-points")
+            .unwrap_or_else(|| panic!("no panel {} in the page:\n{dom}", panel.id));
+        assert!(
+            points.parse::<u64>().unwrap() > 1,
+            "panel {} drew {points} points",
+            panel.id
+        );
+    }
+    // 120 one-second buckets of three nodes' hum lines, all in the window.
+    assert_eq!(
+        attr(&dom, "data-panel=\"hum_tps\"", "data-points").as_deref(),
+        Some("360")
+    );
+    let marks = dom
+        .matches(r#"class="annotation" data-kind="exited" data-unit="subscriber1""#)
+        .count();
+    assert_eq!(marks, web::PANELS.len(), "one mark per panel:\n{dom}");
+    // All nodes are ready, but the lag series end minutes high.
+    assert_eq!(
+        attr(&dom, "id=\"status\"", "data-healthy").as_deref(),
+        Some("false"),
+        "{dom}"
+    );
+    assert!(
+        dom.contains("unhealthy · replication lag 6.0 min (limit 10 s)"),
+        "{dom}"
+    );
+    assert!(dom.contains("prodhome pagetest"), "the lab's name is the title");
+}
+
+/// An attribute of the first element whose opening tag contains `marker`.
+fn attr(dom: &str, marker: &str, name: &str) -> Option<String> {
+    let at = dom.find(marker)?;
+    let open = dom[..at].rfind('<')?;
+    let tag = &dom[open..at + dom[at..].find('>')?];
+    let value = tag.split(&format!("{name}=\"")).nth(1)?;
+    Some(value[..value.find('"')?].to_string())
+}
+
+/// Chromium's DOM of `url` after its first render and a poll or two.
+fn dump_dom(profile: &Path, url: &str) -> String {
+    let mut child = Command::new(CHROMIUM)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--window-size=1280,800",
+            "--virtual-time-budget=3000",
+            "--dump-dom",
+        ])
+        .arg(format!("--user-data-dir={}", profile.display()))
+        .arg(url)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .process_group(0)
+        .spawn()
+        .unwrap_or_else(|e| panic!("starting {CHROMIUM}: {e}"));
+    let mut stdout = child.stdout.take().unwrap();
+    let mut guard = Group(child);
+    let reader = std::thread::spawn(move || {
+        let mut dom = String::new();
+        let _ = stdout.read_to_string(&mut dom);
+        dom
+    });
+    // Chromium exits once it has printed the DOM; the guard kills it should
+    // it hang or the test fail first.
+    testkit::poll(
+        "chromium to print the DOM and exit",
+        Duration::from_secs(60),
+        || guard.0.try_wait().ok().flatten(),
+    );
+    reader.join().unwrap()
+}
+
+/// Kills a process group (Chromium and its helpers) on drop.
+struct Group(Child);
+
+impl Drop for Group {
+    fn drop(&mut self) {
+        let group = nix::unistd::Pid::from_raw(self.0.id() as i32);
+        let _ = nix::sys::signal::killpg(group, nix::sys::signal::SIGKILL);
+        let _ = self.0.wait();
+    }
+}
