@@ -19,6 +19,7 @@ mod chaos;
 mod hum;
 mod replication;
 mod sample;
+mod service;
 
 /// What checking needs besides the raw lab: where it came from, and how to
 /// read the files it names.
@@ -129,6 +130,16 @@ pub(crate) fn check(doc: RawDoc, inputs: &Inputs<'_>) -> Result<Plan, Vec<Proble
         .collect();
     let seed = c.int_in("seed", lab.seed.as_ref(), 0..=i64::MAX, 1).unwrap_or(1) as u64;
     let hum = doc.hum.as_ref().and_then(|section| c.hum(section, seed));
+    let secret_names: Vec<String> = doc.secrets.iter().map(|s| s.name.get_ref().clone()).collect();
+    let service_names: Vec<String> = doc.services.iter().map(|s| s.name.get_ref().clone()).collect();
+    let secrets: Vec<_> = doc.secrets.iter().filter_map(|s| c.secret(s)).collect();
+    let services: Vec<_> = doc
+        .services
+        .iter()
+        .filter_map(|s| c.service(s, &service_names, &secret_names))
+        .collect();
+    c.dependency_cycles(&doc.services, &services);
+    let alert = doc.alert.as_ref().and_then(|a| c.alert(a));
     let chaos: Vec<_> = doc
         .chaos
         .iter()
@@ -168,6 +179,9 @@ pub(crate) fn check(doc: RawDoc, inputs: &Inputs<'_>) -> Result<Plan, Vec<Proble
         replications,
         seed,
         chaos,
+        services,
+        secrets,
+        alert,
         hum,
         sample: sample.expect("no problems, so [sample] is valid"),
         fingerprint,
@@ -547,5 +561,61 @@ every = "30s"
         assert_eq!(latency.template.jitter, std::time::Duration::from_millis(5));
         assert_eq!(kill.targets.len(), 2);
         assert_eq!(kill.every.0, kill.every.1);
+    }
+
+    #[test]
+    fn services_secrets_and_alerts_become_plans() {
+        let src = r#"name = "x"
+[postgres.db]
+[secret.token]
+alphabet = "hex"
+[service.api]
+command = ["./api", "--port", "8080"]
+env = { DATABASE_URL = "${postgres.db.url}", TOKEN = "${secret.token}" }
+depends_on = { db = "ready" }
+ready = { tcp = 8080 }
+live = { http = "http://127.0.0.1:8080/health", interval = "2s", threshold = 2 }
+restart = "always"
+stop_signal = "INT"
+[service.worker]
+command = ["./worker"]
+depends_on = { api = "healthy" }
+[alert]
+webhook = "http://127.0.0.1:9/hook"
+lag_bytes = 1000000
+"#;
+        let plan = plan(src).unwrap();
+        let [api, worker] = plan.services.as_slice() else {
+            panic!("{:?}", plan.services)
+        };
+        assert_eq!(api.command, ["./api", "--port", "8080"]);
+        assert_eq!(
+            api.env[0],
+            ("DATABASE_URL".to_string(), "${postgres.db.url}".to_string())
+        );
+        assert_eq!(
+            api.depends_on,
+            [("db".to_string(), crate::plan::DependsOn::Ready)]
+        );
+        assert_eq!(
+            api.ready.as_ref().unwrap().check,
+            crate::plan::ProbeCheckPlan::Tcp(8080)
+        );
+        let live = api.live.as_ref().unwrap();
+        assert_eq!(
+            (live.interval, live.threshold),
+            (std::time::Duration::from_secs(2), 2)
+        );
+        assert_eq!(api.restart, crate::plan::RestartPlan::Always);
+        assert_eq!(api.stop_signal, "SIGINT");
+        assert_eq!(worker.restart, crate::plan::RestartPlan::OnFailure);
+        assert_eq!(worker.max_restarts, 5);
+        assert_eq!(plan.secrets[0].alphabet, "0123456789abcdef");
+        assert_eq!(plan.secrets[0].length, 32);
+        let alert = plan.alert.unwrap();
+        assert_eq!(
+            (alert.lag_bytes, alert.down_after),
+            (Some(1000000), std::time::Duration::from_secs(10))
+        );
     }
 }

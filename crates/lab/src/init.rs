@@ -42,6 +42,23 @@ subscribers = ["subscriber1", "subscriber2"]
 schema = "schema.sql"
 # The tables to replicate: a list of names, or "all".
 tables = ["books"]
+
+# Background traffic ("hum"): inserts, updates and reads on books, on a
+# schedule, so the lab behaves like production while you watch it. Reads go
+# to the replicas, as an application would send them.
+[hum]
+node = "publisher"
+workload = "books"        # tpcb | books | path to a pgbench-style .sql script
+clients = 4
+rate = 50                 # transactions per second; "max" runs flat out
+read_from = ["subscriber1", "subscriber2"]
+
+# Locks, sessions, replication lag, database rates, CPU and memory of every
+# node, sampled into the embedded store (the dashboard reads it); the
+# prometheus sink also serves them at /metrics on the control API's port.
+[sample]
+interval = "1s"
+sinks = ["embedded", "prometheus"]
 "#;
 
 /// The seed lab's `schema.sql`.

@@ -22,8 +22,8 @@ use std::path::{Path, PathBuf};
 
 pub use duration::parse_duration;
 pub use plan::{
-    HumPlan, HumWorkload, InfluxPlan, NodePlan, Plan, QueryPlan, ReplicationPlan, SamplePlan, SchemaFile,
-    Tables,
+    AlertPlan, DependsOn, HumPlan, HumWorkload, InfluxPlan, NodePlan, Plan, ProbeCheckPlan, ProbePlan,
+    QueryPlan, ReplicationPlan, RestartPlan, SamplePlan, SchemaFile, SecretPlan, ServicePlan, Tables,
 };
 
 /// A place in a file, 1-based line and column (column counted in chars).

@@ -33,6 +33,12 @@ pub struct Plan {
     pub seed: u64,
     /// `[[chaos]]` scenarios, in file order.
     pub chaos: Vec<chaos::Scenario>,
+    /// `[service.NAME]`s, in file order.
+    pub services: Vec<ServicePlan>,
+    /// `[secret.NAME]`s, in file order.
+    pub secrets: Vec<SecretPlan>,
+    /// `[alert]`, if any.
+    pub alert: Option<AlertPlan>,
     /// `[hum]`: background traffic `up` starts, if any.
     pub hum: Option<HumPlan>,
     /// `[sample]`: sampling is always on; these are its settings (defaults
@@ -186,4 +192,77 @@ pub struct QueryPlan {
     pub tags: Vec<String>,
     /// Result columns that become fields (numbers).
     pub fields: Vec<String>,
+}
+
+/// One `[service.NAME]`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ServicePlan {
+    pub name: String,
+    /// argv; the program is found on PATH or relative to `workdir`.
+    pub command: Vec<String>,
+    /// Values may hold references, resolved when `up` starts the service:
+    /// `${postgres.NODE.url|host|port|user|password|database}`, `${secret.NAME}`.
+    pub env: Vec<(String, String)>,
+    /// Absolute; the lab file's directory by default.
+    pub workdir: PathBuf,
+    /// (node or service, condition), in file order.
+    pub depends_on: Vec<(String, DependsOn)>,
+    pub ready: Option<ProbePlan>,
+    pub live: Option<ProbePlan>,
+    pub restart: RestartPlan,
+    /// Consecutive failed restarts before it counts as a crash loop.
+    pub max_restarts: u32,
+    /// e.g. `SIGTERM`.
+    pub stop_signal: String,
+    pub stop_timeout: Duration,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DependsOn {
+    Started,
+    Ready,
+    Healthy,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RestartPlan {
+    No,
+    OnFailure,
+    Always,
+}
+
+/// A readiness or liveness probe.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProbePlan {
+    pub check: ProbeCheckPlan,
+    pub interval: Duration,
+    pub timeout: Duration,
+    /// Failures in a row before acting (successes in a row to be ready).
+    pub threshold: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ProbeCheckPlan {
+    Tcp(u16),
+    Http(String),
+    Exec(Vec<String>),
+}
+
+/// One `[secret.NAME]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SecretPlan {
+    pub name: String,
+    pub length: usize,
+    /// The characters it is drawn from.
+    pub alphabet: String,
+}
+
+/// `[alert]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AlertPlan {
+    pub command: Option<Vec<String>>,
+    pub webhook: Option<String>,
+    pub down_after: Duration,
+    pub lag_bytes: Option<i64>,
+    pub min_interval: Duration,
 }

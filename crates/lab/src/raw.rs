@@ -20,8 +20,10 @@ use toml::de::{DeTable, DeValue};
 
 use crate::Problem;
 
+mod service;
 mod single;
 
+pub(crate) use service::{ALERT_KEYS, RawAlert, RawProbe, RawSecret, RawService, SECRET_KEYS, SERVICE_KEYS};
 pub(crate) use single::{
     CHAOS_KEYS, HUM_KEYS, RawChaos, RawHum, RawInflux, RawQuery, RawRate, RawSample, SAMPLE_KEYS,
 };
@@ -41,12 +43,21 @@ pub(crate) struct RawLab {
 }
 
 const LAB_KEYS: &[&str] = &["name", "postgres_version", "run_as", "api_port", "seed"];
-const SECTIONS: &[&str] = &["postgres", "replication", "hum", "sample", "chaos"];
+const SECTIONS: &[&str] = &[
+    "postgres",
+    "replication",
+    "hum",
+    "sample",
+    "chaos",
+    "service",
+    "secret",
+    "alert",
+];
 
 /// Sections that DESIGN.md promises but this version does not read yet.
 /// Named specially so that a lab written for a later prodhome fails with a
 /// message saying so, not a bare "unknown key".
-const FUTURE_SECTIONS: &[&str] = &["service"];
+const FUTURE_SECTIONS: &[&str] = &[];
 
 /// One `[postgres.NAME]` section.
 #[derive(Debug, Default, Deserialize)]
@@ -127,6 +138,10 @@ pub(crate) struct RawDoc {
     pub(crate) sample: Option<Single<RawSample>>,
     /// `[[chaos]]` scenarios, in file order.
     pub(crate) chaos: Vec<Single<RawChaos>>,
+    /// In file order.
+    pub(crate) services: Vec<Section<RawService>>,
+    pub(crate) secrets: Vec<Section<RawSecret>>,
+    pub(crate) alert: Option<Single<RawAlert>>,
     pub(crate) problems: Vec<Problem>,
 }
 
@@ -158,6 +173,12 @@ pub(crate) fn read(source: &str) -> Result<RawDoc, Problem> {
     doc.sample = single("sample", SAMPLE_KEYS, sample, &mut doc);
     let chaos = root.remove_entry("chaos");
     doc.chaos = array_of_tables("chaos", CHAOS_KEYS, chaos, &mut doc);
+    let services = root.remove_entry("service");
+    doc.services = sections("service", SERVICE_KEYS, services, &mut doc);
+    let secrets = root.remove_entry("secret");
+    doc.secrets = sections("secret", SECRET_KEYS, secrets, &mut doc);
+    let alert = root.remove_entry("alert");
+    doc.alert = single("alert", ALERT_KEYS, alert, &mut doc);
     let shape = Shape::Top;
     let mut failed = Vec::new();
     doc.lab = read_table(root, root_span, &shape, &mut doc.problems, &mut failed);
@@ -300,7 +321,12 @@ fn array_of_tables<T: DeserializeOwned + Default>(
 type Cow<'i> = std::borrow::Cow<'i, str>;
 
 fn singular(kind: &str) -> &'static str {
-    if kind == "postgres" { "node" } else { "replication" }
+    match kind {
+        "postgres" => "node",
+        "service" => "service",
+        "secret" => "secret",
+        _ => "replication",
+    }
 }
 
 /// What a table is, for messages about its keys.
@@ -331,7 +357,7 @@ impl Shape {
     fn accepts(&self) -> String {
         match self {
             Shape::Top => format!(
-                "the top level accepts {}, [postgres.NAME], [replication.NAME], [hum], [sample] and [[chaos]]",
+                "the top level accepts {}, [postgres.NAME], [replication.NAME], [service.NAME], [secret.NAME], [hum], [sample], [alert] and [[chaos]]",
                 LAB_KEYS.join(", ")
             ),
             Shape::Section { path, keys } => format!("[{path}] accepts {}", keys.join(", ")),
@@ -525,6 +551,9 @@ mod tests {
         assert_eq!(serde_keys::<RawHum>(), HUM_KEYS);
         assert_eq!(serde_keys::<RawSample>(), SAMPLE_KEYS);
         assert_eq!(serde_keys::<RawChaos>(), CHAOS_KEYS);
+        assert_eq!(serde_keys::<RawService>(), SERVICE_KEYS);
+        assert_eq!(serde_keys::<RawSecret>(), SECRET_KEYS);
+        assert_eq!(serde_keys::<RawAlert>(), ALERT_KEYS);
     }
 
     #[test]

@@ -55,8 +55,25 @@ fn expected_plan(file: Option<&Path>, dir: &Path) -> Plan {
         }],
         seed: 1,
         chaos: Vec::new(),
-        hum: None,
-        sample: lab::SamplePlan::default(),
+        services: Vec::new(),
+        secrets: Vec::new(),
+        alert: None,
+        hum: Some(lab::HumPlan {
+            node: "publisher".into(),
+            workload: lab::HumWorkload::Books,
+            clients: 4,
+            rate: Some(50.0),
+            scale: 1,
+            read_from: vec!["subscriber1".into(), "subscriber2".into()],
+            seed: 1,
+            long_transactions: 0.0,
+            disconnects: 0.0,
+            spikes: false,
+        }),
+        sample: lab::SamplePlan {
+            prometheus: true,
+            ..lab::SamplePlan::default()
+        },
         fingerprint: expected_fingerprint(),
     }
 }
