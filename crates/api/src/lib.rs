@@ -4,7 +4,11 @@
 //! tells the CLI where the daemon listens.
 //!
 //! Routes: `GET /api/status` → [`Status`]; `GET /api/events?since=NS` → a
-//! list of `model::Event`; `POST /api/down` stops the lab and the daemon.
+//! list of `model::Event`; `GET /api/chaos` → the [`ActiveFault`]s;
+//! `POST /api/chaos` with a `chaos::Fault` applies it (400 with the reason
+//! when it cannot be); `POST /api/chaos/heal` undoes them all; `POST
+//! /api/down` stops the lab and the daemon; `POST /api/units/NAME/ACTION`
+//! starts, stops or restarts one node or service.
 
 use std::time::Duration;
 
@@ -32,6 +36,9 @@ pub struct Status {
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub message: Option<String>,
     pub nodes: Vec<NodeStatus>,
+    /// The lab's app services (`[service.NAME]`).
+    #[serde(default)]
+    pub services: Vec<ServiceStatus>,
     pub replication: Vec<LinkReport>,
 }
 
@@ -50,12 +57,32 @@ pub struct NodeStatus {
     pub state: String,
     /// The postmaster's pid.
     pub pid: Option<u32>,
+    /// The node's own port (direct).
     pub port: u16,
+    /// The port of the proxy in front of it, where client-path faults act.
+    #[serde(default)]
+    pub proxy_port: Option<u16>,
     pub restarts: u32,
     /// How the last run ended, e.g. "killed by signal 9 (SIGKILL)".
     pub last_exit: Option<String>,
     /// When `state` last changed, ns since the epoch.
     pub since_ns: i64,
+}
+
+/// One app service: the same fields as a node, without ports.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ServiceStatus {
+    pub name: String,
+    /// "service".
+    pub kind: String,
+    /// "ready", "starting", "unready", "down", "failed", "exited" or "stopped".
+    pub state: String,
+    pub pid: Option<u32>,
+    pub restarts: u32,
+    pub last_exit: Option<String>,
+    pub since_ns: i64,
+    /// What the last failing probe said, while it fails.
+    pub last_probe_error: Option<String>,
 }
 
 /// One subscriber's link of one replication.
@@ -67,6 +94,16 @@ pub struct LinkReport {
     /// "streaming", "syncing", "disconnected", "missing" or "unknown".
     pub state: String,
     pub lag_bytes: Option<i64>,
+}
+
+/// A fault in force (or, for instant faults, just applied).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ActiveFault {
+    pub id: u64,
+    pub fault: chaos::Fault,
+    pub started_ns: i64,
+    /// When it will be undone; `None` until healed by hand.
+    pub ends_ns: Option<i64>,
 }
 
 /// Failure to talk to the daemon.
@@ -106,10 +143,55 @@ impl Client {
         self.get(&format!("/api/events?since={since_ns}")).await
     }
 
+    /// Applies a fault now.
+    pub async fn chaos(&self, fault: &chaos::Fault) -> Result<Result<ActiveFault, String>, Error> {
+        let resp = self
+            .http
+            .post(format!("{}/api/chaos", self.api))
+            .json(fault)
+            .send()
+            .await;
+        let resp = resp.map_err(|s| self.err(s))?;
+        if resp.status().is_success() {
+            return resp.json().await.map(Ok).map_err(|s| self.err(s));
+        }
+        // A fault the daemon refused: its reason is the body.
+        resp.text().await.map(Err).map_err(|s| self.err(s))
+    }
+
+    /// The faults in force.
+    pub async fn faults(&self) -> Result<Vec<ActiveFault>, Error> {
+        self.get("/api/chaos").await
+    }
+
+    /// Undoes every fault.
+    pub async fn heal(&self) -> Result<(), Error> {
+        self.post("/api/chaos/heal").await
+    }
+
+    /// Starts, stops or restarts one node or service (`action` is "start",
+    /// "stop" or "restart"); `Err` holds the daemon's reason.
+    pub async fn unit(&self, name: &str, action: &str) -> Result<Result<(), String>, Error> {
+        let resp = self
+            .http
+            .post(format!("{}/api/units/{name}/{action}", self.api))
+            .send()
+            .await;
+        let resp = resp.map_err(|s| self.err(s))?;
+        if resp.status().is_success() {
+            return Ok(Ok(()));
+        }
+        resp.text().await.map(Err).map_err(|s| self.err(s))
+    }
+
     /// Asks the daemon to stop the lab and exit.
     pub async fn down(&self) -> Result<(), Error> {
+        self.post("/api/down").await
+    }
+
+    async fn post(&self, path: &str) -> Result<(), Error> {
         self.http
-            .post(format!("{}/api/down", self.api))
+            .post(format!("{}{path}", self.api))
             .send()
             .await
             .and_then(|r| r.error_for_status())

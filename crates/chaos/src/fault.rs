@@ -1,10 +1,10 @@
 use std::fmt;
 use std::time::Duration;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// What breaks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum FaultKind {
     /// SIGKILL of the node's whole process tree; the supervisor restarts it.
@@ -79,7 +79,7 @@ impl fmt::Display for FaultKind {
 }
 
 /// What a fault acts on.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Target {
     /// A node's server process.
@@ -145,7 +145,7 @@ pub fn parse_target(kind: FaultKind, text: &str) -> Result<Target, String> {
 }
 
 /// One fault, ready to apply.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Fault {
     pub kind: FaultKind,
     pub target: Target,

@@ -15,8 +15,6 @@ use crate::{DATABASE, NodeSpec, REPLICATION_ROLE};
 pub struct ReplicationSpec<'a> {
     pub name: &'a str,
     pub publisher: &'a NodeSpec,
-    /// The host and port subscribers reach the publisher at.
-    pub publisher_addr: (&'a str, u16),
     pub subscribers: Vec<SubscriberSpec<'a>>,
     pub schema_sql: Option<&'a str>,
     /// `None` means all tables.
@@ -26,6 +24,9 @@ pub struct ReplicationSpec<'a> {
 pub struct SubscriberSpec<'a> {
     pub node: &'a NodeSpec,
     pub client: &'a Client,
+    /// The port on 127.0.0.1 this subscriber reaches the publisher at (its
+    /// proxy link, so that link faults act on replication).
+    pub publisher_port: u16,
 }
 
 /// The subscription (and publisher-side slot) name for one subscriber.
@@ -153,14 +154,35 @@ async fn ensure_subscription(
 ) -> Result<(), Error> {
     let name = subscription_name(spec.name, &sub.node.name);
     let what = format!("creating subscription {name} on {}", sub.node.name);
-    let exists = sub
+    let port = sub.publisher_port;
+    let password = spec.publisher.credentials.replication.expose();
+    let conninfo = format!(
+        "host=127.0.0.1 port={port} dbname={DATABASE} user={REPLICATION_ROLE} password={password} application_name={name}"
+    );
+    // The connection string holds a password: keep the statements that
+    // carry it out of the server log, even when they fail.
+    sub.client
+        .batch_execute("SET log_statement = 'none'; SET log_min_error_statement = panic")
+        .await
+        .map_err(|e| sql(&what, e))?;
+    let existing: Option<String> = sub
         .client
-        .query_opt("SELECT 1 FROM pg_subscription WHERE subname = $1", &[&name])
+        .query_opt(
+            "SELECT subconninfo FROM pg_subscription WHERE subname = $1",
+            &[&name],
+        )
         .await
         .map_err(|e| sql(&what, e))?
-        .is_some();
-    if exists {
-        return Ok(());
+        .map(|row| row.get(0));
+    let quoted = conninfo.replace('\'', "''");
+    match existing {
+        Some(current) if current == conninfo => return Ok(()),
+        // The publisher moved (a new port for its link): follow it.
+        Some(_) => {
+            let stmt = format!("ALTER SUBSCRIPTION {} CONNECTION '{quoted}'", ident(&name));
+            return sub.client.batch_execute(&stmt).await.map_err(|e| sql(&what, e));
+        }
+        None => {}
     }
     // A slot without its subscription is left over from a CREATE SUBSCRIPTION
     // that was interrupted after the slot was made: drop it and start over.
@@ -171,22 +193,11 @@ async fn ensure_subscription(
         )
         .await
         .map_err(|e| sql(&what, e))?;
-    let (host, port) = spec.publisher_addr;
-    let password = spec.publisher.credentials.replication.expose();
-    let conninfo = format!(
-        "host={host} port={port} dbname={DATABASE} user={REPLICATION_ROLE} password={password} application_name={name}"
-    );
     // CREATE SUBSCRIPTION cannot run inside a transaction block, so it is a
-    // statement of its own; the session hides it from the server log because
-    // the connection string holds a password.
-    sub.client
-        .batch_execute("SET log_statement = 'none'; SET log_min_error_statement = panic")
-        .await
-        .map_err(|e| sql(&what, e))?;
+    // statement of its own.
     let stmt = format!(
-        "CREATE SUBSCRIPTION {} CONNECTION '{}' PUBLICATION {}",
+        "CREATE SUBSCRIPTION {} CONNECTION '{quoted}' PUBLICATION {}",
         ident(&name),
-        conninfo.replace('\'', "''"),
         ident(spec.name)
     );
     sub.client.batch_execute(&stmt).await.map_err(|e| sql(&what, e))
