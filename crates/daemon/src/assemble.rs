@@ -8,7 +8,7 @@ use anyhow::{Result, bail};
 use lab::Plan;
 use nix::sys::signal::Signal;
 use pg::{Account, Binaries, Credentials, NodeSpec};
-use supervisor::{Probe, RestartPolicy, UnitSpec};
+use supervisor::{LogMode, Probe, ProbeCheck, ProbeSpec, RestartPolicy, UnitSpec};
 
 use crate::layout::StateDir;
 
@@ -71,11 +71,72 @@ pub fn node_unit(bins: &Binaries, account: &Account, state: &StateDir, node: &No
         cwd: Some(state.node_dir(&node.name)),
         user: account.switch.then_some((account.uid, account.gid)),
         log: state.node_log(&node.name),
+        // Direct file, not pipes: a server must outlive a daemon killed -9.
+        log_mode: LogMode::File,
         stop_signal: Signal::SIGINT,
         stop_timeout: Duration::from_secs(30),
         policy: RestartPolicy::default(),
-        ready: Some(probe),
-        probe_interval: Duration::from_secs(1),
-        probe_timeout: Duration::from_secs(2),
+        ready: Some(ProbeSpec {
+            interval: Duration::from_secs(1),
+            timeout: Duration::from_secs(2),
+            ..ProbeSpec::new(ProbeCheck::Custom(probe))
+        }),
+        live: None,
     }
+}
+
+/// hum's connection to `node` at `port` (its proxied client port, so that
+/// client-path faults show in hum's latency), as the superuser.
+pub fn hum_target(node: &NodeSpec, port: u16) -> hum::Target {
+    hum::Target {
+        host: "127.0.0.1".into(),
+        port,
+        user: pg::SUPERUSER.into(),
+        password: Some(node.credentials.superuser.clone()),
+        dbname: pg::DATABASE.into(),
+        name: node.name.clone(),
+    }
+}
+
+/// The lab's `[hum]` as hum's options. `port_of` gives the port hum
+/// connects to for a node.
+pub fn hum_options(
+    plan: &lab::HumPlan,
+    nodes: &[NodeSpec],
+    port_of: impl Fn(&NodeSpec) -> u16,
+    ledger: std::path::PathBuf,
+) -> Result<hum::HumOptions> {
+    let target_of = |name: &str| -> Result<hum::Target> {
+        let node = nodes.iter().find(|n| n.name == name);
+        let node =
+            node.ok_or_else(|| anyhow::anyhow!("hum names node {name}, which the lab does not have"))?;
+        Ok(hum_target(node, port_of(node)))
+    };
+    let workload = match &plan.workload {
+        lab::HumWorkload::Tpcb => hum::Workload::Tpcb { scale: plan.scale },
+        lab::HumWorkload::Books => hum::Workload::Books,
+        lab::HumWorkload::Script { path, text } => hum::Workload::Script {
+            path: path.clone(),
+            text: text.clone(),
+        },
+    };
+    let mut opts = hum::HumOptions::new(target_of(&plan.node)?, workload);
+    opts.read_targets = plan
+        .read_from
+        .iter()
+        .map(|n| target_of(n))
+        .collect::<Result<_>>()?;
+    opts.clients = plan.clients;
+    opts.rate = match plan.rate {
+        Some(per_second) => hum::Rate::PerSecond(per_second),
+        None => hum::Rate::Max,
+    };
+    opts.seed = plan.seed;
+    opts.stochastic = hum::Stochastic {
+        spikes: plan.spikes,
+        long_tx_share: plan.long_transactions,
+        disconnect_share: plan.disconnects,
+    };
+    opts.ledger = Some(ledger);
+    Ok(opts)
 }

@@ -15,8 +15,20 @@ pub struct EventLog {
 
 impl EventLog {
     /// Starts the writer; returns the sender units emit into. Each event is
-    /// also printed on stderr when `echo` is set.
-    pub fn start(path: PathBuf, echo: bool) -> (mpsc::Sender<Event>, EventLog) {
+    /// also printed on stderr when `echo` is set, and handed to `store` (for
+    /// the dashboard's annotations and the sinks) when there is one.
+    pub fn start(path: PathBuf, echo: bool, store: Option<store::Store>) -> (mpsc::Sender<Event>, EventLog) {
+        EventLog::start_with_tap(path, echo, store, None)
+    }
+
+    /// Like [`EventLog::start`], and every event is also offered to `tap`
+    /// (the alerts) once it is on disk; a full tap drops, never blocks the log.
+    pub fn start_with_tap(
+        path: PathBuf,
+        echo: bool,
+        store: Option<store::Store>,
+        tap: Option<mpsc::Sender<Event>>,
+    ) -> (mpsc::Sender<Event>, EventLog) {
         let (tx, mut rx) = mpsc::channel::<Event>(1024);
         let (flush, mut flushes) = mpsc::channel::<oneshot::Sender<()>>(4);
         tokio::spawn(async move {
@@ -34,6 +46,8 @@ impl EventLog {
                             batch.push(more);
                         }
                         append(file.as_mut(), &batch, echo);
+                        forward(store.as_ref(), &batch);
+                        offer(tap.as_ref(), &batch);
                     }
                     Some(done) = flushes.recv() => {
                         let mut batch = Vec::new();
@@ -41,6 +55,8 @@ impl EventLog {
                             batch.push(more);
                         }
                         append(file.as_mut(), &batch, echo);
+                        forward(store.as_ref(), &batch);
+                        offer(tap.as_ref(), &batch);
                         let _ = done.send(());
                     }
                     else => return,
@@ -55,6 +71,22 @@ impl EventLog {
         let (done, wait) = oneshot::channel();
         if self.flush.send(done).await.is_ok() {
             let _ = wait.await;
+        }
+    }
+}
+
+fn offer(tap: Option<&mpsc::Sender<Event>>, batch: &[Event]) {
+    if let Some(tap) = tap {
+        for event in batch {
+            let _ = tap.try_send(event.clone());
+        }
+    }
+}
+
+fn forward(store: Option<&store::Store>, batch: &[Event]) {
+    if let Some(store) = store {
+        for event in batch {
+            store.event(event.clone());
         }
     }
 }

@@ -7,7 +7,9 @@
 //! <state>/daemon.log           the detached daemon's own output
 //! <state>/events.jsonl         append-only event log
 //! <state>/secrets.json         generated passwords, mode 0600
-//! <state>/ports.json           the ports chosen for nodes, kept across runs
+//! <state>/ports.json           the ports chosen for nodes and proxy links, kept across runs
+//! <state>/hum.ledger           acknowledged writes of the lab's hum
+//! <state>/metrics.db           the embedded metrics store (SQLite, WAL mode)
 //! <state>/nodes/NAME/data      the cluster
 //! <state>/nodes/NAME/run       its unix socket
 //! <state>/logs/NAME.log        its server log
@@ -57,6 +59,15 @@ impl StateDir {
     }
     pub fn ports(&self) -> PathBuf {
         self.root.join("ports.json")
+    }
+    /// The hum ledger: every write whose COMMIT was acknowledged.
+    pub fn ledger(&self) -> PathBuf {
+        self.root.join("hum.ledger")
+    }
+    /// The embedded metrics store (SQLite) the sampler writes and
+    /// `prodhome metrics` reads.
+    pub fn metrics_db(&self) -> PathBuf {
+        self.root.join("metrics.db")
     }
     pub fn nodes_dir(&self) -> PathBuf {
         self.root.join("nodes")

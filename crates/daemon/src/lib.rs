@@ -8,12 +8,18 @@
 //! lab keeps on disk. The CLI uses both for the commands that work without a
 //! daemon (`psql`, `env`, `verify`, `down` of a lab whose daemon was killed).
 
+mod alerts;
 pub mod assemble;
 pub mod eventlog;
+pub mod faults;
 pub mod layout;
+mod leftovers;
+pub mod links;
 pub mod ports;
 mod routes;
 pub mod secrets;
+mod services;
+mod stages;
 mod status;
 pub mod up;
 

@@ -18,9 +18,10 @@ pub fn load(state: &StateDir) -> BTreeMap<String, u16> {
 }
 
 /// Gives every node a port: the lab's, else the kept one if it is still
-/// free, else a new free one. Fails, naming the lab file line, when a fixed
-/// port is taken by another program.
-pub fn resolve(plan: &Plan, state: &StateDir) -> Result<BTreeMap<String, u16>> {
+/// free, else a new free one; and the same for every name in `links` (the
+/// proxy links, whose ports subscriptions remember). Fails, naming the lab
+/// file line, when a fixed port is taken by another program.
+pub fn resolve(plan: &Plan, state: &StateDir, links: &[String]) -> Result<BTreeMap<String, u16>> {
     let kept = load(state);
     let mut chosen = BTreeMap::new();
     let mut problems = Vec::new();
@@ -48,6 +49,13 @@ pub fn resolve(plan: &Plan, state: &StateDir) -> Result<BTreeMap<String, u16>> {
         };
         chosen.insert(node.name.clone(), port);
     }
+    for link in links {
+        let port = match kept.get(link) {
+            Some(&port) if is_free(port) && !chosen.values().any(|&p| p == port) => port,
+            _ => free_port(chosen.values().copied().collect::<Vec<_>>().as_slice())?,
+        };
+        chosen.insert(link.clone(), port);
+    }
     if !problems.is_empty() {
         bail!("{}", problems.join("\n"));
     }
@@ -67,14 +75,27 @@ pub fn is_free(port: u16) -> bool {
     TcpListener::bind((Ipv4Addr::LOCALHOST, port)).is_ok()
 }
 
-/// A port the kernel says is free, not in `taken`.
+/// Where chosen ports come from: below the kernel's ephemeral range
+/// (32768 and up), so a port picked for the lab is not also handed out, the
+/// next moment, to some program's outgoing connection or `bind(0)`.
+const CHOSEN: std::ops::Range<u32> = 20_000..32_000;
+
+/// A free port from `CHOSEN` (20000..32000), not in `taken`.
 pub fn free_port(taken: &[u16]) -> Result<u16> {
-    for _ in 0..64 {
-        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).context("finding a free port")?;
-        let port = listener.local_addr()?.port();
-        if !taken.contains(&port) {
+    let mut state = (std::process::id() as u64) ^ (model::now_ns() as u64) | 1;
+    for _ in 0..500 {
+        // xorshift: no need for more than a spread of guesses.
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        let port = (CHOSEN.start + (state % (CHOSEN.end - CHOSEN.start) as u64) as u32) as u16;
+        if !taken.contains(&port) && is_free(port) {
             return Ok(port);
         }
     }
-    bail!("could not find a free port on 127.0.0.1")
+    bail!(
+        "could not find a free port on 127.0.0.1 in {}..{}",
+        CHOSEN.start,
+        CHOSEN.end
+    )
 }

@@ -14,6 +14,9 @@ use crate::layout::{StateDir, write_atomic};
 #[derive(Default, Serialize, Deserialize)]
 struct File {
     nodes: BTreeMap<String, Pair>,
+    /// The lab's `[secret.NAME]`s.
+    #[serde(default)]
+    named: BTreeMap<String, String>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -77,4 +80,45 @@ fn to_credentials(file: File) -> BTreeMap<String, Credentials> {
             (name, creds)
         })
         .collect()
+}
+
+/// The lab's `[secret.NAME]`s, generating (and saving) any that are missing.
+/// A secret keeps its value across runs.
+pub fn named_or_generate(state: &StateDir, wanted: &[lab::SecretPlan]) -> Result<BTreeMap<String, Secret>> {
+    let path = state.secrets();
+    let mut file: File = match std::fs::read_to_string(&path) {
+        Ok(text) => serde_json::from_str(&text).with_context(|| format!("{} is damaged", path.display()))?,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => File::default(),
+        Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
+    };
+    let mut changed = false;
+    for secret in wanted {
+        if !file.named.contains_key(&secret.name) {
+            file.named.insert(
+                secret.name.clone(),
+                Secret::generate_from(secret.length, &secret.alphabet)?
+                    .expose()
+                    .to_string(),
+            );
+            changed = true;
+        }
+    }
+    if changed {
+        write_atomic(&path, serde_json::to_string_pretty(&file)?.as_bytes(), 0o600)
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
+    Ok(file.named.into_iter().map(|(k, v)| (k, Secret::new(v))).collect())
+}
+
+/// One `[secret.NAME]`, for `prodhome secret NAME`.
+pub fn named(state: &StateDir, name: &str) -> Result<Option<Secret>> {
+    let path = state.secrets();
+    let text = std::fs::read_to_string(&path).with_context(|| {
+        format!(
+            "no secrets at {}: this lab has not been brought up yet (run `prodhome up`)",
+            path.display()
+        )
+    })?;
+    let file: File = serde_json::from_str(&text).with_context(|| format!("{} is damaged", path.display()))?;
+    Ok(file.named.get(name).map(|v| Secret::new(v.clone())))
 }

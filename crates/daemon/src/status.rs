@@ -20,9 +20,28 @@ pub(crate) async fn build(lab: &Lab) -> Status {
                 state: s.state.as_str().into(),
                 pid: s.pid,
                 port: spec.port,
+                proxy_port: lab.links.client_port(&spec.name),
                 restarts: s.restarts,
                 last_exit: s.last_exit.map(|e| e.to_string()),
                 since_ns: s.since_ns,
+            }
+        })
+        .collect();
+    let services = lab
+        .services
+        .iter()
+        .map(|unit| {
+            let s = unit.status();
+            api::ServiceStatus {
+                name: s.name.clone(),
+                kind: "service".into(),
+                state: s.state.as_str().into(),
+                pid: s.pid,
+                restarts: s.restarts,
+                last_exit: s.last_exit.map(|e| e.to_string()),
+                since_ns: s.since_ns,
+                // A probe's old complaint means nothing once the unit is ready.
+                last_probe_error: s.last_probe_error.clone().filter(|_| s.state != UnitState::Ready),
             }
         })
         .collect();
@@ -53,6 +72,7 @@ pub(crate) async fn build(lab: &Lab) -> Status {
         phase,
         message,
         nodes,
+        services,
         replication,
     }
 }

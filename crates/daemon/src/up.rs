@@ -7,6 +7,7 @@
 //! step stops what was started; what was created stays, whole, for the next
 //! `up` to reuse.
 
+use std::collections::BTreeMap;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -22,8 +23,10 @@ use supervisor::UnitHandle;
 use tokio::sync::{Notify, mpsc, watch};
 
 use crate::eventlog::EventLog;
+use crate::faults::Faults;
 use crate::layout::{StateDir, write_atomic};
-use crate::{assemble, ports, routes, secrets};
+use crate::links::{self, Links};
+use crate::{assemble, leftovers, ports, routes, secrets, services, stages};
 
 /// What `up` needs beyond the plan.
 pub struct UpOptions {
@@ -44,8 +47,14 @@ pub struct Lab {
     /// (phase, message)
     pub phase: watch::Sender<(String, Option<String>)>,
     pub nodes: Vec<(NodeSpec, UnitHandle)>,
+    pub services: Vec<UnitHandle>,
+    /// Every node and service by name.
+    pub units: BTreeMap<String, UnitHandle>,
     pub replications: Vec<ReplicationInfo>,
     pub state: StateDir,
+    pub links: Links,
+    pub faults: Arc<Faults>,
+    pub store: store::Store,
     pub shutdown: Notify,
 }
 
@@ -58,6 +67,33 @@ pub struct ReplicationInfo {
 /// Runs the lab until asked to stop. Returns an error when it could not be
 /// brought up (after stopping whatever it started).
 pub async fn run(opts: UpOptions) -> Result<()> {
+    opts.state
+        .create(&opts.plan.name)
+        .with_context(|| format!("creating the state directory {}", opts.state.root().display()))?;
+    let _lock = lock(&opts.state)?;
+    let store = stages::start_store(&opts.plan, &opts.state)?;
+    let (tap, tapped) = match opts.plan.alert {
+        Some(_) => {
+            let (tx, rx) = mpsc::channel(4096);
+            (Some(tx), Some(rx))
+        }
+        None => (None, None),
+    };
+    let (events, log) = EventLog::start_with_tap(opts.state.events(), opts.echo, Some(store.clone()), tap);
+    let result = run_locked(&opts, events, store.clone(), tapped).await;
+    log.flush().await;
+    // With a sink's server down, a flush would wait through its retries.
+    let _ = tokio::time::timeout(Duration::from_secs(10), store.flush()).await;
+    let _ = std::fs::remove_file(opts.state.daemon_json());
+    result
+}
+
+async fn run_locked(
+    opts: &UpOptions,
+    events: mpsc::Sender<Event>,
+    store: store::Store,
+    tapped: Option<mpsc::Receiver<Event>>,
+) -> Result<()> {
     let UpOptions {
         plan,
         state,
@@ -65,25 +101,7 @@ pub async fn run(opts: UpOptions) -> Result<()> {
         echo,
         ready_timeout,
     } = opts;
-    state
-        .create(&plan.name)
-        .with_context(|| format!("creating the state directory {}", state.root().display()))?;
-    let _lock = lock(&state)?;
-    let (events, log) = EventLog::start(state.events(), echo);
-    let result = run_locked(&plan, &state, cache_dir, echo, ready_timeout, events).await;
-    log.flush().await;
-    let _ = std::fs::remove_file(state.daemon_json());
-    result
-}
-
-async fn run_locked(
-    plan: &Plan,
-    state: &StateDir,
-    cache_dir: Option<PathBuf>,
-    echo: bool,
-    ready_timeout: Duration,
-    events: mpsc::Sender<Event>,
-) -> Result<()> {
+    let (echo, ready_timeout) = (*echo, *ready_timeout);
     let say = |msg: String| {
         if echo {
             eprintln!("prodhome: {msg}");
@@ -97,6 +115,7 @@ async fn run_locked(
     pg::check_reachable(&account, state.root())?;
     let names: Vec<&str> = plan.nodes.iter().map(|n| n.name.as_str()).collect();
     let creds = secrets::load_or_generate(state, &names)?;
+    let named_secrets = secrets::named_or_generate(state, &plan.secrets)?;
 
     // Servers left running by a daemon that was killed: shut them down
     // cleanly (no data is lost by a fast shutdown) so we supervise them.
@@ -112,7 +131,12 @@ async fn run_locked(
             supervisor::stop_pid(pid, Signal::SIGINT, Duration::from_secs(60)).await;
         }
     }
-    let ports = ports::resolve(plan, state)?;
+    for name in leftovers::stop_leftovers(state).await {
+        say(format!(
+            "{name}: found running from an earlier daemon; stopped it to start it under supervision"
+        ));
+    }
+    let ports = ports::resolve(plan, state, &links::names(plan))?;
     let specs = assemble::node_specs(plan, state, &ports, &creds)?;
     for spec in &specs {
         for dir in [state.node_dir(&spec.name), spec.socket_dir.clone()] {
@@ -128,6 +152,7 @@ async fn run_locked(
     for spec in &specs {
         pg::write_config(spec, &account)?;
     }
+    let links = links::start(plan, &ports).await?;
 
     let listener = tokio::net::TcpListener::bind(SocketAddr::from((
         Ipv4Addr::LOCALHOST,
@@ -139,15 +164,31 @@ async fn run_locked(
         None => "binding the control API".into(),
     })?;
     let api = format!("http://{}", listener.local_addr()?);
-    let nodes = specs
+    let nodes: Vec<(NodeSpec, UnitHandle)> = specs
         .iter()
         .map(|spec| {
-            (
-                spec.clone(),
-                supervisor::spawn_unit(assemble::node_unit(&bins, &account, state, spec), events.clone()),
-            )
+            let unit = assemble::node_unit(&bins, &account, state, spec);
+            (spec.clone(), supervisor::spawn_unit(unit, events.clone()))
         })
         .collect();
+    let refs = services::Refs {
+        nodes: &specs,
+        links: &links,
+        secrets: &named_secrets,
+    };
+    let mut service_units = Vec::new();
+    for service in &plan.services {
+        let spec = services::unit(service, state, &refs)?;
+        service_units.push(supervisor::spawn_unit(spec, events.clone()));
+    }
+    let units: BTreeMap<String, UnitHandle> = nodes
+        .iter()
+        .map(|(spec, unit)| (spec.name.clone(), unit.clone()))
+        .chain(service_units.iter().map(|u| (u.name().to_string(), u.clone())))
+        .collect();
+    let faults = Faults::new(units.clone(), links.clone(), events.clone());
+    let programs = plan.services.iter().map(|s| s.command[0].clone()).collect();
+    let recorder = tokio::spawn(leftovers::record(state.clone(), service_units.clone(), programs));
     let replications = plan
         .replications
         .iter()
@@ -163,12 +204,32 @@ async fn run_locked(
         api: api.clone(),
         phase,
         nodes,
+        services: service_units,
+        units,
         replications,
         state: state.clone(),
+        links,
+        faults,
+        store,
         shutdown: Notify::new(),
     });
+    let alerting = match (&plan.alert, tapped) {
+        (Some(alert), Some(rx)) => {
+            let task = stages::run_alerts(
+                alert.clone(),
+                plan.name.clone(),
+                plan.dir.clone(),
+                lab.clone(),
+                rx,
+                events.clone(),
+            );
+            Some(tokio::spawn(task))
+        }
+        _ => None,
+    };
     let server = tokio::spawn({
-        let router = routes::router(lab.clone());
+        // The dashboard and its data routes beside the control API.
+        let router = routes::router(lab.clone()).merge(web::router(state.metrics_db()));
         async move { axum::serve(listener, router).await }
     });
     let info = api::DaemonInfo {
@@ -195,6 +256,11 @@ async fn run_locked(
         r = bring_up(plan, &lab, ready_timeout) => r,
         _ = stop_requested(&lab) => Err(anyhow!("interrupted while starting")),
     };
+    let background = match started {
+        Ok(()) => stages::start(plan, &lab, events.clone()).await.map(Some),
+        Err(e) => Err(e),
+    };
+    let started = background.as_ref().map(|_| ()).map_err(|e| anyhow!("{e:#}"));
     match &started {
         Ok(()) => {
             lab.phase.send_replace(("ready".into(), None));
@@ -206,7 +272,10 @@ async fn run_locked(
                     },
                 ))
                 .await;
-            say(format!("lab {} is ready; control API at {api}", plan.name));
+            say(format!(
+                "lab {} is ready; dashboard at {api}/ (control API and /metrics on the same port)",
+                plan.name
+            ));
             for (spec, unit) in &lab.nodes {
                 say(format!(
                     "  {:<14} 127.0.0.1:{:<6} pid {}",
@@ -224,6 +293,18 @@ async fn run_locked(
     }
     lab.phase.send_replace(("stopping".into(), None));
     say(format!("stopping lab {}", plan.name));
+    if let Ok(Some(background)) = background {
+        background.stop().await;
+    }
+    // Apps before the databases they use.
+    futures_util::future::join_all(lab.services.iter().map(|unit| unit.stop())).await;
+    recorder.abort();
+    if let Some(task) = alerting {
+        task.abort();
+    }
+    let _ = std::fs::remove_file(state.root().join("services.pids"));
+    // No server is left paused and no link cut by a fault.
+    lab.faults.heal_all().await;
     futures_util::future::join_all(lab.nodes.iter().map(|(_, unit)| unit.stop())).await;
     let _ = events
         .send(Event::now(
@@ -284,9 +365,13 @@ async fn bring_up(plan: &Plan, lab: &Lab, ready_timeout: Duration) -> Result<()>
         let subscribers = repl
             .subscribers
             .iter()
-            .map(|name| SubscriberSpec {
-                node: node(name),
-                client: &clients[name],
+            .map(|name| {
+                let link = lab.links.get(&links::replication_link(&repl.publisher, name));
+                SubscriberSpec {
+                    node: node(name),
+                    client: &clients[name],
+                    publisher_port: link.map(|l| l.addr().port()).unwrap_or(publisher.port),
+                }
             })
             .collect();
         let tables = match &repl.tables {
@@ -296,13 +381,13 @@ async fn bring_up(plan: &Plan, lab: &Lab, ready_timeout: Duration) -> Result<()>
         let spec = ReplicationSpec {
             name: &repl.name,
             publisher,
-            publisher_addr: ("127.0.0.1", publisher.port),
             subscribers,
             schema_sql: repl.schema.as_ref().map(|s| s.sql.as_str()),
             tables,
         };
         pg::setup_replication(&spec, &clients[&repl.publisher], ready_timeout).await?;
     }
+    services::start_all(&plan.services, &lab.units, ready_timeout).await?;
     Ok(())
 }
 

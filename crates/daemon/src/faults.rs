@@ -1,0 +1,253 @@
+//! Applying faults now, undoing them later: node faults through the
+//! supervisor's process handles, link faults through the proxy links. Every
+//! start and end is an Event. Whatever ends the daemon (heal, down, Ctrl-C)
+//! heals everything first, so no server stays paused and no link stays cut;
+//! a daemon killed -9 takes its links with it, and the next `up` resumes any
+//! server a fault left stopped before shutting it down.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use api::ActiveFault;
+use chaos::{Fault, FaultKind, Target};
+use model::{Event, EventKind, now_ns};
+use nix::sys::signal::Signal;
+use supervisor::UnitHandle;
+use tokio::sync::{Mutex, mpsc};
+
+use crate::links::{Links, clients_link, replication_link};
+
+/// The daemon's fault controller.
+pub struct Faults {
+    units: BTreeMap<String, UnitHandle>,
+    links: Links,
+    events: mpsc::Sender<Event>,
+    active: Mutex<Vec<Active>>,
+    next_id: AtomicU64,
+}
+
+struct Active {
+    id: u64,
+    fault: Fault,
+    started_ns: i64,
+    ends_ns: Option<i64>,
+    undo: Undo,
+    timer: Option<tokio::task::JoinHandle<()>>,
+}
+
+/// How to take a fault back.
+enum Undo {
+    Resume {
+        pid: u32,
+    },
+    Start {
+        unit: UnitHandle,
+    },
+    ClearLink {
+        link: proxy::Link,
+        kind: proxy::FaultKind,
+    },
+}
+
+impl Faults {
+    pub fn new(
+        units: BTreeMap<String, UnitHandle>,
+        links: Links,
+        events: mpsc::Sender<Event>,
+    ) -> Arc<Faults> {
+        Arc::new(Faults {
+            units,
+            links,
+            events,
+            active: Mutex::new(Vec::new()),
+            next_id: AtomicU64::new(1),
+        })
+    }
+
+    /// Applies `fault` now; if it has a duration, it is undone after it.
+    pub async fn apply(self: &Arc<Self>, fault: Fault) -> Result<ActiveFault, String> {
+        let undo = self.act(&fault).await?;
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let started_ns = now_ns();
+        self.emit(&fault, "on").await;
+        let Some(undo) = undo else {
+            // Instant: over as soon as done.
+            return Ok(ActiveFault {
+                id,
+                fault,
+                started_ns,
+                ends_ns: Some(started_ns),
+            });
+        };
+        let ends_ns = fault.duration.map(|d| started_ns + d.as_nanos() as i64);
+        let timer = fault.duration.map(|d| {
+            let me = Arc::clone(self);
+            tokio::spawn(async move {
+                tokio::time::sleep(d).await;
+                me.end(id).await;
+            })
+        });
+        let report = ActiveFault {
+            id,
+            fault: fault.clone(),
+            started_ns,
+            ends_ns,
+        };
+        self.active.lock().await.push(Active {
+            id,
+            fault,
+            started_ns,
+            ends_ns,
+            undo,
+            timer,
+        });
+        Ok(report)
+    }
+
+    /// Undoes fault `id`; false when it is not active.
+    pub async fn end(&self, id: u64) -> bool {
+        let found = {
+            let mut active = self.active.lock().await;
+            active.iter().position(|a| a.id == id).map(|i| active.remove(i))
+        };
+        match found {
+            Some(active) => {
+                self.undo(active).await;
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Undoes every active fault and clears every link.
+    pub async fn heal_all(&self) {
+        let all: Vec<Active> = std::mem::take(&mut *self.active.lock().await);
+        for active in all {
+            self.undo(active).await;
+        }
+        self.links.heal_all();
+    }
+
+    pub async fn list(&self) -> Vec<ActiveFault> {
+        let active = self.active.lock().await;
+        active
+            .iter()
+            .map(|a| ActiveFault {
+                id: a.id,
+                fault: a.fault.clone(),
+                started_ns: a.started_ns,
+                ends_ns: a.ends_ns,
+            })
+            .collect()
+    }
+
+    async fn undo(&self, active: Active) {
+        if let Some(timer) = &active.timer {
+            timer.abort();
+        }
+        match active.undo {
+            Undo::Resume { pid } => supervisor::signal_tree(pid, Signal::SIGCONT),
+            Undo::Start { unit } => unit.start().await,
+            Undo::ClearLink { link, kind } => link.clear(kind),
+        }
+        self.emit(&active.fault, "off").await;
+    }
+
+    /// Does the fault; returns how to undo it (`None` for instant faults).
+    async fn act(&self, fault: &Fault) -> Result<Option<Undo>, String> {
+        if fault.kind.on_node() {
+            let Target::Node { node } = &fault.target else {
+                return Err(format!(
+                    "{} acts on a node; {} is a link",
+                    fault.kind, fault.target
+                ));
+            };
+            let unit = self.units.get(node).ok_or_else(|| self.no_such(&fault.target))?;
+            let pid = unit.status().pid;
+            return match fault.kind {
+                FaultKind::Kill => {
+                    let pid = pid.ok_or_else(|| format!("{node} is not running"))?;
+                    // The whole server at once, as when its machine dies.
+                    supervisor::signal_tree(pid, Signal::SIGKILL);
+                    Ok(None)
+                }
+                FaultKind::Pause => {
+                    let pid = pid.ok_or_else(|| format!("{node} is not running"))?;
+                    // The postmaster first, so it forks nothing meanwhile.
+                    supervisor::signal_tree(pid, Signal::SIGSTOP);
+                    Ok(Some(Undo::Resume { pid }))
+                }
+                FaultKind::Stop => {
+                    unit.stop().await;
+                    Ok(Some(Undo::Start { unit: unit.clone() }))
+                }
+                _ => {
+                    unit.restart().await;
+                    Ok(None)
+                }
+            };
+        }
+        let name = match &fault.target {
+            Target::Node { node } | Target::Clients { node } => clients_link(node),
+            Target::Link {
+                publisher,
+                subscriber,
+            } => replication_link(publisher, subscriber),
+        };
+        let link = self
+            .links
+            .get(&name)
+            .ok_or_else(|| self.no_such(&fault.target))?
+            .clone();
+        let (proxy_fault, kind) = match fault.kind {
+            FaultKind::Latency => (
+                proxy::Fault::Latency {
+                    delay: fault.delay,
+                    jitter: fault.jitter,
+                },
+                proxy::FaultKind::Latency,
+            ),
+            FaultKind::Bandwidth => (
+                proxy::Fault::Bandwidth {
+                    bytes_per_sec: fault.bytes_per_sec,
+                },
+                proxy::FaultKind::Bandwidth,
+            ),
+            FaultKind::Stall => (proxy::Fault::Stall, proxy::FaultKind::Stall),
+            FaultKind::Reset => (proxy::Fault::Reset, proxy::FaultKind::Reset),
+            _ => (proxy::Fault::Partition, proxy::FaultKind::Partition),
+        };
+        link.apply(proxy_fault);
+        Ok((!fault.kind.instant()).then_some(Undo::ClearLink { link, kind }))
+    }
+
+    fn no_such(&self, target: &Target) -> String {
+        let mut known: Vec<String> = self.units.keys().cloned().collect();
+        known.extend(self.links.by_name.keys().cloned());
+        format!("no target {target}; targets are {}", known.join(", "))
+    }
+
+    async fn emit(&self, fault: &Fault, phase: &str) {
+        let kind = EventKind::Fault {
+            fault: fault.kind.name().into(),
+            target: fault.target.to_string(),
+            phase: phase.into(),
+        };
+        let _ = self.events.send(Event::now(fault.target.to_string(), kind)).await;
+    }
+}
+
+/// Runs the lab's `[[chaos]]` scenarios from now on, until the task is
+/// dropped or aborted.
+pub async fn run_scenarios(faults: Arc<Faults>, scenarios: Vec<chaos::Scenario>, seed: u64) {
+    let horizon = Duration::from_secs(7 * 24 * 3600);
+    let start = tokio::time::Instant::now();
+    for planned in chaos::schedule(&scenarios, seed, horizon) {
+        tokio::time::sleep_until(start + planned.at).await;
+        // A fault that cannot be applied now (its node is down) is skipped;
+        // the event log shows what was applied.
+        let _ = faults.apply(planned.fault).await;
+    }
+}
