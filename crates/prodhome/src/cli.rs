@@ -22,10 +22,12 @@ pub(crate) struct Cli {
 #[derive(Debug, Clone, Args)]
 pub(crate) struct Global {
     /// The lab file (default: ./prodhome.toml, or the built-in seed lab).
-    #[arg(short = 'f', long = "file", global = true, value_name = "FILE")]
+    /// Like docker compose, given before the command: `prodhome -f lab.toml
+    /// logs -f publisher` (the second -f is logs' follow).
+    #[arg(short = 'f', long = "file", value_name = "FILE")]
     pub(crate) file: Option<PathBuf>,
     /// The lab's state directory (default: .prodhome/<lab> beside the lab file).
-    #[arg(long, global = true, env = "PRODHOME_STATE_DIR", value_name = "DIR")]
+    #[arg(long, env = "PRODHOME_STATE_DIR", value_name = "DIR")]
     pub(crate) state_dir: Option<PathBuf>,
 }
 
@@ -71,7 +73,8 @@ pub(crate) enum Command {
     Env { node: String },
     /// Show a node's log ("daemon" for the daemon's own).
     Logs {
-        node: String,
+        /// A node or service; all of them, interleaved, when left out.
+        node: Option<String>,
         /// Keep printing as the log grows.
         #[arg(short = 'f', long)]
         follow: bool,
@@ -80,15 +83,219 @@ pub(crate) enum Command {
     Verify {
         #[arg(long, default_value = "30s", value_parser = parse_duration)]
         timeout: Duration,
+        /// Also check every acknowledged write in the lab's hum ledger, every
+        /// subscriber's keys, and every slot.
+        #[arg(long)]
+        ledger: bool,
+        /// Like --ledger, with the ledger of another hum run.
+        #[arg(long, value_name = "FILE")]
+        ledger_file: Option<PathBuf>,
         #[arg(long)]
         json: bool,
     },
     /// Check this machine can run the lab, with the fix for each problem.
     Doctor,
+    /// Restart one node or service.
+    Restart { name: String },
+    /// Stop one node or service (it stays down until `start`).
+    Stop { name: String },
+    /// Start one node or service that was stopped or gave up.
+    Start { name: String },
+    /// Print one of the lab's generated secrets.
+    Secret { name: String },
+    /// Drive traffic at a node: TPC-B, books or a script; open loop at a
+    /// rate or closed loop at max; latency percentiles, errors by SQLSTATE.
+    Hum(Box<HumArgs>),
+    /// Load with a ledger plus random faults, then heal, verify and judge.
+    Soak {
+        #[arg(long, default_value = "10m", value_parser = parse_duration)]
+        duration: Duration,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// The faults to draw from, comma-separated.
+        #[arg(
+            long,
+            value_delimiter = ',',
+            default_value = "kill,pause,partition,latency,reset"
+        )]
+        faults: Vec<String>,
+        /// Load: transactions per second.
+        #[arg(long, default_value_t = 100.0)]
+        rate: f64,
+        #[arg(long, default_value_t = 4)]
+        clients: u32,
+        /// Print the fault schedule and exit.
+        #[arg(long)]
+        dry_run: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Break something now: `chaos FAULT TARGET [--for 10s]`, `chaos list`, `chaos heal`.
+    ///
+    /// Node faults (kill, stop, pause, restart) take a node; link faults
+    /// (latency, bandwidth, stall, reset, partition) take PUBLISHER->SUBSCRIBER
+    /// (a replication link) or NODE / clients->NODE (the client path).
+    Chaos {
+        /// kill, stop, pause, restart, latency, bandwidth, stall, reset,
+        /// partition; or `list` (faults in force) or `heal` (undo them all).
+        fault: String,
+        target: Option<String>,
+        /// Undo the fault after this long (default: until `chaos heal`).
+        #[arg(long = "for", value_parser = parse_duration)]
+        duration: Option<Duration>,
+        /// Latency: the added delay.
+        #[arg(long, value_parser = parse_duration, default_value = "100ms")]
+        delay: Duration,
+        /// Latency: the jitter around it.
+        #[arg(long, value_parser = parse_duration, default_value = "20ms")]
+        jitter: Duration,
+        /// Bandwidth: bytes per second.
+        #[arg(long, default_value_t = 65536)]
+        bytes_per_sec: u64,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Read sampled series from the embedded store (<state dir>/metrics.db).
+    Metrics(MetricsArgs),
+    /// Print the running lab's dashboard URL (and open it in a browser when
+    /// stdout is a terminal).
+    Dash,
+    /// Export the dashboard: `export grafana [--datasource influx|prometheus] [--out DIR]`.
+    Export {
+        /// What to export: grafana.
+        what: String,
+        /// Where Grafana reads the lab's metrics (the lab's influx or
+        /// prometheus sink).
+        #[arg(long, value_enum, default_value = "influx")]
+        datasource: ExportDatasource,
+        /// The datasource's URL (default: the lab's [sample.influx] url, or
+        /// http://127.0.0.1:8086 / http://127.0.0.1:9090).
+        #[arg(long)]
+        url: Option<String>,
+        /// The directory to write into.
+        #[arg(long, default_value = "grafana")]
+        out: PathBuf,
+    },
     /// (internal) The detached daemon started by `up -d`.
     #[command(name = "__daemon", hide = true)]
     Daemon {
         #[arg(long, value_parser = parse_duration)]
         timeout: Duration,
     },
+}
+
+/// `prodhome metrics`'s flags.
+#[derive(Debug, Args)]
+pub(crate) struct MetricsArgs {
+    /// One measurement: locks, activity, database, replication, process,
+    /// sample_errors, sampler, a custom query's name (default: all).
+    #[arg(short, long)]
+    pub(crate) measurement: Option<String>,
+    /// Only this node's series.
+    #[arg(long)]
+    pub(crate) node: Option<String>,
+    /// How far back to read.
+    #[arg(long, default_value = "5m", value_parser = parse_duration)]
+    pub(crate) since: Duration,
+    /// Average samples into buckets this wide (0: every sample as stored).
+    #[arg(long, default_value = "0s", value_parser = parse_duration)]
+    pub(crate) step: Duration,
+    /// table: one line per series (last, min, avg, max); csv, json: every sample.
+    #[arg(long, value_enum, default_value = "table")]
+    pub(crate) format: MetricsFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum MetricsFormat {
+    Table,
+    Csv,
+    Json,
+}
+
+/// `prodhome hum`'s flags (pgbench's short names where it has them).
+#[derive(Debug, Args)]
+pub(crate) struct HumArgs {
+    /// The lab node to drive.
+    #[arg(long, default_value = "publisher", conflicts_with = "url")]
+    pub(crate) node: String,
+    /// Drive any server instead: postgresql://USER[:PASSWORD]@HOST:PORT/DB.
+    #[arg(long, value_name = "URL")]
+    pub(crate) url: Option<String>,
+    /// Send the books workload's reads to this node (repeatable), as to a read replica.
+    #[arg(long = "read-node", value_name = "NAME")]
+    pub(crate) read_nodes: Vec<String>,
+    /// Send reads to this server (repeatable).
+    #[arg(long = "read-url", value_name = "URL")]
+    pub(crate) read_urls: Vec<String>,
+    /// tpcb, books, or a script file in pgbench's syntax.
+    #[arg(short, long, default_value = "tpcb", value_name = "tpcb|books|FILE")]
+    pub(crate) workload: String,
+    /// Concurrent sessions.
+    #[arg(short, long, default_value_t = 4)]
+    pub(crate) clients: u32,
+    /// Transactions per second over all clients (open loop), or `max` (closed loop).
+    #[arg(short = 'R', long, default_value = "max", value_name = "TPS|max")]
+    pub(crate) rate: String,
+    /// Stop after this long (default: until Ctrl-C).
+    #[arg(short = 'T', long, value_parser = parse_duration, conflicts_with = "transactions")]
+    pub(crate) duration: Option<Duration>,
+    /// Stop after this many transactions in total.
+    #[arg(short, long)]
+    pub(crate) transactions: Option<u64>,
+    /// TPC-B scale for --init (100,000 accounts each); a run uses the tables' own.
+    #[arg(short, long, default_value_t = 10)]
+    pub(crate) scale: u32,
+    /// Seed for every random choice (default: from the clock; the summary shows it).
+    #[arg(long)]
+    pub(crate) seed: Option<u64>,
+    /// Progress line on stderr this often; 0 for none.
+    #[arg(short = 'P', long, default_value = "5s", value_parser = parse_duration)]
+    pub(crate) progress: Duration,
+    /// Print the summary as one JSON object on stdout.
+    #[arg(long)]
+    pub(crate) json: bool,
+    /// Create the workload's tables first (tpcb: drop and refill, like pgbench -i);
+    /// without --duration or --transactions, stop there.
+    #[arg(long)]
+    pub(crate) init: bool,
+    /// Append every acknowledged write (table, key) to this file.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) ledger: Option<PathBuf>,
+    /// Seeded rate spikes (2-5x for 2-8 s, every ~20 s; open loop only).
+    #[arg(long)]
+    pub(crate) spikes: bool,
+    /// Share of transactions that hold a hot row lock for 0.5-3 s (0-1).
+    #[arg(long, default_value_t = 0.0, value_name = "SHARE")]
+    pub(crate) long_tx_share: f64,
+    /// Share of transactions after which the client reconnects (0-1).
+    #[arg(long, default_value_t = 0.0, value_name = "SHARE")]
+    pub(crate) disconnect_share: f64,
+}
+
+/// `prodhome export grafana --datasource`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum ExportDatasource {
+    Influx,
+    Prometheus,
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::*;
+
+    /// clap checks the grammar only when a command is parsed; this checks
+    /// all of it (a clash such as two `-f`s fails here, not for a user).
+    #[test]
+    fn the_grammar_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn file_before_the_command_and_follow_after_it() {
+        let cli = Cli::try_parse_from(["prodhome", "-f", "lab.toml", "logs", "-f", "publisher"]).unwrap();
+        assert_eq!(cli.global.file, Some(PathBuf::from("lab.toml")));
+        assert!(matches!(cli.command, Command::Logs { follow: true, .. }));
+    }
 }

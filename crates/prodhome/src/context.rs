@@ -33,6 +33,26 @@ impl Context {
         Ok(Context { plan, state, seed })
     }
 
+    /// Fails with the list of names when `name` is neither a node nor a service.
+    pub(crate) fn check_unit(&self, name: &str) -> Result<()> {
+        if self.plan.node(name).is_some() || self.plan.services.iter().any(|s| s.name == name) {
+            return Ok(());
+        }
+        Err(anyhow!(
+            "no node or service \"{name}\" in lab {}; there are {}",
+            self.plan.name,
+            self.unit_names().join(", ")
+        ))
+    }
+
+    /// Every node and service, in lab-file order.
+    pub(crate) fn unit_names(&self) -> Vec<String> {
+        let nodes = self.plan.nodes.iter().map(|n| n.name.clone());
+        nodes
+            .chain(self.plan.services.iter().map(|s| s.name.clone()))
+            .collect()
+    }
+
     /// The arguments that make another prodhome process pick the same lab.
     pub(crate) fn global_args(&self) -> Vec<String> {
         let mut args = Vec::new();

@@ -1,12 +1,19 @@
 //! One file per subcommand.
 
+mod chaos;
+mod dash;
 mod doctor;
 mod down;
 mod env;
+mod export;
+mod hum;
 mod init;
 mod logs;
+mod metrics;
 mod psql;
+mod soak;
 mod status;
+mod units;
 mod up;
 mod verify;
 
@@ -21,6 +28,7 @@ pub(crate) fn dispatch(cli: Cli) -> Result<i32> {
     match cli.command {
         Command::Init { dir, force } => init::run(&dir, force),
         Command::Doctor => doctor::run(&global),
+        Command::Hum(args) => hum::run(&global, *args),
         command => {
             let ctx = Context::load(&global)?;
             match command {
@@ -37,9 +45,75 @@ pub(crate) fn dispatch(cli: Cli) -> Result<i32> {
                 Command::Status { json } => status::run(&ctx, json),
                 Command::Psql { node, args } => psql::run(&ctx, &node, &args),
                 Command::Env { node } => env::run(&ctx, &node),
-                Command::Logs { node, follow } => logs::run(&ctx, &node, follow),
-                Command::Verify { timeout, json } => verify::run(&ctx, timeout, json),
-                Command::Init { .. } | Command::Doctor => unreachable!("handled above"),
+                Command::Logs { node, follow } => logs::run(&ctx, node.as_deref(), follow),
+                Command::Restart { name } => units::run(&ctx, &name, "restart"),
+                Command::Stop { name } => units::run(&ctx, &name, "stop"),
+                Command::Start { name } => units::run(&ctx, &name, "start"),
+                Command::Secret { name } => units::secret(&ctx, &name),
+                Command::Verify {
+                    timeout,
+                    ledger,
+                    ledger_file,
+                    json,
+                } => {
+                    let ledger = ledger_file.or_else(|| ledger.then(|| ctx.state.ledger()));
+                    verify::run(&ctx, timeout, ledger, json)
+                }
+                Command::Metrics(args) => metrics::run(&ctx, &args),
+                Command::Dash => dash::run(&ctx),
+                Command::Export {
+                    what,
+                    datasource,
+                    url,
+                    out,
+                } => export::run(&ctx, &what, datasource, url, &out),
+                Command::Soak {
+                    duration,
+                    seed,
+                    faults,
+                    rate,
+                    clients,
+                    dry_run,
+                    json,
+                } => {
+                    let faults = faults
+                        .iter()
+                        .map(|f| {
+                            ::chaos::FaultKind::parse(f.trim())
+                                .ok_or_else(|| anyhow::anyhow!("unknown fault `{f}` in --faults"))
+                        })
+                        .collect::<Result<Vec<_>>>()?;
+                    soak::run(
+                        &ctx,
+                        soak::SoakOptions {
+                            duration,
+                            seed,
+                            faults,
+                            rate,
+                            clients,
+                            dry_run,
+                            json,
+                        },
+                    )
+                }
+                Command::Chaos {
+                    fault,
+                    target,
+                    duration,
+                    delay,
+                    jitter,
+                    bytes_per_sec,
+                    json,
+                } => {
+                    let params = chaos::Params {
+                        duration,
+                        delay,
+                        jitter,
+                        bytes_per_sec,
+                    };
+                    chaos::run(&ctx, &fault, target.as_deref(), params, json)
+                }
+                Command::Init { .. } | Command::Doctor | Command::Hum(_) => unreachable!("handled above"),
             }
         }
     }

@@ -34,6 +34,7 @@ fn offline(ctx: &Context) -> Status {
                 state: if pid.is_some() { "unsupervised" } else { "stopped" }.into(),
                 pid,
                 port: n.port.or_else(|| ports.get(&n.name).copied()).unwrap_or(0),
+                proxy_port: None,
                 restarts: 0,
                 last_exit: None,
                 since_ns: 0,
@@ -60,6 +61,7 @@ fn offline(ctx: &Context) -> Status {
         phase: "stopped".into(),
         message: Some("no daemon is running for this lab; `prodhome up` starts it".into()),
         nodes,
+        services: Vec::new(),
         replication,
     }
 }
@@ -82,6 +84,17 @@ pub(crate) fn print_table(status: &Status) {
             "{:<16} {:<9} {:<13} {pid:>8} {:>6} {:>8}  {exit}",
             n.name, n.kind, n.state, n.port, n.restarts
         );
+    }
+    for s in &status.services {
+        let pid = s.pid.map(|p| p.to_string()).unwrap_or_else(|| "-".into());
+        let exit = s.last_exit.as_deref().unwrap_or("-");
+        println!(
+            "{:<16} {:<9} {:<13} {pid:>8} {:>6} {:>6} {:>8}  {exit}",
+            s.name, s.kind, s.state, "-", "-", s.restarts
+        );
+        if let Some(probe) = &s.last_probe_error {
+            println!("{:<16} {probe}", "");
+        }
     }
     if !status.replication.is_empty() {
         println!();

@@ -102,6 +102,7 @@ fn wait_ready(
             if let Ok(status) = rt.block_on(client.status()) {
                 if status.ready() {
                     crate::cmd::status::print_table(&status);
+                    println!("\ndashboard: {}/", status.api);
                     return Ok(0);
                 }
                 if status.phase == "failed" {

@@ -40,7 +40,7 @@ fn lab_file_errors_are_located_and_start_nothing() {
         ),
         (
             "name = \"x\"\n[postgres.a]\n[chaos]\nseed = 4\n",
-            &["prodhome.toml:3:2", "`chaos` is not supported"],
+            &["prodhome.toml:3:1", "expected [[chaos]] entries"],
         ),
     ];
     for (toml, expected) in cases {

@@ -3,9 +3,14 @@
 //! parallel; `TestLab` stops everything it started when dropped.
 
 mod bad_input;
+mod chaos;
 mod crashes;
+mod dashboard;
+mod dispatch;
 mod lifecycle;
 mod replication;
+mod services;
+mod soak;
 
 pub(crate) const BIN: &str = env!("CARGO_BIN_EXE_prodhome");
 

@@ -1,0 +1,83 @@
+//! `prodhome chaos`: apply one fault now through the daemon, list the
+//! faults in force, or heal them all.
+
+use std::time::Duration;
+
+use ::chaos::{Fault, FaultKind};
+use anyhow::{Context as _, Result, anyhow, bail};
+
+use crate::context::{Context, runtime};
+
+pub(crate) struct Params {
+    pub(crate) duration: Option<Duration>,
+    pub(crate) delay: Duration,
+    pub(crate) jitter: Duration,
+    pub(crate) bytes_per_sec: u64,
+}
+
+pub(crate) fn run(
+    ctx: &Context,
+    fault: &str,
+    target: Option<&str>,
+    params: Params,
+    json: bool,
+) -> Result<i32> {
+    let info = ctx.state.running_daemon().ok_or_else(|| {
+        anyhow!(
+            "lab {} is not running; faults need the daemon (`prodhome up -d`)",
+            ctx.plan.name
+        )
+    })?;
+    let client = api::Client::new(&info.api);
+    let rt = runtime()?;
+    match fault {
+        "list" => {
+            let faults = rt.block_on(client.faults())?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&faults)?);
+            } else if faults.is_empty() {
+                println!("no faults in force");
+            } else {
+                for f in faults {
+                    let ends = f
+                        .ends_ns
+                        .map(|e| format!("ends in {:.1} s", (e - model::now_ns()) as f64 / 1e9))
+                        .unwrap_or_else(|| "until healed".into());
+                    println!("#{:<4} {}  ({ends})", f.id, f.fault);
+                }
+            }
+            Ok(0)
+        }
+        "heal" => {
+            rt.block_on(client.heal())?;
+            eprintln!("prodhome: every fault undone");
+            Ok(0)
+        }
+        name => {
+            let kind = FaultKind::parse(name).ok_or_else(|| {
+                let names: Vec<&str> = FaultKind::ALL.iter().map(|k| k.name()).collect();
+                anyhow!(
+                    "unknown fault `{name}`; faults are {}, or `list` and `heal`",
+                    names.join(", ")
+                )
+            })?;
+            let target = target
+                .with_context(|| format!("`chaos {name}` needs a target, e.g. `chaos {name} subscriber1`"))?;
+            let target = ::chaos::parse_target(kind, target).map_err(|e| anyhow!("{e}"))?;
+            if kind.instant() && params.duration.is_some() {
+                bail!("{kind} is over once applied; it takes no --for");
+            }
+            let mut fault = Fault::new(kind, target);
+            fault.duration = params.duration;
+            fault.delay = params.delay;
+            fault.jitter = params.jitter;
+            fault.bytes_per_sec = params.bytes_per_sec;
+            match rt.block_on(client.chaos(&fault))? {
+                Ok(active) if json => println!("{}", serde_json::to_string_pretty(&active)?),
+                Ok(active) => eprintln!("prodhome: applied #{}: {}", active.id, active.fault),
+                Err(reason) => bail!("{reason}"),
+            }
+            Ok(0)
+        }
+    }
+}
