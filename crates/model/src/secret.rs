@@ -20,7 +20,10 @@ impl Secret {
     /// A fresh random secret of `len` characters from [A-Za-z0-9], read
     /// from the kernel's CSPRNG.
     pub fn generate(len: usize) -> std::io::Result<Self> {
-        Secret::generate_from(len, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789")
+        Secret::generate_from(
+            len,
+            "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789",
+        )
     }
 
     /// A fresh random secret of `len` characters drawn uniformly from
@@ -28,7 +31,10 @@ impl Secret {
     pub fn generate_from(len: usize, alphabet: &str) -> std::io::Result<Self> {
         let chars: Vec<char> = alphabet.chars().collect();
         if chars.is_empty() || chars.len() > 256 {
-            return Err(std::io::Error::new(std::io::ErrorKind::InvalidInput, "an alphabet needs 1 to 256 characters"));
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                "an alphabet needs 1 to 256 characters",
+            ));
         }
         // Rejection sampling keeps every character equally likely.
         let limit = 256 - 256 % chars.len();

@@ -39,7 +39,9 @@ impl TestLab {
     /// The seed lab without its hum, written out: for tests that count
     /// rows and must not race background traffic.
     pub fn quiet(bin: &str) -> TestLab {
-        TestLab::new(bin).lab(QUIET_SEED).file("schema.sql", lab::init::SEED_SCHEMA)
+        TestLab::new(bin)
+            .lab(QUIET_SEED)
+            .file("schema.sql", lab::init::SEED_SCHEMA)
     }
 
     /// Writes `prodhome.toml`.
@@ -99,7 +101,9 @@ impl TestLab {
     /// that is dying right now).
     pub fn try_status(&self) -> Option<Value> {
         let out = self.run(&["status", "--json"]);
-        serde_json::from_slice(&out.stdout).ok().filter(|_| out.status.success())
+        serde_json::from_slice(&out.stdout)
+            .ok()
+            .filter(|_| out.status.success())
     }
 
     /// One node's entry in the status.
@@ -210,23 +214,36 @@ pub fn poll<T>(what: &str, limit: Duration, mut check: impl FnMut() -> Option<T>
 pub fn http_get(url: &str) -> Option<(u16, String)> {
     use std::io::{Read, Write};
     let rest = url.strip_prefix("http://")?;
-    let (authority, path) = rest.split_once('/').map(|(a, p)| (a, format!("/{p}"))).unwrap_or((rest, "/".into()));
+    let (authority, path) = rest
+        .split_once('/')
+        .map(|(a, p)| (a, format!("/{p}")))
+        .unwrap_or((rest, "/".into()));
     let mut stream = std::net::TcpStream::connect(authority).ok()?;
     stream.set_read_timeout(Some(Duration::from_secs(30))).ok()?;
-    write!(stream, "GET {path} HTTP/1.1\r\nHost: {authority}\r\nConnection: close\r\n\r\n").ok()?;
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {authority}\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
     let mut response = Vec::new();
     stream.read_to_end(&mut response).ok()?;
     let text = String::from_utf8_lossy(&response).into_owned();
     let (head, body) = text.split_once("\r\n\r\n")?;
     let code = head.split_whitespace().nth(1)?.parse().ok()?;
-    let body = if head.to_ascii_lowercase().contains("transfer-encoding: chunked") { dechunk(body) } else { body.to_string() };
+    let body = if head.to_ascii_lowercase().contains("transfer-encoding: chunked") {
+        dechunk(body)
+    } else {
+        body.to_string()
+    };
     Some((code, body))
 }
 
 fn dechunk(mut body: &str) -> String {
     let mut out = String::new();
     while let Some((size, rest)) = body.split_once("\r\n") {
-        let Ok(n) = usize::from_str_radix(size.trim(), 16) else { break };
+        let Ok(n) = usize::from_str_radix(size.trim(), 16) else {
+            break;
+        };
         if n == 0 || rest.len() < n {
             break;
         }
