@@ -7,6 +7,7 @@ use std::collections::HashMap;
 use std::io;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use sha2::{Digest, Sha256};
 use toml::Spanned;
@@ -219,6 +220,24 @@ impl Checker<'_> {
             )),
         );
         None
+    }
+
+    /// An optional duration string, `default` when absent.
+    fn duration_or(
+        &mut self,
+        path: &str,
+        value: Option<&Spanned<String>>,
+        default: Duration,
+    ) -> Option<Duration> {
+        let Some(value) = value else { return Some(default) };
+        match crate::duration::parse_duration(value.get_ref()) {
+            Ok(d) => Some(d),
+            Err(e) => {
+                self.problems
+                    .push(Problem::new(value.span(), format!("{path}: {e}")));
+                None
+            }
+        }
     }
 
     fn port(&mut self, path: String, port: &Spanned<Int>) -> Option<u16> {

@@ -59,7 +59,7 @@ impl Checker<'_> {
         for target in written {
             targets.push(self.fault_target(&path, kind, target, links)?);
         }
-        let duration = self.span_duration(
+        let duration = self.duration_or(
             &format!("{path}.for"),
             raw.duration.as_ref(),
             Duration::from_secs(10),
@@ -80,15 +80,15 @@ impl Checker<'_> {
                     }
                 },
                 None => {
-                    let one = self.span_duration(&format!("{path}.every"), Some(every), Duration::ZERO)?;
+                    let one = self.duration_or(&format!("{path}.every"), Some(every), Duration::ZERO)?;
                     (one, one)
                 }
             },
         };
         let mut template = Fault::new(kind, targets[0].clone());
-        template.delay = self.span_duration(&format!("{path}.delay"), raw.delay.as_ref(), template.delay)?;
+        template.delay = self.duration_or(&format!("{path}.delay"), raw.delay.as_ref(), template.delay)?;
         template.jitter =
-            self.span_duration(&format!("{path}.jitter"), raw.jitter.as_ref(), template.jitter)?;
+            self.duration_or(&format!("{path}.jitter"), raw.jitter.as_ref(), template.jitter)?;
         if let Some(rate) = &raw.bytes_per_sec {
             template.bytes_per_sec =
                 self.int_in(&format!("{path}.bytes_per_sec"), Some(rate), 1..=i64::MAX, 0)? as u64;
@@ -195,23 +195,5 @@ impl Checker<'_> {
         };
         self.problems.push(problem(message));
         None
-    }
-
-    /// An optional duration string, `default` when absent.
-    fn span_duration(
-        &mut self,
-        path: &str,
-        value: Option<&Spanned<String>>,
-        default: Duration,
-    ) -> Option<Duration> {
-        let Some(value) = value else { return Some(default) };
-        match parse_duration(value.get_ref()) {
-            Ok(d) => Some(d),
-            Err(e) => {
-                self.problems
-                    .push(Problem::new(value.span(), format!("{path}: {e}")));
-                None
-            }
-        }
     }
 }

@@ -7,7 +7,6 @@ use toml::Spanned;
 
 use super::{Checker, NAME_MAX};
 use crate::Problem;
-use crate::duration::parse_duration;
 use crate::plan::{InfluxPlan, QueryPlan, SamplePlan};
 use crate::raw::{RawInflux, RawQuery, RawSample, Single};
 
@@ -92,6 +91,7 @@ impl Checker<'_> {
         })
     }
 
+    /// An optional duration of at least `min_s` seconds.
     fn duration(
         &mut self,
         path: &str,
@@ -99,23 +99,16 @@ impl Checker<'_> {
         default: Duration,
         min_s: f64,
     ) -> Option<Duration> {
-        let Some(value) = value else { return Some(default) };
-        match parse_duration(value.get_ref()) {
-            Ok(d) if d.as_secs_f64() >= min_s => Some(d),
-            Ok(_) => {
-                let message = format!(
-                    "{path}: {:?} is too short; the least is {min_s} s",
-                    value.get_ref()
-                );
-                self.problems.push(Problem::new(value.span(), message));
-                None
-            }
-            Err(e) => {
-                self.problems
-                    .push(Problem::new(value.span(), format!("{path}: {e}")));
-                None
-            }
+        let d = self.duration_or(path, value, default)?;
+        if let Some(value) = value.filter(|_| d.as_secs_f64() < min_s) {
+            let message = format!(
+                "{path}: {:?} is too short; the least is {min_s} s",
+                value.get_ref()
+            );
+            self.problems.push(Problem::new(value.span(), message));
+            return None;
         }
+        Some(d)
     }
 
     fn influx(&mut self, influx: &Spanned<RawInflux>) -> Option<InfluxPlan> {

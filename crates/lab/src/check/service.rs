@@ -8,7 +8,6 @@ use toml::Spanned;
 
 use super::{Checker, NAME_MAX};
 use crate::Problem;
-use crate::duration::parse_duration;
 use crate::plan::{AlertPlan, DependsOn, ProbeCheckPlan, ProbePlan, RestartPlan, SecretPlan, ServicePlan};
 use crate::raw::{RawAlert, RawProbe, RawSecret, RawService, Section, Single};
 
@@ -372,23 +371,6 @@ impl Checker<'_> {
             lag_bytes: lag_bytes?,
             min_interval: min_interval?,
         })
-    }
-
-    fn duration_or(
-        &mut self,
-        path: &str,
-        value: Option<&Spanned<String>>,
-        default: Duration,
-    ) -> Option<Duration> {
-        let Some(value) = value else { return Some(default) };
-        match parse_duration(value.get_ref()) {
-            Ok(d) => Some(d),
-            Err(e) => {
-                self.problems
-                    .push(Problem::new(value.span(), format!("{path}: {e}")));
-                None
-            }
-        }
     }
 
     /// A cycle among services' depends_on, reported at the first service in it.
