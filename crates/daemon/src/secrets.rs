@@ -28,16 +28,7 @@ struct Pair {
 /// Reads the secrets, generating (and saving) any a node lacks.
 pub fn load_or_generate(state: &StateDir, nodes: &[&str]) -> Result<BTreeMap<String, Credentials>> {
     let path = state.secrets();
-    let mut file: File = match std::fs::read_to_string(&path) {
-        Ok(text) => serde_json::from_str(&text).with_context(|| {
-            format!(
-                "{} is damaged; restore it or rebuild the lab with `prodhome down --purge`",
-                path.display()
-            )
-        })?,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => File::default(),
-        Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
-    };
+    let mut file = read_or_default(state)?;
     let mut changed = false;
     for node in nodes {
         if !file.nodes.contains_key(*node) {
@@ -58,6 +49,26 @@ pub fn load_or_generate(state: &StateDir, nodes: &[&str]) -> Result<BTreeMap<Str
 
 /// Reads the secrets without creating any (for commands other than `up`).
 pub fn load(state: &StateDir) -> Result<BTreeMap<String, Credentials>> {
+    Ok(to_credentials(read_existing(state)?))
+}
+
+/// The secrets file, or an empty one before the lab's first `up`.
+fn read_or_default(state: &StateDir) -> Result<File> {
+    let path = state.secrets();
+    match std::fs::read_to_string(&path) {
+        Ok(text) => serde_json::from_str(&text).with_context(|| {
+            format!(
+                "{} is damaged; restore it or rebuild the lab with `prodhome down --purge`",
+                path.display()
+            )
+        }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(File::default()),
+        Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
+    }
+}
+
+/// The secrets file of a lab that has been up at least once.
+fn read_existing(state: &StateDir) -> Result<File> {
     let path = state.secrets();
     let text = std::fs::read_to_string(&path).with_context(|| {
         format!(
@@ -65,8 +76,7 @@ pub fn load(state: &StateDir) -> Result<BTreeMap<String, Credentials>> {
             path.display()
         )
     })?;
-    let file: File = serde_json::from_str(&text).with_context(|| format!("{} is damaged", path.display()))?;
-    Ok(to_credentials(file))
+    serde_json::from_str(&text).with_context(|| format!("{} is damaged", path.display()))
 }
 
 fn to_credentials(file: File) -> BTreeMap<String, Credentials> {
@@ -86,11 +96,7 @@ fn to_credentials(file: File) -> BTreeMap<String, Credentials> {
 /// A secret keeps its value across runs.
 pub fn named_or_generate(state: &StateDir, wanted: &[lab::SecretPlan]) -> Result<BTreeMap<String, Secret>> {
     let path = state.secrets();
-    let mut file: File = match std::fs::read_to_string(&path) {
-        Ok(text) => serde_json::from_str(&text).with_context(|| format!("{} is damaged", path.display()))?,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => File::default(),
-        Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
-    };
+    let mut file = read_or_default(state)?;
     let mut changed = false;
     for secret in wanted {
         if !file.named.contains_key(&secret.name) {
@@ -112,13 +118,8 @@ pub fn named_or_generate(state: &StateDir, wanted: &[lab::SecretPlan]) -> Result
 
 /// One `[secret.NAME]`, for `prodhome secret NAME`.
 pub fn named(state: &StateDir, name: &str) -> Result<Option<Secret>> {
-    let path = state.secrets();
-    let text = std::fs::read_to_string(&path).with_context(|| {
-        format!(
-            "no secrets at {}: this lab has not been brought up yet (run `prodhome up`)",
-            path.display()
-        )
-    })?;
-    let file: File = serde_json::from_str(&text).with_context(|| format!("{} is damaged", path.display()))?;
-    Ok(file.named.get(name).map(|v| Secret::new(v.clone())))
+    Ok(read_existing(state)?
+        .named
+        .get(name)
+        .map(|v| Secret::new(v.clone())))
 }

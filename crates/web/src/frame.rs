@@ -143,33 +143,7 @@ pub fn parse_since(text: Option<&str>, now_ns: i64) -> Result<i64, String> {
 /// A duration: a number with a unit (`ns`, `us`, `ms`, `s`, `m`, `h`,
 /// `d`); a bare integer is nanoseconds.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    let text = text.trim();
-    let split = text
-        .find(|c: char| !c.is_ascii_digit() && c != '.')
-        .unwrap_or(text.len());
-    let (number, unit) = text.split_at(split);
-    let value: f64 = number
-        .parse()
-        .map_err(|_| format!("`{text}` is not a duration; write e.g. 5m, 10s, 500ms"))?;
-    let ns_per_unit = match unit {
-        "" | "ns" => 1.0,
-        "us" => 1e3,
-        "ms" => 1e6,
-        "s" => 1e9,
-        "m" => 60e9,
-        "h" => 3600e9,
-        "d" => 86400e9,
-        _ => {
-            return Err(format!(
-                "unknown unit `{unit}` in `{text}`; use ns, us, ms, s, m, h or d"
-            ));
-        }
-    };
-    let ns = value * ns_per_unit;
-    if !(0.0..=1e19).contains(&ns) {
-        return Err(format!("`{text}` is out of range"));
-    }
-    Ok(Duration::from_nanos(ns as u64))
+    model::parse_duration_in(text, Duration::from_nanos(1))
 }
 
 /// The steps a chart's buckets snap to, so that successive polls of a
