@@ -3,11 +3,15 @@
 //! directory, and cleans up every process it caused on `Drop` — also when
 //! the test panics. Plus [`poll`] (wait for a condition with a deadline, never
 //! a fixed sleep) and [`free_port`]. [`PgNode`] is a bare throwaway Postgres
-//! server for library crates' tests.
+//! server for library crates' tests; [`Server`] guards an external server
+//! (influxd, prometheus); [`chromium`] runs headless Chromium.
 
+pub mod chromium;
 mod pg;
+mod server;
 
 pub use pg::PgNode;
+pub use server::{Server, poll_async};
 
 use std::net::{Ipv4Addr, TcpListener};
 use std::os::unix::fs::PermissionsExt;

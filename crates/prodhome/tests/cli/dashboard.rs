@@ -3,9 +3,7 @@
 //! every panel drew data, and the kill is drawn as an annotation.
 
 use std::io::{Read, Write};
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -65,7 +63,7 @@ fn the_dashboard_draws_every_panel_and_marks_a_killed_node() {
     });
 
     let profile = lab.dir().join("chromium");
-    let dom = Chromium::run(&profile, "1280,800", &["--dump-dom"], &format!("{api}/"));
+    let dom = testkit::chromium::run(&profile, "1280,800", 8000, &["--dump-dom"], &format!("{api}/"));
     for panel in web::PANELS {
         let points = data_points(&dom, panel.id)
             .unwrap_or_else(|| panic!("no panel {} in the page:\n{dom}", panel.id));
@@ -83,7 +81,7 @@ fn the_dashboard_draws_every_panel_and_marks_a_killed_node() {
         .unwrap_or_else(|| lab.dir().join("dashboard.png"));
     let _ = std::fs::remove_file(&shot);
     let arg = format!("--screenshot={}", shot.display());
-    Chromium::run(&profile, "1280,2150", &[&arg], &format!("{api}/"));
+    testkit::chromium::run(&profile, "1280,2150", 8000, &[&arg], &format!("{api}/"));
     let png = std::fs::read(&shot).unwrap_or_else(|e| panic!("no screenshot at {}: {e}", shot.display()));
     assert!(
         png.starts_with(b"\x89PNG") && png.len() > 10_000,
@@ -160,59 +158,4 @@ fn http_get(url: &str) -> Option<String> {
     stream.read_to_string(&mut response).ok()?;
     let (head, body) = response.split_once("\r\n\r\n")?;
     (head.split_whitespace().nth(1) == Some("200")).then(|| body.to_string())
-}
-
-/// Headless Chromium in its own process group, killed (with every helper
-/// process it started) when dropped, also when the test fails.
-struct Chromium {
-    child: Child,
-}
-
-impl Chromium {
-    /// Loads `url` with `extra` arguments, lets the page run 8 s of virtual
-    /// time (its polls included), and returns what it printed.
-    fn run(profile: &Path, window: &str, extra: &[&str], url: &str) -> String {
-        let mut child = Command::new(CHROMIUM)
-            .args([
-                "--headless",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-quic",
-                "--no-first-run",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                "--hide-scrollbars",
-            ])
-            .arg(format!("--user-data-dir={}", profile.display()))
-            .arg(format!("--window-size={window}"))
-            .arg("--virtual-time-budget=8000")
-            .args(extra)
-            .arg(url)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .process_group(0)
-            .spawn()
-            .unwrap_or_else(|e| panic!("starting {CHROMIUM}: {e}"));
-        let mut stdout = child.stdout.take().unwrap();
-        let mut guard = Chromium { child };
-        let reader = std::thread::spawn(move || {
-            let mut text = String::new();
-            let _ = stdout.read_to_string(&mut text);
-            text
-        });
-        poll("chromium to finish", Duration::from_secs(90), || {
-            guard.child.try_wait().ok().flatten()
-        });
-        reader.join().unwrap_or_default()
-    }
-}
-
-impl Drop for Chromium {
-    fn drop(&mut self) {
-        let group = nix::unistd::Pid::from_raw(self.child.id() as i32);
-        let _ = nix::sys::signal::killpg(group, nix::sys::signal::SIGKILL);
-        let _ = self.child.wait();
-    }
 }

@@ -4,10 +4,7 @@
 //! `/api/status`) are stood in for here; the end-to-end test in
 //! crates/prodhome runs the page against the real daemon.
 
-use std::io::Read;
-use std::os::unix::process::CommandExt;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use axum::Json;
@@ -115,52 +112,5 @@ fn attr(dom: &str, marker: &str, name: &str) -> Option<String> {
 
 /// Chromium's DOM of `url` after its first render and a poll or two.
 fn dump_dom(profile: &Path, url: &str) -> String {
-    let mut child = Command::new(CHROMIUM)
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--window-size=1280,800",
-            "--virtual-time-budget=3000",
-            "--dump-dom",
-        ])
-        .arg(format!("--user-data-dir={}", profile.display()))
-        .arg(url)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .process_group(0)
-        .spawn()
-        .unwrap_or_else(|e| panic!("starting {CHROMIUM}: {e}"));
-    let mut stdout = child.stdout.take().unwrap();
-    let mut guard = Group(child);
-    let reader = std::thread::spawn(move || {
-        let mut dom = String::new();
-        let _ = stdout.read_to_string(&mut dom);
-        dom
-    });
-    // Chromium exits once it has printed the DOM; the guard kills it should
-    // it hang or the test fail first.
-    testkit::poll(
-        "chromium to print the DOM and exit",
-        Duration::from_secs(60),
-        || guard.0.try_wait().ok().flatten(),
-    );
-    reader.join().unwrap()
-}
-
-/// Kills a process group (Chromium and its helpers) on drop.
-struct Group(Child);
-
-impl Drop for Group {
-    fn drop(&mut self) {
-        let group = nix::unistd::Pid::from_raw(self.0.id() as i32);
-        let _ = nix::sys::signal::killpg(group, nix::sys::signal::SIGKILL);
-        let _ = self.0.wait();
-    }
+    testkit::chromium::run(profile, "1280,800", 3000, &["--dump-dom"], url)
 }
