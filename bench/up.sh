@@ -9,6 +9,7 @@
 #
 #   bash bench/up.sh                  # ROUNDS=5
 #   ROUNDS=9 PRODHOME_BIN=target/release/prodhome bash bench/up.sh
+#   BENCH_TMP=/dev/shm bash bench/up.sh   # work dir on tmpfs (default /tmp)
 #
 # Runs as root (servers run as `postgres`) or as an ordinary user.
 set -euo pipefail
@@ -19,6 +20,8 @@ ROUNDS=${ROUNDS:-5}
 PGBIN=${PGBIN:-/usr/lib/postgresql/15/bin}
 # Bounds for every wait (seconds).
 SYNC_DEADLINE=${SYNC_DEADLINE:-60}
+# Where the work dir goes (state dirs, caches, hand-made clusters).
+BENCH_TMP=${BENCH_TMP:-/tmp}
 
 BIN=$(cd "$(dirname "$BIN")" && pwd)/$(basename "$BIN")
 [[ -x $BIN ]] || { echo "no prodhome binary at $BIN (build it: cargo build -p prodhome)" >&2; exit 2; }
@@ -37,7 +40,7 @@ else
 fi
 
 # Everything lives under one work dir, reachable by the server account.
-WORK=$(mktemp -d /tmp/prodhome-bench.XXXXXX)
+WORK=$(mktemp -d "$BENCH_TMP/prodhome-bench.XXXXXX")
 chmod 755 "$WORK"
 mkdir -m 755 "$WORK/cwd" "$WORK/phases"   # cwd: no prodhome.toml here => seed lab
 # State to clean up on exit, whatever happens.
@@ -107,24 +110,44 @@ prodhome_up() {
     RESULT=$(elapsed "$t0" "$t1")
 }
 
-# Phases of one `up -d`, from the daemon's event log (ns timestamps):
-#   prepare  invocation → "lab starting" (CLI + daemon spawn, ports, secrets,
-#            clusters: initdb or template copy + pg_resetwal, config)
+# Phases of one `up -d`, from the daemon's event log (ns timestamps) and the
+# subscribers' server logs (ms timestamps):
+#   prepare  invocation → "lab starting" (CLI + daemon spawn, binaries,
+#            ports, secrets, clusters: initdb or template copy + pg_resetwal,
+#            config files)
 #   start    → the last node "ready" (server start + readiness probe)
-#   repl     → "lab ready" (roles, schema, publication, subscriptions,
-#            initial sync)
+#   setup    → the last subscription's apply worker started (roles and
+#            passwords, schema, publication, CREATE SUBSCRIPTION)
+#   sync     → "lab ready" (initial table sync and the daemon seeing it,
+#            then the seed lab's hum and sampler start)
 #   return   → `up -d` exits (the CLI's poll of the control API)
+#   cpu      CPU seconds the daemon process itself used (user + sys, not its
+#            children), read while the lab runs
 record_prodhome_phases() {
     local label=$1 t0=$2 t1=$3 state=$4
-    python3 - "$t0" "$t1" "$state/events.jsonl" >>"$WORK/phases/$label" <<'EOF'
-import json, sys
-t0, t1, path = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
-ev = [json.loads(l) for l in open(path) if l.strip()]
+    python3 - "$t0" "$t1" "$state" >>"$WORK/phases/$label" <<'EOF'
+import datetime, glob, json, os, sys
+t0, t1, state = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+ev = [json.loads(l) for l in open(os.path.join(state, "events.jsonl")) if l.strip()]
 starting = min(e["ts_ns"] for e in ev if e["kind"] == "lab" and e.get("phase") == "starting")
 ready_nodes = max(e["ts_ns"] for e in ev if e["kind"] == "ready")
 ready = min(e["ts_ns"] for e in ev if e["kind"] == "lab" and e.get("phase") == "ready")
+applies = []
+for log in glob.glob(os.path.join(state, "logs", "*.log")):
+    for line in open(log, errors="replace"):
+        if "apply worker for subscription" in line and "has started" in line:
+            ts = datetime.datetime.strptime(line[:23], "%Y-%m-%d %H:%M:%S.%f")
+            applies.append(int(ts.replace(tzinfo=datetime.timezone.utc).timestamp() * 1e9))
+subs = max(applies) if applies else ready
+cpu = float("nan")
+try:
+    pid = json.load(open(os.path.join(state, "daemon.json")))["pid"]
+    fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+    cpu = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+except (OSError, KeyError, ValueError):
+    pass
 s = lambda a, b: "%.3f" % ((b - a) / 1e9)
-print(" ".join([s(t0, starting), s(starting, ready_nodes), s(ready_nodes, ready), s(ready, t1)]))
+print(" ".join([s(t0, starting), s(starting, ready_nodes), s(ready_nodes, subs), s(subs, ready), s(ready, t1), "%.2f" % cpu]))
 EOF
 }
 
@@ -139,8 +162,7 @@ HAND_PW=bench-repl-secret
 hand_up() {
     local base=$1 p0=$2 p1=$3 p2=$4
     local names=(publisher subscriber1 subscriber2) ports=("$p0" "$p1" "$p2")
-    local i n dir psql_n t_init=0 t_start=0 a b
-    local -a psql
+    local i n dir t_init=0 t_start=0 a b
     mkdir -m 755 "$base"
     chown "$PGUSER_OS" "$base"
     for i in 0 1 2; do
@@ -166,8 +188,8 @@ EOF
     HAND_T_INIT=$t_init HAND_T_START=$t_start
     psql_n() {   # psql_n INDEX SQL...
         local i=$1; shift
-        as_pg "$PGBIN/psql" -X -q -At -v ON_ERROR_STOP=1 -h "$base/${names[$i]}.run" \
-            -p "${ports[$i]}" -U postgres -d postgres "$@"
+        as_pg env PGOPTIONS='-c client_min_messages=warning' "$PGBIN/psql" -X -q -At \
+            -v ON_ERROR_STOP=1 -h "$base/${names[$i]}.run" -p "${ports[$i]}" -U postgres -d postgres "$@"
     }
     a=$(now_ns)
     for i in 0 1 2; do
@@ -242,7 +264,7 @@ col_medians() {
 log "prodhome: $BIN_ORIG ($(sha256sum "$BIN" | cut -c1-12), built $(date -r "$BIN_ORIG" '+%F %T'))"
 log "load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
 log "$(nproc) cores, $(awk '/MemTotal/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo) RAM, $("$PGBIN/postgres" --version)"
-log "work dir $WORK, $ROUNDS rounds"
+log "work dir $WORK ($(df --output=fstype "$WORK" | tail -n 1)), $ROUNDS rounds"
 
 WARM_CACHE=$WORK/cache-warm
 mkdir -m 755 "$WARM_CACHE"
@@ -289,13 +311,17 @@ echo "| prodhome up -d, cold cache | $cm | $cn | $rc_ | ≤ 0.50 | $(met "$rc_" 
 echo "| prodhome up -d, warm cache | $wm | $wn | $rw_ | ≤ 0.25 | $(met "$rw_" 0.25) |"
 echo "| hand-written script | $hm | $hn | 1.00 | | |"
 echo
-echo "Phase medians (s):"
+echo "Where the time goes, medians (s). prodhome phases from its event log and"
+echo "server logs; hand phases timed in the script:"
 echo
-echo "| variant | phase 1 | phase 2 | phase 3 | phase 4 |"
+echo "| prodhome | prepare (incl. clusters) | nodes start + probe | roles, schema, pub, subs | initial sync, hum start | CLI return | daemon CPU |"
+echo "|---|---:|---:|---:|---:|---:|---:|"
+for v in cold warm; do
+    read -r a b c d e f < <(col_medians "$WORK/phases/$v")
+    echo "| $v | $a | $b | $c | $d | $e | $f |"
+done
+echo
+echo "| hand | 3× initdb | 3× pg_ctl start -w | psql: schema, role, pub, subs | sync poll |"
 echo "|---|---:|---:|---:|---:|"
-read -r a b c d < <(col_medians "$WORK/phases/cold")
-echo "| cold: prepare (incl. clusters) / nodes start+probe / roles+schema+replication+sync / CLI return | $a | $b | $c | $d |"
-read -r a b c d < <(col_medians "$WORK/phases/warm")
-echo "| warm: prepare (incl. clusters) / nodes start+probe / roles+schema+replication+sync / CLI return | $a | $b | $c | $d |"
 read -r a b c d < <(col_medians "$WORK/phases/hand")
-echo "| hand: 3× initdb / 3× pg_ctl start -w / psql schema+role+pub+subs / sync poll | $a | $b | $c | $d |"
+echo "| hand | $a | $b | $c | $d |"
