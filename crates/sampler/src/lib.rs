@@ -50,6 +50,8 @@ pub mod rates;
 mod schedule;
 mod session;
 
+/// The `database` measurement's fields: one per-second rate per pg_stat_database counter.
+pub use collectors::database::COUNTERS as DATABASE_COUNTERS;
 pub use schedule::run;
 pub use session::APPLICATION_NAME;
 

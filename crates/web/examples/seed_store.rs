@@ -173,21 +173,7 @@ fn cycle(out: &mut Vec<Point>, node: &str, ts: i64, i: i64) {
     }
     for datname in ["postgres", "bookstore"] {
         let mut d = p("database").tag("datname", datname);
-        for field in [
-            "xact_commit",
-            "xact_rollback",
-            "blks_read",
-            "blks_hit",
-            "tup_returned",
-            "tup_fetched",
-            "tup_inserted",
-            "tup_updated",
-            "tup_deleted",
-            "conflicts",
-            "temp_files",
-            "temp_bytes",
-            "deadlocks",
-        ] {
+        for &field in sampler::DATABASE_COUNTERS {
             d = d.float(field, wave(50.0, field.len() as f64) * 100.0);
         }
         out.push(d);

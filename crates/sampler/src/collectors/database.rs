@@ -28,7 +28,7 @@ pub(crate) const STATEMENTS: &[&str] = &[STATS];
 
 /// The counters, in the query's column order (from column 1). Each becomes
 /// a field of the same name holding its per-second rate.
-pub(crate) const COUNTERS: &[&str] = &[
+pub const COUNTERS: &[&str] = &[
     "xact_commit",
     "xact_rollback",
     "blks_read",
