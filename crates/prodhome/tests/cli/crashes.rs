@@ -111,12 +111,19 @@ fn kill9_of_the_daemon_then_up_takes_over_without_duplicates_or_loss() {
     let postmasters = lab
         .processes()
         .into_iter()
-        .filter(|pid| {
-            let cmd = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
-            String::from_utf8_lossy(&cmd).contains("-D")
+        .filter_map(|pid| {
+            let cmd = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+            let argv: Vec<String> = cmd
+                .split(|b| *b == 0)
+                .map(|a| String::from_utf8_lossy(a).into_owned())
+                .collect();
+            // A postmaster is `.../postgres -D DATA`: not initdb, pg_resetwal
+            // or psql, whose command lines may mention the lab's directory too.
+            (argv[0].ends_with("/postgres") && argv.get(1).is_some_and(|a| a == "-D"))
+                .then_some(argv.join(" "))
         })
-        .count();
-    assert_eq!(postmasters, 3, "{status}");
+        .collect::<Vec<_>>();
+    assert_eq!(postmasters.len(), 3, "{postmasters:?}\n{status}");
     assert_eq!(lab.sql("subscriber2", "select count(*) from books"), "100");
     let events = std::fs::read_to_string(lab.state().join("events.jsonl")).unwrap();
     assert_eq!(events.matches(r#""kind":"adopted""#).count(), 3, "{events}");
