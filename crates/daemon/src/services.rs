@@ -210,7 +210,7 @@ async fn start_one(
     unit.wait_ready(timeout).await.map_err(|status| {
         if status.state == supervisor::UnitState::Failed && !status.ready_once {
             return anyhow!(
-                "service {} failed on its first start: {}. It was not restarted: it would fail the same way \
+                "service {} did not become ready: it failed on its first start, {}. It was not restarted: it would fail the same way \
                  again; fix the cause and run `up` again. The end of its log ({}):\n{}",
                 plan.name,
                 first_exit(status.last_exit, &plan.command[0]),
@@ -240,8 +240,10 @@ fn first_exit(exit: Option<model::Exit>, program: &str) -> String {
         return "it stopped".into();
     };
     match (exit.code, exit.signal) {
-        (Some(127), None) => format!("{exit}: the program {program:?} was not found (or it could not start)"),
-        (Some(126), None) => format!("{exit}: the program {program:?} is not executable"),
+        (Some(127), None) => {
+            format!("it ended with {exit}: the program {program:?} was not found (or could not start)")
+        }
+        (Some(126), None) => format!("it ended with {exit}: the program {program:?} is not executable"),
         (_, Some(_)) => format!("it was {exit} before it was ready"),
         _ => format!("it ended with {exit} before it was ready"),
     }

@@ -392,7 +392,7 @@ fn node_not_ready(name: &str, status: &supervisor::UnitStatus, log: &std::path::
     if status.state == supervisor::UnitState::Failed && !status.ready_once {
         let cause = fatal_line(log).unwrap_or_else(|| "the server stopped".into());
         return anyhow!(
-            "node {name} failed on its first start: {cause} ({exit}). It was not restarted: it would fail \
+            "node {name} did not become ready: it failed on its first start: {cause} ({exit}). It was not restarted: it would fail \
              the same way again; fix the cause (a setting in the lab file?) and run `up` again. {end}"
         );
     }

@@ -100,7 +100,7 @@ fn a_setting_the_server_refuses_at_start_fails_up_with_its_fatal_line() {
         &lab,
         UP_D,
         &[
-            "node db failed on its first start: FATAL: could not access file \"nope\"",
+            "node db did not become ready: it failed on its first start: FATAL: could not access file \"nope\"",
             "It was not restarted",
         ],
     );
@@ -128,7 +128,7 @@ fn a_service_that_exits_before_it_was_ever_ready_fails_up_with_its_exit_and_log(
         &lab,
         UP_D,
         &[
-            "service app failed on its first start: it ended with exit code 1 before it was ready",
+            "service app did not become ready: it failed on its first start, it ended with exit code 1 before it was ready",
             "It was not restarted",
             "cannot read config.yml",
         ],
