@@ -16,6 +16,7 @@ pub mod layout;
 mod leftovers;
 pub mod links;
 pub mod ports;
+pub mod preflight;
 mod routes;
 pub mod secrets;
 mod services;

@@ -81,15 +81,7 @@ impl Refs<'_> {
 
 /// How the supervisor runs one service.
 pub(crate) fn unit(plan: &ServicePlan, state: &StateDir, refs: &Refs<'_>) -> Result<UnitSpec> {
-    let program = PathBuf::from(&plan.command[0]);
-    // `./app` and `bin/app` are relative to the service's workdir; a bare
-    // name is looked up on PATH.
-    let program = if program.components().count() > 1 {
-        plan.workdir.join(program)
-    } else {
-        program
-    };
-    let mut spec = UnitSpec::new(&plan.name, program, state.node_log(&plan.name));
+    let mut spec = UnitSpec::new(&plan.name, program(plan), state.node_log(&plan.name));
     spec.args = plan.command[1..].to_vec();
     spec.env = plan
         .env
@@ -111,6 +103,18 @@ pub(crate) fn unit(plan: &ServicePlan, state: &StateDir, refs: &Refs<'_>) -> Res
     spec.ready = plan.ready.as_ref().map(probe);
     spec.live = plan.live.as_ref().map(probe);
     Ok(spec)
+}
+
+/// The program a service runs: `./app` and `bin/app` are relative to the
+/// service's workdir (an absolute path stays as it is); a bare name is
+/// looked up on PATH when it starts.
+pub(crate) fn program(plan: &ServicePlan) -> PathBuf {
+    let program = PathBuf::from(&plan.command[0]);
+    if program.components().count() > 1 {
+        plan.workdir.join(program)
+    } else {
+        program
+    }
 }
 
 fn probe(plan: &ProbePlan) -> ProbeSpec {
@@ -204,6 +208,16 @@ async fn start_one(
     }
     unit.start().await;
     unit.wait_ready(timeout).await.map_err(|status| {
+        if status.state == supervisor::UnitState::Failed && !status.ready_once {
+            return anyhow!(
+                "service {} did not become ready: it failed on its first start, {}. It was not restarted: it would fail the same way \
+                 again; fix the cause and run `up` again. The end of its log ({}):\n{}",
+                plan.name,
+                first_exit(status.last_exit, &plan.command[0]),
+                unit.log_path().display(),
+                unit.log_tail(12).join("\n")
+            );
+        }
         let why = status
             .last_probe_error
             .clone()
@@ -218,4 +232,19 @@ async fn start_one(
             unit.log_tail(12).join("\n")
         )
     })
+}
+
+/// A service's exit before it was ever ready, and what it usually means.
+fn first_exit(exit: Option<model::Exit>, program: &str) -> String {
+    let Some(exit) = exit else {
+        return "it stopped".into();
+    };
+    match (exit.code, exit.signal) {
+        (Some(127), None) => {
+            format!("it ended with {exit}: the program {program:?} was not found (or could not start)")
+        }
+        (Some(126), None) => format!("it ended with {exit}: the program {program:?} is not executable"),
+        (_, Some(_)) => format!("it was {exit} before it was ready"),
+        _ => format!("it ended with {exit} before it was ready"),
+    }
 }

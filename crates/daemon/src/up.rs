@@ -324,19 +324,9 @@ async fn bring_up(plan: &Plan, lab: &Lab, ready_timeout: Duration) -> Result<()>
         unit.start().await;
     }
     let waits = lab.nodes.iter().map(|(spec, unit)| async move {
-        unit.wait_ready(ready_timeout).await.map_err(|status| {
-            let exit = status
-                .last_exit
-                .map(|e| format!(", last exit: {e}"))
-                .unwrap_or_default();
-            anyhow!(
-                "node {} did not become ready (state {}{exit}). The end of its log ({}):\n{}",
-                spec.name,
-                status.state.as_str(),
-                lab.state.node_log(&spec.name).display(),
-                tail(&lab.state.node_log(&spec.name), 12)
-            )
-        })
+        unit.wait_ready(ready_timeout)
+            .await
+            .map_err(|status| node_not_ready(&spec.name, &status, &lab.state.node_log(&spec.name)))
     });
     let errors: Vec<String> = futures_util::future::join_all(waits)
         .await
@@ -389,6 +379,41 @@ async fn bring_up(plan: &Plan, lab: &Lab, ready_timeout: Duration) -> Result<()>
     }
     services::start_all(&plan.services, &lab.units, ready_timeout).await?;
     Ok(())
+}
+
+/// Why a node did not get ready: on a failed first start, the server's own
+/// FATAL line first (a setting it rejects, a library that is not there).
+fn node_not_ready(name: &str, status: &supervisor::UnitStatus, log: &std::path::Path) -> anyhow::Error {
+    let exit = status
+        .last_exit
+        .map(|e| e.to_string())
+        .unwrap_or_else(|| "no exit".into());
+    let end = format!("The end of its log ({}):\n{}", log.display(), tail(log, 12));
+    if status.state == supervisor::UnitState::Failed && !status.ready_once {
+        let cause = fatal_line(log).unwrap_or_else(|| "the server stopped".into());
+        return anyhow!(
+            "node {name} did not become ready: it failed on its first start: {cause} ({exit}). It was not restarted: it would fail \
+             the same way again; fix the cause (a setting in the lab file?) and run `up` again. {end}"
+        );
+    }
+    let exit = status
+        .last_exit
+        .map(|e| format!(", last exit: {e}"))
+        .unwrap_or_default();
+    anyhow!(
+        "node {name} did not become ready (state {}{exit}). {end}",
+        status.state.as_str()
+    )
+}
+
+/// The last FATAL or PANIC message near the end of a server log, without
+/// its timestamp and pid.
+fn fatal_line(log: &std::path::Path) -> Option<String> {
+    let end = tail(log, 40);
+    end.lines().rev().find_map(|line| {
+        let at = line.find("FATAL:").or_else(|| line.find("PANIC:"))?;
+        Some(line[at..].split_whitespace().collect::<Vec<_>>().join(" "))
+    })
 }
 
 async fn stop_requested(lab: &Lab) {

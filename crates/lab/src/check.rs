@@ -12,7 +12,7 @@ use std::time::Duration;
 use sha2::{Digest, Sha256};
 use toml::Spanned;
 
-use crate::plan::{NodePlan, Plan, ReplicationPlan};
+use crate::plan::{NodePlan, Plan, ReplicationPlan, SettingAt};
 use crate::raw::{Int, RawDoc, RawNode, Section, Span};
 use crate::{Location, Problem, location_at};
 
@@ -291,12 +291,17 @@ impl Checker<'_> {
             .as_ref()
             .and_then(|p| self.port(format!("{path}.port"), p));
         let mut settings = Vec::new();
+        let mut settings_at = Vec::new();
         if let Some(table) = &raw.settings {
             let mut entries: Vec<_> = table.get_ref().iter().collect();
             entries.sort_by_key(|(k, _)| k.span().start);
             for (key, value) in entries {
                 if let Some(setting) = self.setting(&path, key, value) {
                     settings.push(setting);
+                    settings_at.push(SettingAt {
+                        key: self.location(key.span()),
+                        value: self.location(value.span()),
+                    });
                 }
             }
         }
@@ -305,6 +310,7 @@ impl Checker<'_> {
             port,
             port_at: raw.port.as_ref().map(|p| self.location(p.span())),
             settings,
+            settings_at,
         })
     }
 

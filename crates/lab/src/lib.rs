@@ -23,7 +23,8 @@ use std::path::{Path, PathBuf};
 pub use duration::parse_duration;
 pub use plan::{
     AlertPlan, DependsOn, HumPlan, HumWorkload, InfluxPlan, NodePlan, Plan, ProbeCheckPlan, ProbePlan,
-    QueryPlan, ReplicationPlan, RestartPlan, SamplePlan, SchemaFile, SecretPlan, ServicePlan, Tables,
+    QueryPlan, ReplicationPlan, RestartPlan, SamplePlan, SchemaFile, SecretPlan, ServicePlan, SettingAt,
+    Tables,
 };
 
 /// A place in a file, 1-based line and column (column counted in chars).
@@ -149,6 +150,13 @@ pub fn seed() -> Plan {
     // The seed is a constant, and a unit test checks it; failing here is a
     // bug in this crate, not in anyone's input.
     finish(&inputs).unwrap_or_else(|errors| panic!("the built-in seed lab is invalid:\n{errors}"))
+}
+
+/// The candidate closest to `word` by edit distance, when it is plausibly a
+/// typo of it: for "did you mean" hints outside this crate (Postgres
+/// setting names, checked against the server binary).
+pub fn did_you_mean<'a>(word: &str, candidates: &[&'a str]) -> Option<&'a str> {
+    raw::closest(word, candidates)
 }
 
 /// Where the seed lab's locations ([`Plan::postgres_version_at`]) point.

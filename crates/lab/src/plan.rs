@@ -62,6 +62,16 @@ pub struct NodePlan {
     /// the value is already rendered for postgresql.conf: strings single-quoted
     /// with `'` doubled, numbers and booleans bare.
     pub settings: Vec<(String, String)>,
+    /// Where each of `settings` was written, in the same order: for the
+    /// pre-start check that asks the server binary which settings exist.
+    pub settings_at: Vec<SettingAt>,
+}
+
+/// Where one `settings` entry was written: its name and its value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SettingAt {
+    pub key: Location,
+    pub value: Location,
 }
 
 /// One `[replication.NAME]` section.
@@ -200,6 +210,8 @@ pub struct ServicePlan {
     pub name: String,
     /// argv; the program is found on PATH or relative to `workdir`.
     pub command: Vec<String>,
+    /// Where `command` was written, for "no such program" errors.
+    pub command_at: Location,
     /// Values may hold references, resolved when `up` starts the service:
     /// `${postgres.NODE.url|host|port|user|password|database}`, `${secret.NAME}`.
     pub env: Vec<(String, String)>,

@@ -21,6 +21,7 @@ fn node(name: &str) -> NodePlan {
         port: None,
         port_at: None,
         settings: Vec::new(),
+        settings_at: Vec::new(),
     }
 }
 

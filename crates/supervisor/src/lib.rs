@@ -21,6 +21,10 @@
 //!   function [`policy::decide`]: exponential backoff, and after
 //!   `max_restarts` failures in a row a `crash_loop` event, a `gave_up`
 //!   event, and the unit left `Failed`.
+//! - *A first start that fails fails the same way again*: a unit that ends
+//!   before it was ever ready (a config typo, a program that is not there)
+//!   is not restarted at all: `gave_up`, `Failed`, and whoever waits for it
+//!   hears at once. Backoff is for units that were ready once.
 //! - *Logs are kept, and bounded*: [`LogMode::Rotated`] pipes stdout and
 //!   stderr through the supervisor into a log rotated by size.
 //!   [`LogMode::File`] hands the log file to the child directly instead: the

@@ -73,11 +73,18 @@ pub enum Decision {
     /// The mode wants a restart but the unit already failed `max_restarts`
     /// times in a row: it is crash-looping, stop trying and say so.
     CrashLoop,
+    /// The mode wants a restart but the unit never became ready since it
+    /// was first started: a typo in its configuration, a program that is
+    /// not there, a port that is taken. It would end the same way again, so
+    /// it is not restarted and whoever waits for it hears at once.
+    NeverReady,
 }
 
 /// Decides what follows an ending, given how many consecutive restarts
-/// already happened without the unit running stably in between.
-pub fn decide(policy: &RestartPolicy, ending: &Ending, consecutive: u32) -> Decision {
+/// already happened without the unit running stably in between, and
+/// whether the unit was ever ready. Only a unit that was ready once is
+/// restarted with backoff.
+pub fn decide(policy: &RestartPolicy, ending: &Ending, consecutive: u32, ever_ready: bool) -> Decision {
     let wanted = match policy.mode {
         RestartMode::No => false,
         RestartMode::OnFailure => ending.failed(),
@@ -85,6 +92,9 @@ pub fn decide(policy: &RestartPolicy, ending: &Ending, consecutive: u32) -> Deci
     };
     if !wanted {
         return Decision::Done;
+    }
+    if !ever_ready {
+        return Decision::NeverReady;
     }
     if consecutive >= policy.max_restarts {
         return Decision::CrashLoop;
@@ -126,34 +136,42 @@ mod tests {
 
     #[test]
     fn decide_table() {
-        use Decision::{CrashLoop, Done, Restart};
+        use Decision::{CrashLoop, Done, NeverReady, Restart};
         use RestartMode::{Always, No, OnFailure};
         let ms = Duration::from_millis;
+        const READY_ONCE: bool = true;
+        const NEVER: bool = false;
         let cases = [
             // "no": nothing is restarted, nothing is a crash loop.
-            (No, OK, 0, Done),
-            (No, KILLED, 0, Done),
-            (No, UNHEALTHY, 0, Done),
-            (No, FAIL, 9, Done),
+            (No, OK, 0, READY_ONCE, Done),
+            (No, KILLED, 0, READY_ONCE, Done),
+            (No, UNHEALTHY, 0, READY_ONCE, Done),
+            (No, FAIL, 9, READY_ONCE, Done),
+            (No, FAIL, 0, NEVER, Done),
             // "on-failure": exit 0 is the end of the job.
-            (OnFailure, OK, 0, Done),
-            (OnFailure, OK, 9, Done),
-            (OnFailure, FAIL, 0, Restart { after: ms(200) }),
-            (OnFailure, KILLED, 1, Restart { after: ms(400) }),
-            (OnFailure, UNHEALTHY, 0, Restart { after: ms(200) }),
-            (OnFailure, FAIL, 5, CrashLoop),
+            (OnFailure, OK, 0, READY_ONCE, Done),
+            (OnFailure, OK, 9, READY_ONCE, Done),
+            (OnFailure, OK, 0, NEVER, Done),
+            (OnFailure, FAIL, 0, READY_ONCE, Restart { after: ms(200) }),
+            (OnFailure, KILLED, 1, READY_ONCE, Restart { after: ms(400) }),
+            (OnFailure, UNHEALTHY, 0, READY_ONCE, Restart { after: ms(200) }),
+            (OnFailure, FAIL, 5, READY_ONCE, CrashLoop),
+            // Never ready since the first start: it would fail the same way.
+            (OnFailure, FAIL, 0, NEVER, NeverReady),
+            (OnFailure, KILLED, 0, NEVER, NeverReady),
             // "always": even exit 0.
-            (Always, OK, 2, Restart { after: ms(800) }),
-            (Always, KILLED, 4, Restart { after: ms(3200) }),
-            (Always, UNHEALTHY, 3, Restart { after: ms(1600) }),
-            (Always, KILLED, 5, CrashLoop),
-            (Always, OK, 6, CrashLoop),
+            (Always, OK, 2, READY_ONCE, Restart { after: ms(800) }),
+            (Always, KILLED, 4, READY_ONCE, Restart { after: ms(3200) }),
+            (Always, UNHEALTHY, 3, READY_ONCE, Restart { after: ms(1600) }),
+            (Always, KILLED, 5, READY_ONCE, CrashLoop),
+            (Always, OK, 6, READY_ONCE, CrashLoop),
+            (Always, OK, 0, NEVER, NeverReady),
         ];
-        for (mode, ending, n, want) in cases {
+        for (mode, ending, n, ever_ready, want) in cases {
             assert_eq!(
-                decide(&policy(mode), &ending, n),
+                decide(&policy(mode), &ending, n, ever_ready),
                 want,
-                "{mode:?} {ending:?} after {n}"
+                "{mode:?} {ending:?} after {n}, ever ready: {ever_ready}"
             );
         }
     }
@@ -165,7 +183,10 @@ mod tests {
             ..RestartPolicy::default()
         };
         for n in [6, 31, 32, 999] {
-            assert_eq!(decide(&p, &KILLED, n), Decision::Restart { after: p.max_backoff });
+            assert_eq!(
+                decide(&p, &KILLED, n, true),
+                Decision::Restart { after: p.max_backoff }
+            );
         }
     }
 

@@ -28,6 +28,9 @@ pub(crate) struct UnitTask {
     probe_ctx: Arc<ProbeContext>,
     /// The live probe passed (enough times) during this run.
     live_ok: bool,
+    /// Ready at least once since the task began: only such a unit is
+    /// restarted (see [`Decision::NeverReady`]).
+    ever_ready: bool,
 }
 
 /// How one run of the process ended.
@@ -68,6 +71,7 @@ impl UnitTask {
             log,
             probe_ctx,
             live_ok: false,
+            ever_ready: false,
         }
     }
 
@@ -142,7 +146,7 @@ impl UnitTask {
             if started.elapsed() >= self.spec.policy.stable_after {
                 consecutive = 0;
             }
-            match decide(&self.spec.policy, &ending, consecutive) {
+            match decide(&self.spec.policy, &ending, consecutive, self.ever_ready) {
                 Decision::Done => {
                     let state = if ending.failed() {
                         UnitState::Failed
@@ -162,6 +166,18 @@ impl UnitTask {
                         restarts: consecutive,
                     })
                     .await;
+                    self.emit(EventKind::GaveUp {
+                        restarts: consecutive,
+                    })
+                    .await;
+                    return true;
+                }
+                Decision::NeverReady => {
+                    self.set(UnitState::Failed, None, |s| s.last_exit = Some(exit));
+                    let why = format!(
+                        "ended ({exit}) before it was ever ready; not restarting it: it would fail the same way again"
+                    );
+                    self.note(&why).await;
                     self.emit(EventKind::GaveUp {
                         restarts: consecutive,
                     })
@@ -244,7 +260,7 @@ impl UnitTask {
         if ready.spec.is_none() {
             // Nothing to wait for: ready once started.
             is_ready = true;
-            self.set(UnitState::Ready, Some(pid), |_| {});
+            self.ready_now(pid);
             self.emit(EventKind::Ready).await;
             live.schedule(Instant::now());
         } else {
@@ -283,7 +299,7 @@ impl UnitTask {
                         Ok(()) => {
                             if ready.passed() && !is_ready {
                                 is_ready = true;
-                                self.set(UnitState::Ready, Some(pid), |_| {});
+                                self.ready_now(pid);
                                 self.emit(EventKind::Ready).await;
                                 if !live.begun {
                                     live.schedule(Instant::now());
@@ -362,6 +378,11 @@ impl UnitTask {
             s.healthy = healthy;
             also(s);
         });
+    }
+
+    fn ready_now(&mut self, pid: u32) {
+        self.ever_ready = true;
+        self.set(UnitState::Ready, Some(pid), |s| s.ready_once = true);
     }
 
     fn record_probe_error(&self, probe: &str, message: &str) {

@@ -118,6 +118,10 @@ pub struct UnitStatus {
     /// (`ready probe: tcp 127.0.0.1:8080: Connection refused…`); cleared on
     /// every start. For the message when a unit never gets ready.
     pub last_probe_error: Option<String>,
+    /// Ready at least once since the unit was first started. A unit that
+    /// ends before it ever was is not restarted: `Failed` with this false
+    /// means it failed on its first start, and its log says why.
+    pub ready_once: bool,
 }
 
 pub(crate) enum Command {
@@ -245,6 +249,7 @@ pub fn spawn_unit(spec: UnitSpec, events: mpsc::Sender<Event>) -> UnitHandle {
         since_ns: now_ns(),
         healthy: false,
         last_probe_error: None,
+        ready_once: false,
     };
     let (status_tx, status) = watch::channel(initial);
     let handle = UnitHandle {

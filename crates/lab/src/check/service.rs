@@ -9,7 +9,7 @@ use toml::Spanned;
 use super::{Checker, NAME_MAX};
 use crate::Problem;
 use crate::plan::{AlertPlan, DependsOn, ProbeCheckPlan, ProbePlan, RestartPlan, SecretPlan, ServicePlan};
-use crate::raw::{RawAlert, RawProbe, RawSecret, RawService, Section, Single};
+use crate::raw::{RawAlert, RawProbe, RawSecret, RawService, Section, Single, closest};
 
 const SIGNALS: &[&str] = &[
     "SIGTERM", "SIGINT", "SIGQUIT", "SIGHUP", "SIGKILL", "SIGUSR1", "SIGUSR2",
@@ -124,7 +124,12 @@ impl Checker<'_> {
                         dep.get_ref(),
                         names.join(", ")
                     );
-                    self.problems.push(Problem::new(dep.span(), message));
+                    let candidates: Vec<&str> = names.iter().map(String::as_str).collect();
+                    let problem = Problem::new(dep.span(), message);
+                    self.problems.push(match closest(dep.get_ref(), &candidates) {
+                        Some(near) => problem.help(format!("did you mean {near:?}?")),
+                        None => problem,
+                    });
                     deps_ok = false;
                     continue;
                 }
@@ -198,6 +203,7 @@ impl Checker<'_> {
         Some(ServicePlan {
             name: name?,
             command: command?,
+            command_at: self.location(raw.command.as_ref()?.span()),
             env,
             workdir,
             depends_on,

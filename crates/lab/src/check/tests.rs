@@ -247,3 +247,22 @@ lag_bytes = 1000000
         (Some(1000000), std::time::Duration::from_secs(10))
     );
 }
+
+#[test]
+fn settings_and_commands_keep_where_they_were_written() {
+    let src = r#"name = "x"
+[postgres.a]
+settings = { max_conections = 200, work_mem = "4MB" }
+[service.app]
+command = ["./app", "--port", "1"]
+"#;
+    let plan = plan(src).unwrap();
+    let at = |l: &Location| (l.line, l.column);
+    let settings: Vec<_> = plan.nodes[0]
+        .settings_at
+        .iter()
+        .map(|s| (at(&s.key), at(&s.value)))
+        .collect();
+    assert_eq!(settings, [((3, 14), (3, 31)), ((3, 36), (3, 47))]);
+    assert_eq!(at(&plan.services[0].command_at), (5, 11));
+}

@@ -12,6 +12,7 @@ use crate::context::{Context, cache_dir, runtime};
 /// Runs the lab in this process until Ctrl-C or SIGTERM.
 pub(crate) fn foreground(ctx: &Context, timeout: Duration) -> Result<i32> {
     refuse_if_running(ctx)?;
+    preflight(ctx)?;
     announce(ctx);
     run_daemon(ctx, timeout, true)
 }
@@ -49,6 +50,7 @@ pub(crate) fn detached(ctx: &Context, timeout: Duration) -> Result<i32> {
         );
         return wait_ready(ctx, None, timeout);
     }
+    preflight(ctx)?;
     announce(ctx);
     ctx.state
         .create(&ctx.plan.name)
@@ -126,6 +128,21 @@ fn wait_ready(
         }
         std::thread::sleep(Duration::from_millis(100));
     }
+}
+
+/// The lab's mistakes only this machine reveals (settings its Postgres does
+/// not know, programs that are not there), all at once and located, before
+/// any state or process exists. Missing binaries are left to the daemon,
+/// which says so with the place `postgres_version` was written.
+fn preflight(ctx: &Context) -> Result<()> {
+    let Ok(bins) = pg::find_binaries(ctx.plan.postgres_version) else {
+        return Ok(());
+    };
+    let errors = daemon::preflight::check(&ctx.plan, &bins);
+    if errors.is_empty() {
+        return Ok(());
+    }
+    Err(anyhow::Error::new(lab::LabErrors(errors)))
 }
 
 fn refuse_if_running(ctx: &Context) -> Result<()> {

@@ -1,10 +1,14 @@
-//! The examples/dispatch walk-through, as a test: kill the dispatcher, send
-//! pickups, see the alert and the restart, and that no pickup was lost. And
-//! a crash loop that stops being restarted and reaches a real webhook.
+//! The examples/dispatch walk-through, as a test, the way its README says:
+//! the dispatcher's build directory on PATH, `up -d` in the example's
+//! directory, kill the dispatcher, send pickups, see the alert and the
+//! restart, and that no pickup was lost. A lab whose program is not on PATH
+//! fails before it starts anything. And a crash loop that stops being
+//! restarted and reaches a real webhook.
 
 use std::io::Read;
 use std::net::TcpListener;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::process::Output;
 use std::time::Duration;
 
 use serde_json::Value;
@@ -15,14 +19,34 @@ use crate::{BIN, text};
 const EXAMPLE: &str = include_str!("../../../../examples/dispatch/prodhome.toml");
 const SCHEMA: &str = include_str!("../../../../examples/dispatch/schema.sql");
 
-fn dispatcher_binary() -> PathBuf {
-    let path = PathBuf::from(BIN).with_file_name("dispatcher");
+/// The directory cargo built prodhome and the dispatcher into: the README's
+/// `target/release` or `target/debug`.
+fn build_dir() -> PathBuf {
+    let dir = Path::new(BIN).parent().unwrap().to_path_buf();
+    let dispatcher = dir.join("dispatcher");
     assert!(
-        path.exists(),
-        "{} is missing: run the tests with `cargo test --workspace`",
-        path.display()
+        dispatcher.exists(),
+        "{} is missing: run the tests with `cargo test --workspace` (or build it: cargo build -p dispatcher)",
+        dispatcher.display()
     );
-    path
+    dir
+}
+
+/// `prodhome ARGS` with `dir` first on PATH, as `export PATH=...` in the
+/// README does.
+fn run_with_path(lab: &TestLab, dir: &Path, args: &[&str]) -> Output {
+    let path = std::env::join_paths(std::iter::once(dir.to_path_buf()).chain(std::env::split_paths(
+        &std::env::var_os("PATH").unwrap_or_default(),
+    )))
+    .unwrap();
+    lab.command().env("PATH", path).args(args).output().unwrap()
+}
+
+/// The example as it is, but on a free port: tests run in parallel, so the
+/// README's fixed 18080 could be taken.
+fn example_lab() -> TestLab {
+    let toml = EXAMPLE.replace("18080", &free_port().to_string());
+    TestLab::new(BIN).lab(&toml).file("schema.sql", SCHEMA)
 }
 
 fn service(lab: &TestLab, name: &str) -> Value {
@@ -38,15 +62,11 @@ fn service(lab: &TestLab, name: &str) -> Value {
 
 #[test]
 fn the_dispatch_walkthrough_loses_no_pickup() {
-    let port = free_port().to_string();
-    let toml = EXAMPLE
-        .replace(
-            "../../target/debug/dispatcher",
-            &dispatcher_binary().display().to_string(),
-        )
-        .replace("18080", &port);
-    let lab = TestLab::new(BIN).lab(&toml).file("schema.sql", SCHEMA);
-    lab.up();
+    let lab = example_lab();
+    assert_success(
+        &run_with_path(&lab, &build_dir(), &["up", "-d"]),
+        "prodhome up -d",
+    );
     assert_eq!(service(&lab, "dispatcher")["state"], "ready");
 
     lab.sql(
@@ -99,6 +119,27 @@ fn the_dispatch_walkthrough_loses_no_pickup() {
         .trim()
         .to_string();
     assert!(!alerts.contains(&token) && !text(&lab.run(&["status", "--json"])).contains(&token));
+}
+
+#[test]
+fn the_example_without_the_dispatcher_on_path_fails_before_it_starts_anything() {
+    let lab = example_lab();
+    let nowhere = lab.dir().join("empty");
+    std::fs::create_dir(&nowhere).unwrap();
+    let out = lab
+        .command()
+        .env("PATH", format!("{}:/usr/bin:/bin", nowhere.display()))
+        .args(["up", "-d"])
+        .output()
+        .unwrap();
+    let all = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{all}");
+    let line = EXAMPLE.lines().position(|l| l.starts_with("command = ")).unwrap() + 1;
+    let want =
+        format!("prodhome.toml:{line}:11: service.dispatcher.command: no program \"dispatcher\" on PATH");
+    assert!(all.contains(&want), "expected {want:?} in:\n{all}");
+    assert!(!lab.state().exists(), "state was created");
+    assert!(lab.processes().is_empty(), "left running: {:?}", lab.processes());
 }
 
 #[test]

@@ -228,3 +228,52 @@ async fn a_program_that_cannot_start_fails_with_the_reason_in_its_log() {
     );
     assert!(read(&log).contains("No such file"));
 }
+
+#[tokio::test]
+async fn a_unit_that_ends_before_it_was_ever_ready_is_not_restarted() {
+    let mut h = Harness::new();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut spec = sh("typo", "echo 'FATAL: bad setting'; exit 1", h.dir());
+    // Nothing listens there: it never gets ready.
+    spec.ready = Some(supervisor::ProbeSpec {
+        interval: Duration::from_millis(50),
+        ..supervisor::ProbeSpec::new(supervisor::ProbeCheck::Tcp { port })
+    });
+    let unit = h.spawn(spec);
+    unit.start().await;
+    let failed = unit.wait_ready(Duration::from_secs(20)).await.unwrap_err();
+    assert_eq!(failed.state, UnitState::Failed, "{failed:?}");
+    assert_eq!((failed.restarts, failed.ready_once), (0, false));
+    assert_eq!(failed.last_exit.unwrap().code, Some(1));
+    let gave_up = h.until("typo", "gave_up", is("gave_up")).await;
+    assert_eq!(gave_up.kind, EventKind::GaveUp { restarts: 0 });
+    assert_eq!(h.kinds("typo"), ["started", "exited", "gave_up"]);
+    let log = unit.log_path().to_path_buf();
+    poll("the reason in the log", Duration::from_secs(10), || {
+        let text = read(&log);
+        (text.contains("FATAL: bad setting") && text.contains("before it was ever ready")).then_some(())
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_unit_that_was_ready_once_is_restarted_with_backoff_even_if_it_never_gets_ready_again() {
+    let mut h = Harness::new();
+    // Ready (no probe) on its first run; every later run fails at once.
+    let mut spec = sh("once", "test -f broken && exit 2; touch broken; exit 1", h.dir());
+    spec.policy = fast(RestartMode::OnFailure, 2);
+    let unit = h.spawn(spec);
+    unit.start().await;
+    let gave_up = h.until("once", "gave_up", is("gave_up")).await;
+    assert_eq!(gave_up.kind, EventKind::GaveUp { restarts: 2 });
+    let status = unit.status();
+    assert_eq!(
+        (status.state, status.restarts, status.ready_once),
+        (UnitState::Failed, 2, true)
+    );
+    assert!(h.seen.iter().any(|e| e.kind.name() == "crash_loop"));
+}
