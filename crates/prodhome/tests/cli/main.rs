@@ -9,6 +9,7 @@ mod dashboard;
 mod dispatch;
 mod lifecycle;
 mod replication;
+mod schemas;
 mod services;
 mod soak;
 
