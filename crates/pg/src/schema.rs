@@ -136,8 +136,14 @@ async fn run_all(
     schema: &SchemaSpec<'_>,
     statements: &[Statement<'_>],
 ) -> Result<(), Error> {
-    // Sequences are not replicated either: setval runs on the publisher only.
-    let wanted = |s: &&Statement<'_>| role == Role::Publisher || s.kind == Kind::Definition;
+    // Sequences are not replicated either: setval runs on the publisher
+    // only. The file's own BEGIN/COMMIT would end the transaction that keeps
+    // a node from taking half of it.
+    let wanted = |s: &&Statement<'_>| match s.kind {
+        Kind::Definition => true,
+        Kind::Data => role == Role::Publisher,
+        Kind::Transaction => false,
+    };
     for statement in statements.iter().filter(wanted) {
         run(client, statement)
             .await

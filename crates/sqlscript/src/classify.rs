@@ -9,6 +9,9 @@ use crate::{Kind, Statement};
 pub(crate) fn kind(head: &[Tok<'_>], top_dml: bool) -> Kind {
     let words: Vec<String> = head.iter().take(6).map(word).collect();
     let w = |i: usize| words.get(i).map(String::as_str).unwrap_or("");
+    if matches!(w(0), "begin" | "start" | "commit" | "end") {
+        return Kind::Transaction;
+    }
     let data = match w(0) {
         "insert" | "update" | "delete" | "merge" | "truncate" => true,
         "copy" => head

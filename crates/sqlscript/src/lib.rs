@@ -32,6 +32,9 @@ pub enum Kind {
     Data,
     /// Everything else: SET, CREATE, ALTER, COMMENT, GRANT, set_config ...
     Definition,
+    /// BEGIN, START TRANSACTION, COMMIT, END: a caller that runs the whole
+    /// script in a transaction of its own skips these.
+    Transaction,
 }
 
 /// One statement of a script.

@@ -108,6 +108,13 @@ fn data_statements_are_told_from_definitions() {
         ("alter table t add column b int", Kind::Definition),
         ("copy t to stdout", Kind::Definition),
         ("grant select on t to public", Kind::Definition),
+        ("BEGIN", Kind::Transaction),
+        (
+            "start transaction isolation level serializable",
+            Kind::Transaction,
+        ),
+        ("commit", Kind::Transaction),
+        ("END", Kind::Transaction),
     ];
     for (sql, want) in cases {
         let statements = split(sql).unwrap();

@@ -55,8 +55,11 @@ fn up_fails(lab: &TestLab) -> String {
 
 #[test]
 fn plain_ddl_schema_replicates_rows_written_later() {
-    let schema = "create table parts (sku text primary key, weight_g int not null);\n\
-                  create index parts_weight on parts (weight_g);\n";
+    // Hand-written files often wrap themselves in a transaction.
+    let schema = "begin;\n\
+                  create table parts (sku text primary key, weight_g int not null);\n\
+                  create index parts_weight on parts (weight_g);\n\
+                  commit;\n";
     let lab = TestLab::new(BIN)
         .lab(&depot("depot.sql", r#"["parts"]"#))
         .file("depot.sql", schema);
