@@ -361,6 +361,7 @@ async fn bring_up(plan: &Plan, lab: &Lab, ready_timeout: Duration) -> Result<()>
                     node: node(name),
                     client: &clients[name],
                     publisher_port: link.map(|l| l.addr().port()).unwrap_or(publisher.port),
+                    log: lab.state.node_log(name),
                 }
             })
             .collect();
@@ -372,7 +373,10 @@ async fn bring_up(plan: &Plan, lab: &Lab, ready_timeout: Duration) -> Result<()>
             name: &repl.name,
             publisher,
             subscribers,
-            schema_sql: repl.schema.as_ref().map(|s| s.sql.as_str()),
+            schema: repl.schema.as_ref().map(|s| pg::SchemaSpec {
+                path: &s.path,
+                sql: &s.sql,
+            }),
             tables,
         };
         pg::setup_replication(&spec, &clients[&repl.publisher], ready_timeout).await?;

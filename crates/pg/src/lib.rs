@@ -24,6 +24,9 @@ mod lag;
 mod proof;
 mod replication;
 mod roles;
+mod schema;
+mod sync;
+mod synclog;
 mod verify;
 
 pub use account::{Account, check_reachable};
@@ -37,6 +40,7 @@ pub use lag::{LinkStatus, link_status};
 pub use proof::{KeyDiff, LedgerCheck, SlotCheck, check_ledger, check_slots, key_diff};
 pub use replication::{ReplicationSpec, SubscriberSpec, setup_replication, subscription_name};
 pub use roles::bootstrap;
+pub use schema::SchemaSpec;
 pub use verify::{TableCheck, TableSide, VerifyReport, verify};
 
 use std::path::PathBuf;

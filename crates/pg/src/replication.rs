@@ -2,13 +2,15 @@
 //! subscriber, and the wait for the initial sync. Every step checks what is
 //! already there first, so re-running `up` creates nothing twice.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
-use sha2::{Digest, Sha256};
-use tokio::time::{Instant, sleep};
+use tokio::time::Instant;
 use tokio_postgres::Client;
 
-use crate::error::{Error, ErrorKind, sql};
+use crate::error::{Error, sql};
+use crate::schema::{self, Role, SchemaSpec};
+use crate::sync;
 use crate::{DATABASE, NodeSpec, REPLICATION_ROLE};
 
 /// One replication as this crate needs it.
@@ -16,7 +18,9 @@ pub struct ReplicationSpec<'a> {
     pub name: &'a str,
     pub publisher: &'a NodeSpec,
     pub subscribers: Vec<SubscriberSpec<'a>>,
-    pub schema_sql: Option<&'a str>,
+    /// The lab's schema file: every statement runs on the publisher, only
+    /// the definitions on subscribers (they get the rows by initial sync).
+    pub schema: Option<SchemaSpec<'a>>,
     /// `None` means all tables.
     pub tables: Option<&'a [String]>,
 }
@@ -27,6 +31,8 @@ pub struct SubscriberSpec<'a> {
     /// The port on 127.0.0.1 this subscriber reaches the publisher at (its
     /// proxy link, so that link faults act on replication).
     pub publisher_port: u16,
+    /// The subscriber's server log, where a failed sync's reason is.
+    pub log: PathBuf,
 }
 
 /// The subscription (and publisher-side slot) name for one subscriber.
@@ -35,70 +41,44 @@ pub fn subscription_name(replication: &str, subscriber: &str) -> String {
 }
 
 /// Sets the replication up and waits until every subscription finished its
-/// initial table sync, or `sync_timeout` passes.
+/// initial table sync, or one of them fails, or `sync_timeout` passes.
 pub async fn setup_replication(
     spec: &ReplicationSpec<'_>,
     publisher: &Client,
     sync_timeout: Duration,
 ) -> Result<(), Error> {
-    if let Some(schema) = spec.schema_sql {
-        apply_schema(publisher, &spec.publisher.name, spec.name, schema).await?;
+    if let Some(file) = &spec.schema {
+        let statements = schema::statements(file, spec.name)?;
+        let publisher_name = &spec.publisher.name;
+        schema::apply(
+            publisher,
+            publisher_name,
+            Role::Publisher,
+            spec.name,
+            file,
+            &statements,
+        )
+        .await?;
         for sub in &spec.subscribers {
-            apply_schema(sub.client, &sub.node.name, spec.name, schema).await?;
+            schema::apply(
+                sub.client,
+                &sub.node.name,
+                Role::Subscriber,
+                spec.name,
+                file,
+                &statements,
+            )
+            .await?;
         }
     }
     ensure_publication(spec, publisher).await?;
+    let mut created = Vec::new();
     for sub in &spec.subscribers {
-        ensure_subscription(spec, publisher, sub).await?;
+        created.push(ensure_subscription(spec, publisher, sub).await?);
     }
     let deadline = Instant::now() + sync_timeout;
-    for sub in &spec.subscribers {
-        wait_synced(spec.name, sub, deadline).await?;
-    }
-    Ok(())
-}
-
-/// Applies the schema once per node, recording its hash in the same
-/// transaction, so a re-run skips it and a changed schema is caught.
-async fn apply_schema(client: &Client, node: &str, replication: &str, schema: &str) -> Result<(), Error> {
-    let sha = hex(&Sha256::digest(schema.as_bytes()));
-    let what = format!("applying the schema of replication {replication} to {node}");
-    let row = client
-        .query_opt(
-            "SELECT sha256, at::text FROM prodhome.applied WHERE node = $1 AND replication = $2",
-            &[&node, &replication],
-        )
-        .await
-        .map_err(|e| sql(&what, e))?;
-    if let Some(row) = row {
-        let (applied, at): (String, String) = (row.get(0), row.get(1));
-        if applied == sha {
-            return Ok(());
-        }
-        return Err(Error::new(
-            ErrorKind::Sql,
-            format!(
-                "the schema of replication {replication} changed since it was applied to {node} at {at}. \
-                 prodhome does not migrate: apply the change by hand (prodhome psql {node}) and restore the file, \
-                 or rebuild the lab with `prodhome down --purge` then `prodhome up`"
-            ),
-        ));
-    }
-    client.batch_execute("BEGIN").await.map_err(|e| sql(&what, e))?;
-    let result = async {
-        client.batch_execute(schema).await?;
-        client
-            .execute(
-                "INSERT INTO prodhome.applied (node, replication, sha256) VALUES ($1, $2, $3)",
-                &[&node, &replication, &sha],
-            )
-            .await?;
-        client.batch_execute("COMMIT").await
-    }
-    .await;
-    if let Err(e) = result {
-        let _ = client.batch_execute("ROLLBACK").await;
-        return Err(sql(&what, e));
+    for (sub, created) in spec.subscribers.iter().zip(created) {
+        sync::wait_synced(spec.name, sub, created, deadline).await?;
     }
     Ok(())
 }
@@ -151,7 +131,7 @@ async fn ensure_subscription(
     spec: &ReplicationSpec<'_>,
     publisher: &Client,
     sub: &SubscriberSpec<'_>,
-) -> Result<(), Error> {
+) -> Result<bool, Error> {
     let name = subscription_name(spec.name, &sub.node.name);
     let what = format!("creating subscription {name} on {}", sub.node.name);
     let port = sub.publisher_port;
@@ -176,11 +156,16 @@ async fn ensure_subscription(
         .map(|row| row.get(0));
     let quoted = conninfo.replace('\'', "''");
     match existing {
-        Some(current) if current == conninfo => return Ok(()),
+        Some(current) if current == conninfo => return Ok(false),
         // The publisher moved (a new port for its link): follow it.
         Some(_) => {
             let stmt = format!("ALTER SUBSCRIPTION {} CONNECTION '{quoted}'", ident(&name));
-            return sub.client.batch_execute(&stmt).await.map_err(|e| sql(&what, e));
+            return sub
+                .client
+                .batch_execute(&stmt)
+                .await
+                .map(|()| false)
+                .map_err(|e| sql(&what, e));
         }
         None => {}
     }
@@ -200,40 +185,11 @@ async fn ensure_subscription(
         ident(&name),
         ident(spec.name)
     );
-    sub.client.batch_execute(&stmt).await.map_err(|e| sql(&what, e))
-}
-
-async fn wait_synced(replication: &str, sub: &SubscriberSpec<'_>, deadline: Instant) -> Result<(), Error> {
-    let name = subscription_name(replication, &sub.node.name);
-    let what = format!("waiting for subscription {name} on {}", sub.node.name);
-    let mut last = String::from("no tables yet");
-    while Instant::now() < deadline {
-        let row = sub
-            .client
-            .query_one(
-                "SELECT count(*) FILTER (WHERE r.srsubstate <> 'r'), count(*),
-                        string_agg(r.srrelid::regclass::text || '=' || r.srsubstate::text, ', ')
-                 FROM pg_subscription s LEFT JOIN pg_subscription_rel r ON r.srsubid = s.oid
-                 WHERE s.subname = $1",
-                &[&name],
-            )
-            .await
-            .map_err(|e| sql(&what, e))?;
-        let (pending, total): (i64, i64) = (row.get(0), row.get(1));
-        if total > 0 && pending == 0 {
-            return Ok(());
-        }
-        last = row.get::<_, Option<String>>(2).unwrap_or(last);
-        sleep(Duration::from_millis(50)).await;
-    }
-    Err(Error::new(
-        ErrorKind::Timeout,
-        format!(
-            "subscription {name} on {} did not finish its initial sync in time (table states: {last}; \
-             'r' is ready, 'd' copying, 'i' waiting). Look at `prodhome logs {}` for the reason",
-            sub.node.name, sub.node.name
-        ),
-    ))
+    sub.client
+        .batch_execute(&stmt)
+        .await
+        .map(|()| true)
+        .map_err(|e| sql(&what, e))
 }
 
 /// Quotes an identifier for SQL.
@@ -244,8 +200,4 @@ pub(crate) fn ident(name: &str) -> String {
 /// Quotes `table` or `schema.table`.
 pub(crate) fn qualified(table: &str) -> String {
     table.split('.').map(ident).collect::<Vec<_>>().join(".")
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

@@ -1,6 +1,9 @@
 //! Proof that subscribers converged: a probe row written on the publisher
 //! must arrive on every subscriber, then every replicated table must have
 //! the same row count and the same order-independent checksum on both ends.
+//! Only tables are compared: Postgres does not replicate sequences (a
+//! subscriber's stay where its schema left them), so their positions are
+//! not part of convergence.
 
 use std::time::Duration;
 

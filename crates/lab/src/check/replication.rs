@@ -37,10 +37,20 @@ impl Checker<'_> {
             Some(schema) => self.schema(&path, schema).map(Some),
             None => Some(None),
         };
+        // Without a schema file the tables may come from anywhere (a
+        // migration tool, a restore): only a file's tables can be checked.
+        let created = match (&schema, &raw.schema) {
+            (Some(Some((_, created))), Some(written)) => Some(Created {
+                file: written.get_ref(),
+                tables: created,
+            }),
+            _ => None,
+        };
         let tables = match &raw.tables {
-            Some(tables) => self.tables(&path, tables),
+            Some(tables) => self.tables(&path, tables, created),
             None => Some(Tables::All),
         };
+        let schema = schema.map(|s| s.map(|(file, _)| file));
         Some(ReplicationPlan {
             name: name?,
             publisher: publisher?,
@@ -137,7 +147,9 @@ impl Checker<'_> {
         ok.then_some(subscribers)
     }
 
-    fn schema(&mut self, path: &str, schema: &Spanned<String>) -> Option<SchemaFile> {
+    /// The schema file, read and split (a quote that never ends is a
+    /// problem now, not when a node runs it), with the tables it creates.
+    fn schema(&mut self, path: &str, schema: &Spanned<String>) -> Option<(SchemaFile, Vec<String>)> {
         let written = schema.get_ref();
         let problem = |message: String| {
             Problem::new(schema.span(), format!("{path}.schema: {message}"))
@@ -157,17 +169,29 @@ impl Checker<'_> {
                 return None;
             }
         };
-        match String::from_utf8(bytes) {
-            Ok(sql) => Some(SchemaFile { path: resolved, sql }),
-            Err(_) => {
-                self.problems
-                    .push(problem(format!("{written:?} is not UTF-8 text")));
-                None
+        let Ok(sql) = String::from_utf8(bytes) else {
+            self.problems
+                .push(problem(format!("{written:?} is not UTF-8 text")));
+            return None;
+        };
+        let created = match sqlscript::split(&sql) {
+            Ok(statements) => sqlscript::created_tables(&statements),
+            Err(e) => {
+                self.problems.push(
+                    Problem::new(schema.span(), format!("{path}.schema: {written}:{e}")).help(e.help()),
+                );
+                return None;
             }
-        }
+        };
+        Some((SchemaFile { path: resolved, sql }, created))
     }
 
-    fn tables(&mut self, path: &str, tables: &Spanned<RawTables>) -> Option<Tables> {
+    fn tables(
+        &mut self,
+        path: &str,
+        tables: &Spanned<RawTables>,
+        created: Option<Created<'_>>,
+    ) -> Option<Tables> {
         let path = format!("{path}.tables");
         let list = match tables.get_ref() {
             RawTables::Word(word) if word == "all" => return Some(Tables::All),
@@ -209,6 +233,8 @@ impl Checker<'_> {
                     format!("{item}: {wanted:?} is listed twice (first as tables[{first}])"),
                 )
                 .help("list each table once")
+            } else if let Some(missing) = created.as_ref().and_then(|c| c.missing(&item, table)) {
+                missing
             } else {
                 continue;
             };
@@ -216,6 +242,45 @@ impl Checker<'_> {
             ok = false;
         }
         ok.then(|| Tables::List(list.iter().map(|t| t.get_ref().clone()).collect()))
+    }
+}
+
+/// The tables a replication's schema file creates, as `schema.table`.
+struct Created<'a> {
+    file: &'a str,
+    tables: &'a [String],
+}
+
+impl Created<'_> {
+    /// A problem when the file does not create `table` (as the lab writes it:
+    /// `name` for `public.name`).
+    fn missing(&self, item: &str, table: &Spanned<String>) -> Option<Problem> {
+        let wanted = table.get_ref();
+        let full = if wanted.contains('.') {
+            wanted.clone()
+        } else {
+            format!("public.{wanted}")
+        };
+        if self.tables.contains(&full) {
+            return None;
+        }
+        let names: Vec<&str> = self
+            .tables
+            .iter()
+            .map(|t| t.strip_prefix("public.").unwrap_or(t))
+            .collect();
+        let file = self.file;
+        let creates = match names.len() {
+            0 => "it creates no tables".to_string(),
+            n if n <= 10 => format!("it creates {}", names.join(", ")),
+            n => format!("it creates {} and {} more", names[..10].join(", "), n - 10),
+        };
+        let message = format!("{item}: the schema file {file:?} creates no table {wanted:?}; {creates}");
+        let help = match closest(wanted, &names) {
+            Some(near) => format!("did you mean {near:?}?"),
+            None => format!("create the table in {file}, or take it out of the list"),
+        };
+        Some(Problem::new(table.span(), message).help(help))
     }
 }
 

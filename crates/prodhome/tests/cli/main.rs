@@ -10,6 +10,7 @@ mod dispatch;
 mod lifecycle;
 mod prestart;
 mod replication;
+mod schemas;
 mod services;
 mod soak;
 
