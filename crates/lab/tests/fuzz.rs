@@ -29,6 +29,7 @@ settings = { max_connections = 50, work_mem = "8MB", "auto_explain.log_min_durat
 
 [postgres.replica_a]
 [postgres.replica_b]
+[postgres.spare]
 
 [replication.orders]
 publisher = "main"
@@ -36,9 +37,14 @@ subscribers = ["replica_a", "replica_b"]
 schema = "schema.sql"
 tables = ["orders", "public.items"]
 
-[replication.rest]
+[replication.audit]
 publisher = "replica_a"
 subscribers = ["replica_b"]
+tables = ["audit.events"]
+
+[replication.everything]
+publisher = "replica_b"
+subscribers = ["spare"]
 tables = "all"
 
 [hum]
