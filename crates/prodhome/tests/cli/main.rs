@@ -4,6 +4,7 @@
 
 mod bad_input;
 mod chaos;
+mod check;
 mod crashes;
 mod dashboard;
 mod dispatch;
