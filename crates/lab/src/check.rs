@@ -21,6 +21,7 @@ mod hum;
 mod replication;
 mod sample;
 mod service;
+mod topology;
 
 /// What checking needs besides the raw lab: where it came from, and how to
 /// read the files it names.
@@ -129,6 +130,7 @@ pub(crate) fn check(doc: RawDoc, inputs: &Inputs<'_>) -> Result<Plan, Vec<Proble
         .iter()
         .filter_map(|section| c.replication(section))
         .collect();
+    c.topology(&doc.replications, &replications);
     let seed = c.int_in("seed", lab.seed.as_ref(), 0..=i64::MAX, 1).unwrap_or(1) as u64;
     let hum = doc.hum.as_ref().and_then(|section| c.hum(section, seed));
     let secret_names: Vec<String> = doc.secrets.iter().map(|s| s.name.get_ref().clone()).collect();

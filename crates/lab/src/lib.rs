@@ -108,7 +108,7 @@ pub fn load(path: &Path) -> Result<Plan, LabErrors> {
         file: path,
         plan_file: Some(canonical.clone()),
         dir: &dir,
-        read: &|p| std::fs::read(p),
+        read: &read_file,
     };
     finish(&inputs)
 }
@@ -121,7 +121,7 @@ pub fn parse(source: &str, file: &Path, dir: &Path) -> Result<Plan, LabErrors> {
         file,
         plan_file: Some(file.to_path_buf()),
         dir,
-        read: &|p| std::fs::read(p),
+        read: &read_file,
     };
     finish(&inputs)
 }
@@ -157,6 +157,18 @@ pub fn seed() -> Plan {
 /// setting names, checked against the server binary).
 pub fn did_you_mean<'a>(word: &str, candidates: &[&'a str]) -> Option<&'a str> {
     raw::closest(word, candidates)
+}
+
+/// Reads a file a lab names (a schema, a hum script). A directory gets its
+/// own message: "Is a directory (os error 21)" does not say what to do.
+fn read_file(path: &Path) -> io::Result<Vec<u8>> {
+    if path.is_dir() {
+        return Err(io::Error::new(
+            io::ErrorKind::IsADirectory,
+            "it is a directory; name a file in it",
+        ));
+    }
+    std::fs::read(path)
 }
 
 /// Where the seed lab's locations ([`Plan::postgres_version_at`]) point.

@@ -14,7 +14,7 @@ use std::fmt;
 use std::ops::Range;
 
 use serde::Deserialize;
-use serde::de::{self, DeserializeOwned, Deserializer, SeqAccess, Unexpected, Visitor};
+use serde::de::{self, DeserializeOwned, Deserializer, SeqAccess, Visitor};
 use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 
@@ -157,6 +157,9 @@ pub(crate) fn read(source: &str) -> Result<RawDoc, Problem> {
                 Problem::new(span, format!("duplicate key `{key}`"))
                     .help("each key and each [section] may appear only once")
             }
+            // Unicode, spaces and quotes are fine inside quotes.
+            _ if message.starts_with("invalid unquoted key") => Problem::new(span, message)
+                .help("put a key with other characters in double quotes: [postgres.\"NAME\"]"),
             _ => Problem::new(span, message),
         }
     })?;
@@ -435,12 +438,19 @@ fn reword(message: &str) -> String {
             .strip_prefix(prefix)
             .and_then(|rest| rest.rsplit_once(", expected "))
         {
-            // serde's word for a TOML table.
-            let expected = if expected == "a map" { "a table" } else { expected };
-            return format!("expected {expected}, found {found}");
+            return format!("expected {}, found {}", toml_word(expected), toml_word(found));
         }
     }
     message.to_string()
+}
+
+/// serde's words for TOML's arrays and tables, in TOML's words.
+fn toml_word(serde: &str) -> &str {
+    match serde {
+        "a map" | "map" => "a table",
+        "a sequence" | "sequence" => "a list",
+        other => other,
+    }
 }
 
 /// The candidate closest to `key` by edit distance, if it is plausibly a typo.
@@ -480,10 +490,22 @@ impl<'de> Deserialize<'de> for Int {
                 Ok(Int(v))
             }
             fn visit_u64<E: de::Error>(self, v: u64) -> Result<Int, E> {
-                i64::try_from(v)
-                    .map(Int)
-                    .map_err(|_| E::invalid_value(Unexpected::Unsigned(v), &self))
+                i64::try_from(v).map(Int).map_err(|_| too_big(v))
             }
+            fn visit_i128<E: de::Error>(self, v: i128) -> Result<Int, E> {
+                i64::try_from(v).map(Int).map_err(|_| too_big(v))
+            }
+            fn visit_u128<E: de::Error>(self, v: u128) -> Result<Int, E> {
+                i64::try_from(v).map(Int).map_err(|_| too_big(v))
+            }
+        }
+        /// Not "invalid value: integer, expected an integer": say why.
+        fn too_big<E: de::Error>(v: impl fmt::Display) -> E {
+            E::custom(format!(
+                "expected an integer from {} to {}, found {v}",
+                i64::MIN,
+                i64::MAX
+            ))
         }
         deserializer.deserialize_i64(IntVisitor)
     }

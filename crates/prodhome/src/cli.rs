@@ -42,6 +42,14 @@ pub(crate) enum Command {
         #[arg(long)]
         force: bool,
     },
+    /// Check the lab file and the files it names, and print the lab as `up`
+    /// would run it (secrets as names only); starts nothing, creates no
+    /// state. Exits 1 with every problem, located, when it is not valid.
+    Check {
+        /// Print the resolved lab (or the problems) as one JSON document.
+        #[arg(long)]
+        json: bool,
+    },
     /// Bring the lab up: nodes, replication; Ctrl-C stops it.
     Up {
         /// Run in the background; return once everything is ready.

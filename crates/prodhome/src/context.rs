@@ -17,19 +17,11 @@ pub(crate) struct Context {
 
 impl Context {
     pub(crate) fn load(global: &Global) -> Result<Context> {
-        let cwd = std::env::current_dir().context("reading the current directory")?;
-        let file = match &global.file {
-            Some(f) => Some(absolute(&cwd, f)),
-            None => Some(cwd.join(lab::init::SEED_LAB_FILE)).filter(|f| f.exists()),
-        };
-        let (plan, seed) = match &file {
-            Some(f) => (lab::load(f).map_err(|e| anyhow!("{e}"))?, false),
+        let (plan, seed) = match lab_file(global)? {
+            Some(f) => (lab::load(&f).map_err(|e| anyhow!("{e}"))?, false),
             None => (lab::seed(), true),
         };
-        let state = match &global.state_dir {
-            Some(dir) => StateDir::new(absolute(&cwd, dir)),
-            None => StateDir::default_for(&plan.dir, &plan.name),
-        };
+        let state = state_dir(global, &plan)?;
         Ok(Context { plan, state, seed })
     }
 
@@ -75,6 +67,25 @@ impl Context {
             names.join(", ")
         ))
     }
+}
+
+/// The lab file a command works on: `-f FILE`, else `./prodhome.toml` when
+/// it exists; `None` means the built-in seed lab.
+pub(crate) fn lab_file(global: &Global) -> Result<Option<PathBuf>> {
+    let cwd = std::env::current_dir().context("reading the current directory")?;
+    Ok(match &global.file {
+        Some(f) => Some(absolute(&cwd, f)),
+        None => Some(cwd.join(lab::init::SEED_LAB_FILE)).filter(|f| f.exists()),
+    })
+}
+
+/// The lab's state directory (the path only; nothing is created).
+pub(crate) fn state_dir(global: &Global, plan: &Plan) -> Result<StateDir> {
+    let cwd = std::env::current_dir().context("reading the current directory")?;
+    Ok(match &global.state_dir {
+        Some(dir) => StateDir::new(absolute(&cwd, dir)),
+        None => StateDir::default_for(&plan.dir, &plan.name),
+    })
 }
 
 fn absolute(cwd: &Path, path: &Path) -> PathBuf {

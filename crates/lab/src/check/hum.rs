@@ -9,6 +9,9 @@ use crate::plan::{HumPlan, HumWorkload};
 use crate::raw::{Int, RawHum, RawRate, Single};
 
 const MAX_CLIENTS: i64 = 1000;
+/// Transactions per second: far above what one machine runs, low enough
+/// that the schedule's arithmetic stays exact.
+const MAX_RATE: f64 = 1_000_000.0;
 
 impl Checker<'_> {
     pub(super) fn hum(&mut self, section: &Single<RawHum>, lab_seed: u64) -> Option<HumPlan> {
@@ -37,16 +40,18 @@ impl Checker<'_> {
             None => Some(Some(100.0)),
             Some(r) => match r.get_ref() {
                 RawRate::Word(w) if w == "max" => Some(None),
-                RawRate::Number(n) if *n > 0.0 && n.is_finite() => Some(Some(*n)),
+                RawRate::Number(n) if *n > 0.0 && *n <= MAX_RATE => Some(Some(*n)),
                 other => {
                     let found = match other {
                         RawRate::Word(w) => format!("{w:?}"),
+                        // 1e300, not three hundred digits.
+                        RawRate::Number(n) if n.abs() >= 1e15 => format!("{n:e}"),
                         RawRate::Number(n) => n.to_string(),
                     };
                     self.problems.push(
                         Problem::new(
                             r.span(),
-                            format!("hum.rate: expected transactions per second above 0, or \"max\"; found {found}"),
+                            format!("hum.rate: expected transactions per second above 0 and at most {MAX_RATE}, or \"max\"; found {found}"),
                         )
                         .help("rate = 200 runs 200 transactions a second on a schedule; \"max\" runs flat out"),
                     );

@@ -1,6 +1,7 @@
 //! One file per subcommand.
 
 mod chaos;
+mod check;
 mod dash;
 mod doctor;
 mod down;
@@ -27,6 +28,8 @@ pub(crate) fn dispatch(cli: Cli) -> Result<i32> {
     let global = cli.global;
     match cli.command {
         Command::Init { dir, force } => init::run(&dir, force),
+        // Before `Context::load`: a bad lab is check's output, not its failure.
+        Command::Check { json } => check::run(&global, json),
         Command::Doctor => doctor::run(&global),
         Command::Hum(args) => hum::run(&global, *args),
         command => {
@@ -113,7 +116,9 @@ pub(crate) fn dispatch(cli: Cli) -> Result<i32> {
                     };
                     chaos::run(&ctx, &fault, target.as_deref(), params, json)
                 }
-                Command::Init { .. } | Command::Doctor | Command::Hum(_) => unreachable!("handled above"),
+                Command::Init { .. } | Command::Check { .. } | Command::Doctor | Command::Hum(_) => {
+                    unreachable!("handled above")
+                }
             }
         }
     }

@@ -4,11 +4,13 @@
 
 mod bad_input;
 mod chaos;
+mod check;
 mod crashes;
 mod dashboard;
 mod dispatch;
 mod lifecycle;
 mod prestart;
+mod readme;
 mod replication;
 mod schemas;
 mod services;
