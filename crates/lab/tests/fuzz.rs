@@ -34,7 +34,7 @@ settings = { max_connections = 50, work_mem = "8MB", "auto_explain.log_min_durat
 [replication.orders]
 publisher = "main"
 subscribers = ["replica_a", "replica_b"]
-schema = "schema.sql"
+schema = "shop.sql"
 tables = ["orders", "public.items"]
 
 [replication.audit]
@@ -422,7 +422,19 @@ fn fuzz_mutated_labs_never_panic_and_every_error_is_located() {
     let cases = env_number("LAB_FUZZ_CASES", 3000);
     let seed = env_number("LAB_FUZZ_SEED", 1);
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("schema.sql"), lab::init::SEED_SCHEMA).unwrap();
+    // One schema.sql serves the seed lab and the dispatch example: each
+    // names its own tables, and the check reads them from the file.
+    let schema = [
+        lab::init::SEED_SCHEMA,
+        include_str!("../../../examples/dispatch/schema.sql"),
+    ];
+    std::fs::write(dir.path().join("schema.sql"), schema.join("\n")).unwrap();
+    // The tables EVERYTHING's `tables = [...]` names: the check reads them from its schema.
+    std::fs::write(
+        dir.path().join("shop.sql"),
+        "create table orders (id bigint primary key);\ncreate table items (id bigint primary key);\n",
+    )
+    .unwrap();
     let corpus = corpus();
     for (i, valid) in corpus[..VALID].iter().enumerate() {
         if let Err(errors) = lab::parse(valid, Path::new(FILE), dir.path()) {
