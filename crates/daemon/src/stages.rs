@@ -51,6 +51,8 @@ pub(crate) fn start_store(plan: &Plan, state: &StateDir) -> Result<store::Store>
             api,
             batch: 5000,
             buffer: 100_000,
+            lab: Some(plan.name.clone()),
+            create_database: true,
         }),
         prometheus: sample.prometheus,
     };

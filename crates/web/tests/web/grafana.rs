@@ -237,6 +237,8 @@ async fn a_real_influxdb_answers_every_panel_query_with_data() {
             api: InfluxApi::V1 { db: "lab".into() },
             batch: 5000,
             buffer: 100_000,
+            lab: Some("lab".into()),
+            create_database: false,
         }),
         ..Default::default()
     })
