@@ -147,7 +147,11 @@ impl Target {
         }
         let text = response.text().await.unwrap_or_default();
         let said = admin::error_text(&text);
-        let message = format!("InfluxDB at {} answered {status} to a write: {said}", self.host());
+        // InfluxDB's words first: they are what a status line has room for.
+        let message = format!(
+            "{said} (InfluxDB at {} answered {status} to a write)",
+            self.host()
+        );
         if status == StatusCode::NOT_FOUND && said.starts_with("database not found") {
             Err(Attempt::NoDatabase(message))
         } else if status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS {

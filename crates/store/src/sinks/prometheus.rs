@@ -60,7 +60,7 @@ impl Latest {
                 kind: series.kind,
                 series: BTreeMap::new(),
             });
-            let value = value * series.scale;
+            let value = value / series.divide_by;
             let entry = metric.series.entry(labels.clone()).or_insert((0.0, now));
             *entry = match metric.kind {
                 Kind::Increments => (entry.0 + value, now),

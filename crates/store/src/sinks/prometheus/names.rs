@@ -35,17 +35,19 @@ impl Kind {
 pub struct Series {
     pub name: String,
     pub kind: Kind,
-    /// Stored value times this is the exposed one (ms to seconds: 0.001).
-    pub scale: f64,
+    /// The stored value divided by this is the exposed one (1000 turns
+    /// milliseconds into seconds); a query wanting the stored unit back
+    /// multiplies by it.
+    pub divide_by: f64,
     pub help: String,
 }
 
 use Kind::{Counter, Gauge, Increments};
 
-const MS: f64 = 0.001;
-const PERCENT: f64 = 0.01;
+const MS: f64 = 1000.0;
+const PERCENT: f64 = 100.0;
 
-/// (measurement, field, name, kind, scale, help).
+/// (measurement, field, name, kind, divide_by, help).
 type Row = (&'static str, &'static str, &'static str, Kind, f64, &'static str);
 
 #[rustfmt::skip]
@@ -104,18 +106,19 @@ fn database_rate(field: &str) -> Series {
     Series {
         name,
         kind: Gauge,
-        scale: 1.0,
+        divide_by: 1.0,
         help: format!("pg_stat_database.{field} per second, over the last sampling interval."),
     }
 }
 
 /// The series for `field` of `measurement`.
 pub fn series(measurement: &str, field: &str) -> Series {
-    if let Some((.., name, kind, scale, help)) = TABLE.iter().find(|r| r.0 == measurement && r.1 == field) {
+    if let Some((.., name, kind, divide_by, help)) = TABLE.iter().find(|r| r.0 == measurement && r.1 == field)
+    {
         return Series {
             name: name.to_string(),
             kind: *kind,
-            scale: *scale,
+            divide_by: *divide_by,
             help: help.to_string(),
         };
     }
@@ -129,7 +132,7 @@ pub fn series(measurement: &str, field: &str) -> Series {
     Series {
         name,
         kind: Gauge,
-        scale: 1.0,
+        divide_by: 1.0,
         help: format!(
             "Field {field} of measurement {measurement} (a lab query's column or another producer's), latest sample."
         ),
@@ -153,9 +156,9 @@ mod tests {
 
     #[test]
     fn names_carry_base_units_counters_end_in_total_and_gauges_do_not() {
-        for (m, f, name, kind, scale, help) in TABLE {
+        for (m, f, name, kind, divide_by, help) in TABLE {
             let s = series(m, f);
-            assert_eq!((&s.name[..], s.kind, s.scale), (*name, *kind, *scale));
+            assert_eq!((&s.name[..], s.kind, s.divide_by), (*name, *kind, *divide_by));
             assert!(help.ends_with('.'), "{name}: {help}");
             assert_eq!(name.ends_with("_total"), *kind != Gauge, "{name}");
             for bad in ["_s", "_ms", "_count", "_percent"] {
@@ -165,7 +168,7 @@ mod tests {
                 );
             }
         }
-        assert_eq!(series("hum", "latency_p99_ms").scale, 0.001);
+        assert_eq!(series("hum", "latency_p99_ms").divide_by, 1000.0);
         assert_eq!(
             series("database", "xact_commit").name,
             "prodhome_database_xact_commit_per_second"
