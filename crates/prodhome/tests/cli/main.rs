@@ -10,6 +10,7 @@ mod dispatch;
 mod lifecycle;
 mod replication;
 mod services;
+mod sinks;
 mod soak;
 
 pub(crate) const BIN: &str = env!("CARGO_BIN_EXE_prodhome");
