@@ -15,11 +15,14 @@
 //!   downsampling) by the dashboard and `prodhome metrics`.
 //! - **influx** ([`InfluxOptions`]): InfluxDB line protocol over HTTP, v1
 //!   (`/write?db=`) or v2 (`/api/v2/write?org=&bucket=`, token auth), gzip,
-//!   batched, retried with backoff. Events become points of measurement
-//!   `events` (tags `unit`, `kind`; field `text`).
-//! - **prometheus**: the latest value of every numeric field, rendered by
-//!   [`Store::prometheus_text`] in the text exposition format for the
-//!   daemon to serve at `/metrics`.
+//!   batched, retried with backoff; every line tagged `lab`; a missing v1
+//!   database is created. Events become points of measurement `events`
+//!   (tags `unit`, `kind`; field `text`). [`check_influx`] is the doctor's
+//!   look at the server before a lab starts.
+//! - **prometheus**: the latest value of every numeric field, named, typed
+//!   and explained as Prometheus's conventions ask ([`prometheus_series`]),
+//!   rendered by [`Store::prometheus_text`] in the text exposition format
+//!   for the daemon to serve at `/metrics`.
 //!
 //! A sink is **failing** from the first batch it gives up on until it
 //! writes one again ([`SinkStats::state`], with the error it got in
