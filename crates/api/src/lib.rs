@@ -40,6 +40,9 @@ pub struct Status {
     #[serde(default)]
     pub services: Vec<ServiceStatus>,
     pub replication: Vec<LinkReport>,
+    /// The metrics store's sinks (`[sample] sinks`).
+    #[serde(default)]
+    pub sinks: Vec<SinkStatus>,
 }
 
 impl Status {
@@ -94,6 +97,26 @@ pub struct LinkReport {
     /// "streaming", "syncing", "disconnected", "missing" or "unknown".
     pub state: String,
     pub lag_bytes: Option<i64>,
+}
+
+/// One metrics sink: what it wrote, lost and holds, and whether it writes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SinkStatus {
+    /// "embedded", "influx" or "prometheus".
+    pub name: String,
+    /// "ok", or "failing" from the first batch it gave up on until it
+    /// writes one again.
+    pub state: String,
+    /// Points and events written since the daemon started.
+    pub written: u64,
+    /// Given up on after failed writes.
+    pub failed: u64,
+    /// Dropped because its queue was full.
+    pub dropped: u64,
+    /// Waiting in its queue now.
+    pub queued: u64,
+    /// What the latest failed write said (kept after a recovery).
+    pub last_error: Option<String>,
 }
 
 /// A fault in force (or, for instant faults, just applied).

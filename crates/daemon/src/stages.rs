@@ -18,18 +18,39 @@ use crate::faults;
 use crate::layout::StateDir;
 use crate::up::Lab;
 
-/// Opens the store's sinks as `[sample]` says.
+/// Opens the store's sinks as `[sample]` says. The influx sink tags every
+/// point with the lab's name, so labs can share a database.
 pub(crate) fn start_store(plan: &Plan, state: &StateDir) -> Result<store::Store> {
     let sample = &plan.sample;
-    let influx = match &sample.influx {
-        None => None,
-        Some(InfluxPlan::V1 { url, db }) => Some((url.clone(), store::InfluxApi::V1 { db: db.clone() })),
-        Some(InfluxPlan::V2 {
+    let opts = store::StoreOptions {
+        embedded: sample.embedded.then(|| store::EmbeddedOptions {
+            path: state.metrics_db(),
+            retention: sample.retention,
+        }),
+        influx: sample
+            .influx
+            .as_ref()
+            .map(|i| influx_options(i, &plan.name))
+            .transpose()?,
+        prometheus: sample.prometheus,
+    };
+    store::start(opts).map_err(|e| anyhow!("starting the metrics store: {e}"))
+}
+
+/// The influx sink's options; a v2 token is read from its variable now.
+fn influx_options(influx: &InfluxPlan, lab: &str) -> Result<store::InfluxOptions> {
+    let (url, api, create_database) = match influx {
+        InfluxPlan::V1 {
+            url,
+            db,
+            create_database,
+        } => (url, store::InfluxApi::V1 { db: db.clone() }, *create_database),
+        InfluxPlan::V2 {
             url,
             org,
             bucket,
             token_env,
-        }) => {
+        } => {
             let token = std::env::var(token_env).map_err(|_| {
                 anyhow!("[sample.influx] reads its token from ${token_env}, which is not set; export it and run `prodhome up` again")
             })?;
@@ -38,23 +59,17 @@ pub(crate) fn start_store(plan: &Plan, state: &StateDir) -> Result<store::Store>
                 bucket: bucket.clone(),
                 token: model::Secret::new(token),
             };
-            Some((url.clone(), api))
+            (url, api, false)
         }
     };
-    let opts = store::StoreOptions {
-        embedded: sample.embedded.then(|| store::EmbeddedOptions {
-            path: state.metrics_db(),
-            retention: sample.retention,
-        }),
-        influx: influx.map(|(url, api)| store::InfluxOptions {
-            url,
-            api,
-            batch: 5000,
-            buffer: 100_000,
-        }),
-        prometheus: sample.prometheus,
-    };
-    store::start(opts).map_err(|e| anyhow!("starting the metrics store: {e}"))
+    Ok(store::InfluxOptions {
+        url: url.clone(),
+        api,
+        batch: 5000,
+        buffer: 100_000,
+        lab: Some(lab.to_string()),
+        create_database,
+    })
 }
 
 /// The running background stages.
@@ -68,6 +83,12 @@ pub(crate) struct Background {
 pub(crate) async fn start(plan: &Plan, lab: &Arc<Lab>, events: mpsc::Sender<Event>) -> Result<Background> {
     let (stop, stopped) = watch::channel(false);
     let mut others = Vec::new();
+    // A sink that cannot write says so: once as it starts, once as it ends.
+    others.push(tokio::spawn(crate::status::watch_sinks(
+        lab.store.clone(),
+        lab.name.clone(),
+        events.clone(),
+    )));
     let sampler_opts = sampler_options(plan, lab);
     let points = lab.store.points();
     let sampler_events = events.clone();

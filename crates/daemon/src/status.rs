@@ -1,7 +1,13 @@
-//! The lab's status, as `GET /api/status` serves it.
+//! The lab's status, as `GET /api/status` serves it, and the watch that
+//! turns a sink's change of state into an event.
 
-use api::{LinkReport, NodeStatus, Status};
+use std::collections::BTreeMap;
+
+use api::{LinkReport, NodeStatus, SinkStatus, Status};
+use model::{Event, EventKind};
+use store::{SinkState, SinkStats};
 use supervisor::UnitState;
+use tokio::sync::mpsc;
 
 use crate::up::Lab;
 
@@ -74,6 +80,90 @@ pub(crate) async fn build(lab: &Lab) -> Status {
         nodes,
         services,
         replication,
+        sinks: sinks(&lab.store),
+    }
+}
+
+fn sinks(store: &store::Store) -> Vec<SinkStatus> {
+    store
+        .stats()
+        .sinks
+        .into_iter()
+        .map(|s| SinkStatus {
+            name: s.sink,
+            state: s.state.as_str().into(),
+            written: s.written,
+            failed: s.failed,
+            dropped: s.dropped,
+            queued: s.queued,
+            last_error: s.last_error,
+        })
+        .collect()
+}
+
+/// Raises `SinkFailed` when a sink starts failing and `SinkRecovered` when
+/// it writes again, as unit `lab`. Woken by the store's watch rather than
+/// polling its stats: a change is seen at once, and the stats' failure and
+/// recovery counts make up for changes that came between two looks. Runs
+/// until aborted or the store is gone.
+pub(crate) async fn watch_sinks(store: store::Store, lab: String, events: mpsc::Sender<Event>) {
+    let mut changes = store.sink_changes();
+    let mut seen = BTreeMap::new();
+    loop {
+        for stats in store.stats().sinks {
+            let before = seen
+                .insert(stats.sink.clone(), Seen::of(&stats))
+                .unwrap_or_default();
+            for kind in sink_events(&before, &stats) {
+                if events.send(Event::now(&lab, kind)).await.is_err() {
+                    return;
+                }
+            }
+        }
+        if changes.changed().await.is_err() {
+            return;
+        }
+    }
+}
+
+/// What the watcher last saw of a sink.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct Seen {
+    failures: u64,
+    recoveries: u64,
+}
+
+impl Seen {
+    fn of(s: &SinkStats) -> Seen {
+        Seen {
+            failures: s.failures,
+            recoveries: s.recoveries,
+        }
+    }
+}
+
+/// The events a sink's change from `before` to `now` calls for: at most
+/// one of each kind, in the order they happened (a sink that recovered
+/// and failed again between two looks gives both).
+fn sink_events(before: &Seen, now: &SinkStats) -> Vec<EventKind> {
+    let failed = EventKind::SinkFailed {
+        sink: now.sink.clone(),
+        error: now
+            .last_error
+            .clone()
+            .unwrap_or_else(|| "no error recorded".into()),
+    };
+    let recovered = EventKind::SinkRecovered {
+        sink: now.sink.clone(),
+    };
+    let new_failure = now.failures > before.failures;
+    let new_recovery = now.recoveries > before.recoveries;
+    match (now.state, new_failure, new_recovery) {
+        (SinkState::Failing, true, true) => vec![recovered, failed],
+        (SinkState::Failing, true, false) => vec![failed],
+        (SinkState::Ok, true, _) => vec![failed, recovered],
+        (SinkState::Ok, false, true) => vec![recovered],
+        _ => Vec::new(),
     }
 }
 
@@ -86,4 +176,52 @@ async fn connect_if_ready(lab: &Lab, node: &str) -> Option<tokio_postgres::Clien
         .await
         .ok()?
         .ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stats(state: SinkState, failures: u64, recoveries: u64) -> SinkStats {
+        SinkStats {
+            sink: "influx".into(),
+            written: 0,
+            dropped: 0,
+            failed: 3,
+            queued: 0,
+            last_error: Some("database not found".into()),
+            state,
+            failures,
+            recoveries,
+        }
+    }
+
+    #[test]
+    fn each_change_of_a_sink_is_one_event_even_when_looked_at_late() {
+        use SinkState::{Failing, Ok};
+        let names = |kinds: Vec<EventKind>| kinds.iter().map(|k| k.name()).collect::<Vec<_>>();
+        let fresh = Seen::default();
+        let failing = Seen {
+            failures: 1,
+            recoveries: 0,
+        };
+        let cases = [
+            (fresh, stats(Ok, 0, 0), vec![]),
+            (fresh, stats(Failing, 1, 0), vec!["sink_failed"]),
+            (failing, stats(Failing, 1, 0), vec![]),
+            (failing, stats(Ok, 1, 1), vec!["sink_recovered"]),
+            (fresh, stats(Ok, 1, 1), vec!["sink_failed", "sink_recovered"]),
+            (
+                failing,
+                stats(Failing, 2, 1),
+                vec!["sink_recovered", "sink_failed"],
+            ),
+        ];
+        for (before, now, want) in cases {
+            assert_eq!(names(sink_events(&before, &now)), want, "{before:?} -> {now:?}");
+        }
+        let kinds = sink_events(&fresh, &stats(Failing, 1, 0));
+        let event = Event::now("shop", kinds[0].clone());
+        assert_eq!(event.to_string(), "shop: sink influx failing: database not found");
+    }
 }

@@ -180,6 +180,8 @@ pub enum InfluxPlan {
     V1 {
         url: String,
         db: String,
+        /// `CREATE DATABASE` when it is missing (as Telegraf does).
+        create_database: bool,
     },
     /// The token is read from the environment variable `token_env` when
     /// `up` starts, so it never sits in the lab file.

@@ -96,6 +96,11 @@ pub enum EventKind {
         delivered: bool,
         detail: String,
     },
+    /// A metrics sink ("influx", "embedded") could not write: sent once when
+    /// it starts failing, with the sink's own error (InfluxDB's message).
+    SinkFailed { sink: String, error: String },
+    /// A sink that was failing wrote again.
+    SinkRecovered { sink: String },
 }
 
 impl EventKind {
@@ -115,6 +120,8 @@ impl EventKind {
             EventKind::Fault { .. } => "fault",
             EventKind::Hum { .. } => "hum",
             EventKind::Alert { .. } => "alert",
+            EventKind::SinkFailed { .. } => "sink_failed",
+            EventKind::SinkRecovered { .. } => "sink_recovered",
         }
     }
 }
@@ -174,6 +181,8 @@ impl fmt::Display for Event {
                 let how = if *delivered { "delivered" } else { "not delivered" };
                 write!(f, "alert {alert} via {target}: {how} ({detail})")
             }
+            EventKind::SinkFailed { sink, error } => write!(f, "sink {sink} failing: {error}"),
+            EventKind::SinkRecovered { sink } => write!(f, "sink {sink} writing again"),
         }
     }
 }
@@ -226,6 +235,13 @@ mod tests {
                 delivered: false,
                 detail: "127.0.0.1:1: connection refused".into(),
             },
+            EventKind::SinkFailed {
+                sink: "influx".into(),
+                error: "database not found: \"lab\"".into(),
+            },
+            EventKind::SinkRecovered {
+                sink: "influx".into(),
+            },
         ];
         for kind in kinds {
             let e = Event::now("dispatcher", kind);
@@ -238,5 +254,14 @@ mod tests {
             e.to_string(),
             "dispatcher: crash loop: failed 5 restarts in a row without running stably"
         );
+    }
+
+    #[test]
+    fn sink_events_read_as_flat_json_with_the_sink_and_its_error() {
+        let json =
+            r#"{"ts_ns":1,"unit":"shop","kind":"sink_failed","sink":"influx","error":"database not found"}"#;
+        let e: Event = serde_json::from_str(json).unwrap();
+        assert_eq!(e.to_string(), "shop: sink influx failing: database not found");
+        assert_eq!(serde_json::to_string(&e).unwrap(), json);
     }
 }

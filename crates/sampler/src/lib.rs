@@ -22,7 +22,11 @@
 //!
 //! Every point has the tag `node`. A field keeps its type forever
 //! (InfluxDB fixes it on first write); each field appears with exactly
-//! one set of tag keys. `_s` fields are seconds, `_bytes` bytes.
+//! one set of tag keys. `_s` fields are seconds, `_bytes` bytes. Fields
+//! described as counters (`apply_errors`, `sync_errors`, `skipped_ticks`)
+//! only grow between resets; the prometheus sink types them as counters
+//! and names every field in Prometheus's base units (its table is the
+//! store crate's `prometheus_series`: keep it in step with this one).
 //!
 //! | measurement | tags (besides `node`) | fields |
 //! |---|---|---|

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use model::{Event, Point};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot, watch};
 
 /// What a sink task receives.
 pub(crate) enum Msg {
@@ -35,23 +35,72 @@ impl Item {
 }
 
 /// Counters a sink keeps about itself, read by `Store::stats`.
-#[derive(Default)]
 pub(crate) struct Counters {
     pub(crate) written: AtomicU64,
     pub(crate) dropped: AtomicU64,
     pub(crate) failed: AtomicU64,
-    pub(crate) last_error: Mutex<Option<String>>,
+    pub(crate) health: Mutex<Health>,
+    /// Bumped on every change of any sink's state (see `Store::sink_changes`).
+    changed: Arc<watch::Sender<u64>>,
+}
+
+/// Whether the sink writes, and what went wrong last.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Health {
+    /// The latest write error, if any (kept after a recovery, for the record).
+    pub(crate) last_error: Option<String>,
+    /// The latest batch was given up on; cleared by the next one written.
+    pub(crate) failing: bool,
+    /// How many times the sink started failing, and recovered, since start:
+    /// a reader that looks now and then still sees every change.
+    pub(crate) failures: u64,
+    pub(crate) recoveries: u64,
 }
 
 impl Counters {
-    pub(crate) fn wrote(&self, n: usize) {
-        self.written.fetch_add(n as u64, Ordering::Relaxed);
+    pub(crate) fn new(changed: Arc<watch::Sender<u64>>) -> Counters {
+        Counters {
+            written: AtomicU64::new(0),
+            dropped: AtomicU64::new(0),
+            failed: AtomicU64::new(0),
+            health: Mutex::new(Health::default()),
+            changed,
+        }
     }
 
-    /// Points the sink gave up on (a write that failed for good).
+    pub(crate) fn health(&self) -> Health {
+        self.health.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Points written; a failing sink is ok again.
+    pub(crate) fn wrote(&self, n: usize) {
+        self.written.fetch_add(n as u64, Ordering::Relaxed);
+        let mut health = self.health.lock().unwrap_or_else(|e| e.into_inner());
+        if health.failing {
+            health.failing = false;
+            health.recoveries += 1;
+            drop(health);
+            self.changed.send_modify(|n| *n += 1);
+        }
+    }
+
+    /// Points the sink gave up on (a write that failed for good): the sink
+    /// is failing until it writes again.
     pub(crate) fn failed(&self, n: usize, error: String) {
         self.failed.fetch_add(n as u64, Ordering::Relaxed);
-        *self.last_error.lock().unwrap_or_else(|e| e.into_inner()) = Some(error);
+        let mut health = self.health.lock().unwrap_or_else(|e| e.into_inner());
+        health.last_error = Some(error);
+        if !health.failing {
+            health.failing = true;
+            health.failures += 1;
+            drop(health);
+            self.changed.send_modify(|n| *n += 1);
+        }
+    }
+
+    /// A write that failed and will be tried again: not failing (yet).
+    pub(crate) fn retrying(&self, error: String) {
+        self.health.lock().unwrap_or_else(|e| e.into_inner()).last_error = Some(error);
     }
 }
 
@@ -73,9 +122,14 @@ pub(crate) struct Inbox {
 }
 
 impl Lane {
-    pub(crate) fn new(name: &'static str, capacity: usize, events: bool) -> (Lane, Inbox) {
+    pub(crate) fn new(
+        name: &'static str,
+        capacity: usize,
+        events: bool,
+        changed: Arc<watch::Sender<u64>>,
+    ) -> (Lane, Inbox) {
         let (tx, rx) = mpsc::unbounded_channel();
-        let counters = Arc::new(Counters::default());
+        let counters = Arc::new(Counters::new(changed));
         let capacity = capacity.clamp(1, u32::MAX as usize);
         let lane = Lane {
             name,
@@ -142,7 +196,7 @@ mod tests {
 
     #[test]
     fn a_full_lane_drops_and_counts_instead_of_waiting() {
-        let (lane, mut inbox) = Lane::new("test", 10, true);
+        let (lane, mut inbox) = Lane::new("test", 10, true, Arc::new(watch::channel(0).0));
         lane.offer(batch(6), 6);
         lane.offer(batch(6), 6); // does not fit: 4 left
         lane.offer(batch(4), 4);
@@ -154,5 +208,25 @@ mod tests {
         assert_eq!(lane.queued(), 4);
         lane.offer(batch(6), 6);
         assert_eq!(lane.counters.dropped.load(Ordering::Relaxed), 6);
+    }
+
+    #[test]
+    fn failing_and_recovering_each_count_once_and_say_so() {
+        let (tx, rx) = watch::channel(0);
+        let (lane, _inbox) = Lane::new("test", 10, true, Arc::new(tx));
+        let c = &lane.counters;
+        c.retrying("timed out".into());
+        assert!(!c.health().failing, "a retry is not a failure yet");
+        c.failed(3, "404 database not found".into());
+        c.failed(3, "404 database not found".into());
+        let h = c.health();
+        assert_eq!((h.failing, h.failures, h.recoveries), (true, 1, 0));
+        assert_eq!(*rx.borrow(), 1);
+        c.wrote(2);
+        c.wrote(2);
+        let h = c.health();
+        assert_eq!((h.failing, h.failures, h.recoveries), (false, 1, 1));
+        assert_eq!(h.last_error.as_deref(), Some("404 database not found"));
+        assert_eq!(*rx.borrow(), 2);
     }
 }

@@ -15,11 +15,20 @@
 //!   downsampling) by the dashboard and `prodhome metrics`.
 //! - **influx** ([`InfluxOptions`]): InfluxDB line protocol over HTTP, v1
 //!   (`/write?db=`) or v2 (`/api/v2/write?org=&bucket=`, token auth), gzip,
-//!   batched, retried with backoff. Events become points of measurement
-//!   `events` (tags `unit`, `kind`; field `text`).
-//! - **prometheus**: the latest value of every numeric field, rendered by
-//!   [`Store::prometheus_text`] in the text exposition format for the
-//!   daemon to serve at `/metrics`.
+//!   batched, retried with backoff; every line tagged `lab`; a missing v1
+//!   database is created. Events become points of measurement `events`
+//!   (tags `unit`, `kind`; field `text`). [`check_influx`] is the doctor's
+//!   look at the server before a lab starts.
+//! - **prometheus**: the latest value of every numeric field, named, typed
+//!   and explained as Prometheus's conventions ask ([`prometheus_series`]),
+//!   rendered by [`Store::prometheus_text`] in the text exposition format
+//!   for the daemon to serve at `/metrics`.
+//!
+//! A sink is **failing** from the first batch it gives up on until it
+//! writes one again ([`SinkStats::state`], with the error it got in
+//! [`SinkStats::last_error`]); [`Store::sink_changes`] wakes whoever
+//! watches (the daemon turns each change into an event), and the counts of
+//! failures and recoveries let a watcher that looks late still see both.
 //!
 //! Every [`STATS_EVERY`] the store also reports on itself, as points of
 //! measurement `store` (tag `sink`; fields `written`, `dropped`, `failed`,
@@ -42,7 +51,9 @@ mod sinks;
 pub use error::Error;
 pub use sinks::embedded::{EmbeddedOptions, Writer as EmbeddedWriter};
 pub use sinks::influx::{InfluxApi, InfluxOptions};
+pub use sinks::influx_admin::{InfluxCheck, check_influx};
 pub use sinks::prometheus::STALE_AFTER as PROMETHEUS_STALE_AFTER;
+pub use sinks::prometheus::names::{Series as PrometheusSeries, series as prometheus_series};
 
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Weak};
@@ -50,6 +61,7 @@ use std::time::{Duration, Instant};
 
 use model::{Event, Point};
 use serde::Serialize;
+use tokio::sync::watch;
 
 use lane::{Lane, Msg};
 
@@ -86,6 +98,7 @@ pub struct PointSink {
 struct Shared {
     lanes: Vec<Lane>,
     prometheus: Option<sinks::prometheus::Shared>,
+    changed: Arc<watch::Sender<u64>>,
 }
 
 /// How each sink is doing.
@@ -107,8 +120,32 @@ pub struct SinkStats {
     pub failed: u64,
     /// Waiting in the queue (or being written) now.
     pub queued: u64,
-    /// The latest write error, if any.
+    /// The latest write error, if any (kept once the sink recovers).
     pub last_error: Option<String>,
+    /// Failing from the first batch given up on until one is written.
+    pub state: SinkState,
+    /// How many times the sink started failing since start.
+    pub failures: u64,
+    /// How many times it wrote again after failing.
+    pub recoveries: u64,
+}
+
+/// Whether a sink writes what it is given.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SinkState {
+    Ok,
+    /// Its latest batch could not be written and was given up on.
+    Failing,
+}
+
+impl SinkState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SinkState::Ok => "ok",
+            SinkState::Failing => "failing",
+        }
+    }
 }
 
 impl StoreStats {
@@ -123,9 +160,10 @@ impl StoreStats {
 /// down is not an error here (its writes fail, are retried, and count).
 pub fn start(opts: StoreOptions) -> Result<Store, Error> {
     let mut lanes = Vec::new();
+    let changed = Arc::new(watch::channel(0).0);
     if let Some(embedded) = &opts.embedded {
         let writer = sinks::embedded::Writer::open(embedded)?;
-        let (lane, inbox) = Lane::new("embedded", EMBEDDED_BUFFER, true);
+        let (lane, inbox) = Lane::new("embedded", EMBEDDED_BUFFER, true, changed.clone());
         std::thread::Builder::new()
             .name("store-embedded".into())
             .spawn(move || sinks::embedded::run(writer, inbox))
@@ -134,19 +172,23 @@ pub fn start(opts: StoreOptions) -> Result<Store, Error> {
     }
     if let Some(influx) = &opts.influx {
         let target = sinks::influx::Target::new(influx)?;
-        let (lane, inbox) = Lane::new("influx", influx.buffer, true);
+        let (lane, inbox) = Lane::new("influx", influx.buffer, true, changed.clone());
         tokio::spawn(sinks::influx::run(target, inbox, influx.batch));
         lanes.push(lane);
     }
     let mut prometheus = None;
     if opts.prometheus {
         let latest: sinks::prometheus::Shared = Arc::default();
-        let (lane, inbox) = Lane::new("prometheus", PROMETHEUS_BUFFER, false);
+        let (lane, inbox) = Lane::new("prometheus", PROMETHEUS_BUFFER, false, changed.clone());
         tokio::spawn(sinks::prometheus::run(latest.clone(), inbox));
         prometheus = Some(latest);
         lanes.push(lane);
     }
-    let shared = Arc::new(Shared { lanes, prometheus });
+    let shared = Arc::new(Shared {
+        lanes,
+        prometheus,
+        changed,
+    });
     tokio::spawn(report_stats(Arc::downgrade(&shared)));
     Ok(Store { shared })
 }
@@ -183,6 +225,15 @@ impl Store {
         stats(&self.shared)
     }
 
+    /// Changes whenever a sink starts failing or writes again; read
+    /// [`Store::stats`] then. A watch rather than a queue of changes: the
+    /// stats' `failures` and `recoveries` counts say what happened in
+    /// between, so nothing is lost however late the reader looks, and a
+    /// sink flapping fast cannot fill anything up.
+    pub fn sink_changes(&self) -> watch::Receiver<u64> {
+        self.shared.changed.subscribe()
+    }
+
     /// Waits until every sink wrote what it was handed before this call
     /// (for InfluxDB: sent it, retries included, so with InfluxDB down this
     /// takes a few seconds per batch held: bound it with a timeout on
@@ -215,13 +266,21 @@ fn stats(shared: &Shared) -> StoreStats {
         .iter()
         .map(|lane| {
             let c = &lane.counters;
+            let health = c.health();
             SinkStats {
                 sink: lane.name.to_string(),
                 written: c.written.load(Ordering::Relaxed),
                 dropped: c.dropped.load(Ordering::Relaxed),
                 failed: c.failed.load(Ordering::Relaxed),
                 queued: lane.queued() as u64,
-                last_error: c.last_error.lock().unwrap_or_else(|e| e.into_inner()).clone(),
+                last_error: health.last_error,
+                state: if health.failing {
+                    SinkState::Failing
+                } else {
+                    SinkState::Ok
+                },
+                failures: health.failures,
+                recoveries: health.recoveries,
             }
         })
         .collect();

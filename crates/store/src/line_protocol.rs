@@ -11,19 +11,24 @@ use std::fmt::Write;
 
 use model::{Event, FieldValue, Point};
 
-/// Appends one line for `point` (with its newline) to `out`; returns false
-/// when the point had nothing writable and was skipped.
-pub(crate) fn encode(point: &Point, out: &mut String) -> bool {
+/// Appends one line for `point` (with its newline) to `out`, with the tag
+/// `lab` added when given and the point has none; returns false when the
+/// point had nothing writable and was skipped.
+pub(crate) fn encode(point: &Point, lab: Option<&str>, out: &mut String) -> bool {
     let start = out.len();
     escape(&point.measurement, &[',', ' '], out);
+    let lab = lab.filter(|_| !point.tags.contains_key("lab"));
+    let mut extra = lab.map(|l| ("lab", l));
+    // Tags in key order (InfluxDB's advice): the lab tag slots in.
     for (key, value) in &point.tags {
-        if value.is_empty() || key.is_empty() {
-            continue;
+        if let Some((k, v)) = extra.filter(|(k, _)| *k < key.as_str()) {
+            tag(k, v, out);
+            extra = None;
         }
-        out.push(',');
-        escape(key, &[',', '=', ' '], out);
-        out.push('=');
-        escape(value, &[',', '=', ' '], out);
+        tag(key, value, out);
+    }
+    if let Some((k, v)) = extra {
+        tag(k, v, out);
     }
     let mut sep = ' ';
     for (key, value) in &point.fields {
@@ -59,6 +64,16 @@ pub(crate) fn encode(point: &Point, out: &mut String) -> bool {
     }
     let _ = writeln!(out, " {}", point.ts_ns);
     true
+}
+
+fn tag(key: &str, value: &str, out: &mut String) {
+    if value.is_empty() || key.is_empty() {
+        return;
+    }
+    out.push(',');
+    escape(key, &[',', '=', ' '], out);
+    out.push('=');
+    escape(value, &[',', '=', ' '], out);
 }
 
 /// An event as a point of measurement `events`: tags unit and kind, field
@@ -98,7 +113,7 @@ mod tests {
             .field("ok", FieldValue::Bool(true))
             .field("msg", FieldValue::Str(r#"say "hi" \o/"#.into()));
         let mut out = String::new();
-        assert!(encode(&p, &mut out));
+        assert!(encode(&p, None, &mut out));
         assert_eq!(
             out,
             "my\\ measure\\,x,mode=a\\=b\\,c,node=pub\\ 1 age\\ s=1.0,count=3i,msg=\"say \\\"hi\\\" \\\\o/\",ok=true 1700000000000000000\n"
@@ -109,7 +124,24 @@ mod tests {
     fn a_point_with_only_non_finite_floats_is_skipped() {
         let p = Point::new("m", 1).tag("node", "n").float("x", f64::NAN);
         let mut out = String::from("before\n");
-        assert!(!encode(&p, &mut out));
+        assert!(!encode(&p, Some("shop"), &mut out));
         assert_eq!(out, "before\n");
+    }
+
+    #[test]
+    fn the_lab_tag_slots_in_by_key_and_a_point_s_own_wins() {
+        let mut out = String::new();
+        let p = Point::new("m", 1).tag("kind", "k").tag("node", "n").int("x", 1);
+        encode(&p, Some("my lab"), &mut out);
+        encode(&Point::new("m", 2).int("x", 1), Some("shop"), &mut out);
+        encode(
+            &Point::new("m", 3).tag("lab", "own").int("x", 1),
+            Some("shop"),
+            &mut out,
+        );
+        assert_eq!(
+            out,
+            "m,kind=k,lab=my\\ lab,node=n x=1i 1\nm,lab=shop x=1i 2\nm,lab=own x=1i 3\n"
+        );
     }
 }

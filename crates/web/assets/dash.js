@@ -378,6 +378,10 @@
       const looping = new Set(st.events.filter((e) => e.kind === "crash_loop" || e.kind === "gave_up").map((e) => e.unit));
       const stillLooping = s.nodes.filter((n) => looping.has(n.name) && n.state !== "ready").map((n) => n.name);
       if (stillLooping.length) problems.push(`crash loop: ${stillLooping.join(", ")}`);
+      // A sink that cannot write loses the lab's metrics: never "healthy".
+      for (const k of (s.sinks || []).filter((k) => k.state !== "ok")) {
+        problems.push(`sink ${k.name} ${k.state}${k.last_error ? ": " + k.last_error : ""}`);
+      }
       if (s.phase !== "ready") problems.unshift(`lab ${s.phase}${s.message ? ": " + s.message : ""}`);
       ok = problems.length === 0;
       text = ok

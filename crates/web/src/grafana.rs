@@ -4,10 +4,17 @@
 //! clicking.
 //!
 //! Queries read what the store's sinks write: InfluxQL over measurements
-//! and fields as stored, or PromQL over `prodhome_<measurement>_<field>`
-//! gauges (the prometheus sink's naming). Each series is averaged per
-//! interval and then summed over the tags the panel does not split by,
-//! exactly as the page's `/api/dashboard` does.
+//! and fields as stored, only the lab's own points (tag `lab`, which the
+//! influx sink adds, so labs can share a database), or PromQL over the
+//! prometheus sink's series (named by `store::prometheus_series`:
+//! `prodhome_hum_latency_p99_seconds` for hum's `latency_p99_ms`, scaled
+//! back to the page's unit). Each series is averaged per interval and then
+//! summed over the tags the panel does not split by, exactly as the page's
+//! `/api/dashboard` does.
+//!
+//! Every InfluxQL identifier is double-quoted: `replication` (a
+//! measurement and a tag) is an InfluxQL keyword, and a query written by
+//! hand must quote it too: `SELECT mean("lag_bytes") FROM "replication"`.
 
 use std::path::{Path, PathBuf};
 
@@ -111,7 +118,7 @@ pub fn dashboard(lab: &str, datasource: &Datasource) -> Value {
                 x = 0;
                 y += h;
             }
-            panel_json(i as u64 + 1, panel, datasource, pos)
+            panel_json(i as u64 + 1, panel, lab, datasource, pos)
         })
         .collect();
     json!({
@@ -126,18 +133,18 @@ pub fn dashboard(lab: &str, datasource: &Datasource) -> Value {
         "refresh": "5s",
         "time": { "from": "now-15m", "to": "now" },
         "templating": { "list": [] },
-        "annotations": { "list": annotations(datasource) },
+        "annotations": { "list": annotations(lab, datasource) },
         "panels": panels,
     })
 }
 
-fn panel_json(id: u64, panel: &Panel, datasource: &Datasource, pos: Value) -> Value {
+fn panel_json(id: u64, panel: &Panel, lab: &str, datasource: &Datasource, pos: Value) -> Value {
     let stacked = panel.chart == Chart::Stacked;
     let targets: Vec<Value> = panel
         .queries
         .iter()
         .enumerate()
-        .map(|(i, q)| target(ref_id(i), q, datasource))
+        .map(|(i, q)| target(ref_id(i), q, lab, datasource))
         .collect();
     let health = panel.chart == Chart::Health;
     let kind = if health { "state-timeline" } else { "timeseries" };
@@ -186,12 +193,12 @@ fn ref_id(i: usize) -> String {
     char::from(b'A' + (i % 26) as u8).to_string()
 }
 
-fn target(ref_id: String, q: &Query, datasource: &Datasource) -> Value {
+fn target(ref_id: String, q: &Query, lab: &str, datasource: &Datasource) -> Value {
     match datasource {
         Datasource::Influx { .. } => json!({
             "refId": ref_id,
             "datasource": datasource.reference(),
-            "query": influxql(q),
+            "query": influxql(q, lab),
             "rawQuery": true,
             "resultFormat": "time_series",
             "alias": legend(q, |t| format!("$tag_{t}")),
@@ -217,10 +224,10 @@ fn legend(q: &Query, tag: impl Fn(&str) -> String) -> String {
     parts.join(" ")
 }
 
-/// Mean per series and interval, then summed over the tags not in `by`
-/// (a subquery: InfluxQL cannot do both in one SELECT).
-pub fn influxql(q: &Query) -> String {
-    let mut filter = String::new();
+/// Mean per series and interval of lab `lab`'s points, then summed over
+/// the tags not in `by` (a subquery: InfluxQL cannot do both in one SELECT).
+pub fn influxql(q: &Query, lab: &str) -> String {
+    let mut filter = lab_filter(lab);
     for (k, v) in q.only {
         filter.push_str(&format!("\"{k}\" = '{v}' AND "));
     }
@@ -238,43 +245,43 @@ pub fn influxql(q: &Query) -> String {
     )
 }
 
-/// The gauge the prometheus sink exposes for a field, summed by `by`.
-pub fn promql(q: &Query) -> String {
-    let matchers: Vec<String> = q.only.iter().map(|(k, v)| format!("{k}=\"{v}\"")).collect();
-    let selector = if matchers.is_empty() {
-        metric_name(q.measurement, q.field)
-    } else {
-        format!(
-            "{}{{{}}}",
-            metric_name(q.measurement, q.field),
-            matchers.join(",")
-        )
-    };
-    format!("sum by ({}) ({selector})", q.by.join(", "))
+/// `"lab" = 'NAME' AND `: only this lab's points.
+fn lab_filter(lab: &str) -> String {
+    format!(
+        "\"lab\" = '{}' AND ",
+        lab.replace('\\', "\\\\").replace('\'', "\\'")
+    )
 }
 
-/// `prodhome_<measurement>_<field>`, as the store's prometheus sink names
-/// gauges (characters outside `[a-zA-Z0-9_]` become `_`).
-pub fn metric_name(measurement: &str, field: &str) -> String {
-    let clean = |s: &str| -> String {
-        s.chars()
-            .map(|c| {
-                if c.is_ascii_alphanumeric() || c == '_' {
-                    c
-                } else {
-                    '_'
-                }
-            })
-            .collect()
+/// The series the prometheus sink exposes for a field, summed by `by`, in
+/// the unit the panel shows (the sink's base units scaled back: seconds
+/// times 1000 for a panel in milliseconds).
+pub fn promql(q: &Query) -> String {
+    let series = store::prometheus_series(q.measurement, q.field);
+    let matchers: Vec<String> = q.only.iter().map(|(k, v)| format!("{k}=\"{v}\"")).collect();
+    let selector = if matchers.is_empty() {
+        series.name
+    } else {
+        format!("{}{{{}}}", series.name, matchers.join(","))
     };
-    format!("prodhome_{}_{}", clean(measurement), clean(field))
+    let sum = format!("sum by ({}) ({selector})", q.by.join(", "));
+    if series.divide_by == 1.0 {
+        sum
+    } else {
+        format!("{sum} * {}", series.divide_by)
+    }
+}
+
+/// The name the store's prometheus sink gives a field's series.
+pub fn metric_name(measurement: &str, field: &str) -> String {
+    store::prometheus_series(measurement, field).name
 }
 
 /// Grafana's own annotations plus the lab's events: InfluxDB holds them as
 /// measurement `events` (tags `unit`, `kind`; field `text`). Prometheus
 /// keeps no events, so there the marks are the cycles in which sampling a
 /// node failed (a node down shows as that).
-fn annotations(datasource: &Datasource) -> Vec<Value> {
+fn annotations(lab: &str, datasource: &Datasource) -> Vec<Value> {
     let builtin = json!({
         "builtIn": 1,
         "datasource": { "type": "grafana", "uid": "-- Grafana --" },
@@ -290,7 +297,7 @@ fn annotations(datasource: &Datasource) -> Vec<Value> {
             "enable": true,
             "iconColor": "red",
             "name": "lab events",
-            "query": "SELECT \"text\", \"unit\", \"kind\" FROM \"events\" WHERE $timeFilter",
+            "query": format!("SELECT \"text\", \"unit\", \"kind\" FROM \"events\" WHERE {}$timeFilter", lab_filter(lab)),
             "textColumn": "text",
             "tagsColumn": "unit,kind",
         }),
@@ -384,13 +391,24 @@ mod tests {
             alias: "",
         };
         assert_eq!(
-            influxql(&q),
-            "SELECT sum(\"v\") FROM (SELECT mean(\"count\") AS \"v\" FROM \"locks\" WHERE \"granted\" = 'false' AND $timeFilter \
+            influxql(&q, "o'shop"),
+            "SELECT sum(\"v\") FROM (SELECT mean(\"count\") AS \"v\" FROM \"locks\" WHERE \"lab\" = 'o\\'shop' AND \"granted\" = 'false' AND $timeFilter \
              GROUP BY time($__interval), * fill(none)) WHERE $timeFilter GROUP BY time($__interval), \"node\", \"mode\" fill(none)"
         );
         assert_eq!(
             promql(&q),
-            "sum by (node, mode) (prodhome_locks_count{granted=\"false\"})"
+            "sum by (node, mode) (prodhome_locks{granted=\"false\"})"
+        );
+        let p99 = Query {
+            measurement: "hum",
+            field: "latency_p99_ms",
+            by: &["node"],
+            only: &[],
+            alias: "",
+        };
+        assert_eq!(
+            promql(&p99),
+            "sum by (node) (prodhome_hum_latency_p99_seconds) * 1000"
         );
         assert_eq!(metric_name("my-m", "a.b"), "prodhome_my_m_a_b");
     }

@@ -138,7 +138,19 @@ impl Checker<'_> {
             text(&raw.bucket),
             text(&raw.token_env),
         ) {
-            (Some(db), None, None, None) => Some(InfluxPlan::V1 { url, db }),
+            (Some(db), None, None, None) => Some(InfluxPlan::V1 {
+                url,
+                db,
+                create_database: raw.create_database.as_ref().is_none_or(|c| *c.get_ref()),
+            }),
+            (None, Some(_), Some(_), Some(_)) if raw.create_database.is_some() => {
+                let span = raw.create_database.as_ref().map_or(influx.span(), |c| c.span());
+                self.problems.push(
+                    Problem::new(span, "sample.influx.create_database: only for InfluxDB 1.x (`db`); a 2.x bucket is not created by prodhome")
+                        .help("create the bucket with `influx bucket create`, and remove create_database"),
+                );
+                None
+            }
             (None, Some(org), Some(bucket), Some(token_env)) => Some(InfluxPlan::V2 {
                 url,
                 org,

@@ -68,6 +68,8 @@ pub(crate) struct RawInflux {
     pub(crate) org: Option<Spanned<String>>,
     pub(crate) bucket: Option<Spanned<String>>,
     pub(crate) token_env: Option<Spanned<String>>,
+    /// v1: create `db` when it is missing (default true).
+    pub(crate) create_database: Option<Spanned<bool>>,
 }
 
 /// One `[[sample.query]]`: a custom SQL collector.

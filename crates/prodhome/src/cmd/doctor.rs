@@ -6,6 +6,8 @@ use anyhow::Result;
 use crate::cli::Global;
 use crate::context::{Context, cache_dir};
 
+mod sinks;
+
 pub(crate) fn run(global: &Global) -> Result<i32> {
     let mut failed = 0;
     let mut line = |ok: bool, what: String| {
@@ -91,6 +93,10 @@ pub(crate) fn run(global: &Global) -> Result<i32> {
                 },
             );
         }
+    }
+    let api = ctx.state.running_daemon().map(|d| d.api);
+    for (ok, what) in sinks::check(&ctx.plan, api.as_deref()) {
+        line(ok, what);
     }
     match cache_dir() {
         Some(dir) => println!("info template cache: {}", dir.display()),

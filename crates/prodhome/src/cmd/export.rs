@@ -28,7 +28,7 @@ pub(crate) fn run(
     let source = match datasource {
         ExportDatasource::Influx => {
             let (default_url, database, token_env) = match &sample.influx {
-                Some(InfluxPlan::V1 { url, db }) => (url.clone(), db.clone(), None),
+                Some(InfluxPlan::V1 { url, db, .. }) => (url.clone(), db.clone(), None),
                 Some(InfluxPlan::V2 {
                     url,
                     bucket,

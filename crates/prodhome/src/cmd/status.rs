@@ -63,6 +63,7 @@ fn offline(ctx: &Context) -> Status {
         nodes,
         services: Vec::new(),
         replication,
+        sinks: Vec::new(),
     }
 }
 
@@ -111,6 +112,28 @@ pub(crate) fn print_table(status: &Status) {
                 "{:<16} {:<16} {:<16} {:<13} {lag:>12}",
                 r.name, r.publisher, r.subscriber, r.state
             );
+        }
+    }
+    print_sinks(&status.sinks);
+}
+
+/// One line per sink; a failing one says what its last write got.
+fn print_sinks(sinks: &[api::SinkStatus]) {
+    if sinks.is_empty() {
+        return;
+    }
+    println!();
+    println!(
+        "{:<16} {:<9} {:>10} {:>8} {:>8} {:>8}",
+        "SINK", "STATE", "WRITTEN", "FAILED", "DROPPED", "QUEUED"
+    );
+    for s in sinks {
+        println!(
+            "{:<16} {:<9} {:>10} {:>8} {:>8} {:>8}",
+            s.name, s.state, s.written, s.failed, s.dropped, s.queued
+        );
+        if let Some(error) = s.last_error.as_deref().filter(|_| s.state != "ok") {
+            println!("{:<16} last error: {error}", "");
         }
     }
 }

@@ -14,6 +14,7 @@ mod readme;
 mod replication;
 mod schemas;
 mod services;
+mod sinks;
 mod soak;
 
 pub(crate) const BIN: &str = env!("CARGO_BIN_EXE_prodhome");

@@ -25,6 +25,8 @@ async fn a_paused_node_and_a_dead_influxdb_stall_nothing() {
             api: InfluxApi::V1 { db: "lab".into() },
             batch: 100,
             buffer: 200,
+            lab: None,
+            create_database: false,
         }),
         prometheus: false,
     })

@@ -8,6 +8,12 @@
 //! 429 and network errors); a request InfluxDB refuses (other 4xx: a bad
 //! point, a field whose type changed, wrong credentials) is not, and the
 //! batch counts as failed with InfluxDB's own message as the last error.
+//!
+//! With the v1 API the sink creates its database when it is missing, as
+//! Telegraf does: once on start and again whenever a write is answered
+//! "database not found" ([`InfluxOptions::create_database`] turns that
+//! off). Every line carries the tag `lab` ([`InfluxOptions::lab`]), so labs
+//! can share a database and a dashboard can tell them apart.
 
 use std::io::Write;
 use std::time::Duration;
@@ -19,8 +25,9 @@ use reqwest::{StatusCode, Url};
 use tokio::time::{Instant, sleep, timeout_at};
 
 use crate::error::Error;
-use crate::lane::{Inbox, Item, Msg};
+use crate::lane::{Counters, Inbox, Item, Msg};
 use crate::line_protocol;
+use crate::sinks::influx_admin as admin;
 
 /// Where and how to write.
 #[derive(Debug, Clone)]
@@ -32,6 +39,10 @@ pub struct InfluxOptions {
     pub batch: usize,
     /// Most points waiting to be written; more are dropped and counted.
     pub buffer: usize,
+    /// The tag `lab` on every line (a point's own `lab` tag wins).
+    pub lab: Option<String>,
+    /// v1 only: `CREATE DATABASE` on start and when a write finds none.
+    pub create_database: bool,
 }
 
 /// Which write API: InfluxDB 1.x or 2.x.
@@ -63,6 +74,9 @@ pub(crate) struct Target {
     url: Url,
     token: Option<Secret>,
     client: reqwest::Client,
+    lab: Option<String>,
+    /// The database to create when missing (v1 with `create_database`).
+    create: Option<admin::Database>,
 }
 
 impl Target {
@@ -89,11 +103,27 @@ impl Target {
                 e,
             )
         })?;
-        let client = reqwest::Client::builder()
-            .timeout(REQUEST_TIMEOUT)
-            .build()
-            .map_err(|e| Error::with("building the HTTP client for InfluxDB", e))?;
-        Ok(Target { url, token, client })
+        let client = admin::client(REQUEST_TIMEOUT)?;
+        let create = match &opts.api {
+            InfluxApi::V1 { db } if opts.create_database => Some(admin::Database::new(base, db)?),
+            _ => None,
+        };
+        Ok(Target {
+            url,
+            token,
+            client,
+            lab: opts.lab.clone(),
+            create,
+        })
+    }
+
+    /// Creates the database if this sink is to (v1): on start, and when a
+    /// write found it missing. A failure is the write's to report.
+    async fn create_database(&self) -> Result<bool, String> {
+        match &self.create {
+            Some(db) => db.create(&self.client).await.map(|()| true),
+            None => Ok(false),
+        }
     }
 
     /// One POST of a gzip-compressed body.
@@ -116,12 +146,15 @@ impl Target {
             return Ok(());
         }
         let text = response.text().await.unwrap_or_default();
+        let said = admin::error_text(&text);
+        // InfluxDB's words first: they are what a status line has room for.
         let message = format!(
-            "InfluxDB at {} answered {status} to a write: {}",
-            self.host(),
-            text.trim()
+            "{said} (InfluxDB at {} answered {status} to a write)",
+            self.host()
         );
-        if status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS {
+        if status == StatusCode::NOT_FOUND && said.starts_with("database not found") {
+            Err(Attempt::NoDatabase(message))
+        } else if status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS {
             Err(Attempt::Retry(message))
         } else {
             Err(Attempt::GiveUp(message))
@@ -140,6 +173,8 @@ impl Target {
 enum Attempt {
     Retry(String),
     GiveUp(String),
+    /// The database does not exist (v1): create it, or give up.
+    NoDatabase(String),
 }
 
 /// Gzips line protocol.
@@ -153,6 +188,10 @@ pub(crate) fn gzip(text: &str) -> Vec<u8> {
 /// The sink's task.
 pub(crate) async fn run(target: Target, mut inbox: Inbox, batch: usize) {
     let batch = batch.max(1);
+    if let Err(e) = target.create_database().await {
+        // Not failing yet: the first write tries again and says how it went.
+        inbox.counters.retrying(e);
+    }
     let mut pending: Vec<Item> = Vec::new();
     let mut held = 0usize;
     loop {
@@ -181,6 +220,40 @@ pub(crate) async fn run(target: Target, mut inbox: Inbox, batch: usize) {
     }
 }
 
+/// One batch's write: retried with backoff while retrying may help, and
+/// after creating the database when it was missing. `Err` is the last
+/// error, the batch given up on.
+async fn write(target: &Target, counters: &Counters, body: Vec<u8>) -> Result<(), String> {
+    let mut backoff = FIRST_BACKOFF;
+    let mut created = false;
+    let mut attempt = 1;
+    loop {
+        let message = match target.post(body.clone()).await {
+            Ok(()) => return Ok(()),
+            Err(Attempt::GiveUp(message)) => return Err(message),
+            Err(Attempt::NoDatabase(message)) if !created => match target.create_database().await {
+                // Created (or made by someone else meanwhile): write again now.
+                Ok(true) => {
+                    created = true;
+                    continue;
+                }
+                Ok(false) => return Err(message),
+                Err(e) => return Err(format!("{message}; creating it failed: {e}")),
+            },
+            Err(Attempt::NoDatabase(message)) => return Err(message),
+            Err(Attempt::Retry(message)) => message,
+        };
+        if attempt >= ATTEMPTS {
+            return Err(message);
+        }
+        attempt += 1;
+        // The last error shows in status while the retries go on.
+        counters.retrying(message);
+        sleep(backoff).await;
+        backoff = (backoff * 2).min(MAX_BACKOFF);
+    }
+}
+
 fn item_cost(item: &Item) -> usize {
     match &item.msg {
         Msg::Points(p) => p.len(),
@@ -192,42 +265,26 @@ fn item_cost(item: &Item) -> usize {
 /// Encodes the items, writes them with retries, then answers flushes and
 /// gives their room back.
 async fn send(target: &Target, inbox: &Inbox, items: Vec<Item>) {
+    let lab = target.lab.as_deref();
     let mut text = String::new();
     let mut n = 0;
     for item in &items {
         match &item.msg {
             Msg::Points(points) => {
                 for p in points.iter() {
-                    n += line_protocol::encode(p, &mut text) as usize;
+                    n += line_protocol::encode(p, lab, &mut text) as usize;
                 }
             }
-            Msg::Event(e) => n += line_protocol::encode(&line_protocol::event_point(e), &mut text) as usize,
+            Msg::Event(e) => {
+                n += line_protocol::encode(&line_protocol::event_point(e), lab, &mut text) as usize;
+            }
             Msg::Flush(_) => {}
         }
     }
     if n > 0 {
-        let body = gzip(&text);
-        let mut backoff = FIRST_BACKOFF;
-        for attempt in 1..=ATTEMPTS {
-            match target.post(body.clone()).await {
-                Ok(()) => {
-                    inbox.counters.wrote(n);
-                    break;
-                }
-                Err(Attempt::Retry(message)) if attempt < ATTEMPTS => {
-                    *inbox
-                        .counters
-                        .last_error
-                        .lock()
-                        .unwrap_or_else(|e| e.into_inner()) = Some(message);
-                    sleep(backoff).await;
-                    backoff = (backoff * 2).min(MAX_BACKOFF);
-                }
-                Err(Attempt::Retry(message) | Attempt::GiveUp(message)) => {
-                    inbox.counters.failed(n, message);
-                    break;
-                }
-            }
+        match write(target, &inbox.counters, gzip(&text)).await {
+            Ok(()) => inbox.counters.wrote(n),
+            Err(message) => inbox.counters.failed(n, message),
         }
     }
     for item in items {

@@ -4,4 +4,5 @@
 
 pub(crate) mod embedded;
 pub(crate) mod influx;
+pub(crate) mod influx_admin;
 pub(crate) mod prometheus;

@@ -2,10 +2,14 @@
 //! text exposition format (version 0.0.4) for the daemon to serve at
 //! `/metrics`.
 //!
-//! Each numeric field of a measurement becomes one gauge,
-//! `prodhome_<measurement>_<field>`, labelled with the point's tags (names
+//! Each numeric field of a measurement becomes one series, named, typed
+//! and explained by the table in [`names`] (Prometheus's conventions:
+//! base units, `_total` on counters), labelled with the point's tags (names
 //! outside `[a-zA-Z0-9_]` become `_`). Strings are left out: Prometheus has
-//! no string samples. No timestamps are exposed, so Prometheus stamps each
+//! no string samples. There is no `lab` label: which lab (and which
+//! daemon) a series came from is the scrape's business, a target label
+//! Prometheus adds from its scrape config (`job`, `instance`, or
+//! `labels: {lab: NAME}` in a static config), as its docs advise. No timestamps are exposed, so Prometheus stamps each
 //! scrape itself and never sees a sample as out of order. A series that has
 //! not been updated for [`STALE_AFTER`] is forgotten, so a backend or slot
 //! that went away stops being reported.
@@ -19,6 +23,10 @@ use model::{FieldValue, Point};
 
 use crate::lane::{Inbox, Msg};
 
+pub(crate) mod names;
+
+use names::{Kind, sanitize};
+
 /// A series not updated for this long is dropped from the exposition.
 pub const STALE_AFTER: Duration = Duration::from_secs(300);
 
@@ -30,6 +38,7 @@ pub(crate) struct Latest {
 
 struct Metric {
     help: String,
+    kind: Kind,
     series: BTreeMap<String, (f64, Instant)>,
 }
 
@@ -45,15 +54,18 @@ impl Latest {
                 FieldValue::Bool(b) => *b as i64 as f64,
                 FieldValue::Str(_) => continue,
             };
-            let name = metric_name(&point.measurement, field);
-            let metric = self.metrics.entry(name).or_insert_with(|| Metric {
-                help: format!(
-                    "Field `{}` of measurement `{}` (latest sample; see the sampler crate's docs).",
-                    field, point.measurement
-                ),
+            let series = names::series(&point.measurement, field);
+            let metric = self.metrics.entry(series.name).or_insert_with(|| Metric {
+                help: series.help,
+                kind: series.kind,
                 series: BTreeMap::new(),
             });
-            metric.series.insert(labels.clone(), (value, now));
+            let value = value / series.divide_by;
+            let entry = metric.series.entry(labels.clone()).or_insert((0.0, now));
+            *entry = match metric.kind {
+                Kind::Increments => (entry.0 + value, now),
+                Kind::Gauge | Kind::Counter => (value, now),
+            };
         }
     }
 
@@ -61,40 +73,23 @@ impl Latest {
     pub(crate) fn render(&mut self, now: Instant) -> String {
         let mut out = String::new();
         self.metrics.retain(|name, metric| {
-            metric
-                .series
-                .retain(|_, (_, at)| now.saturating_duration_since(*at) < STALE_AFTER);
+            // A count of occurrences stays true while nothing happens.
+            if metric.kind != Kind::Increments {
+                metric
+                    .series
+                    .retain(|_, (_, at)| now.saturating_duration_since(*at) < STALE_AFTER);
+            }
             if metric.series.is_empty() {
                 return false;
             }
             let _ = writeln!(out, "# HELP {name} {}", escape_help(&metric.help));
-            let _ = writeln!(out, "# TYPE {name} gauge");
+            let _ = writeln!(out, "# TYPE {name} {}", metric.kind.type_name());
             for (labels, (value, _)) in &metric.series {
                 let _ = writeln!(out, "{name}{labels} {}", number(*value));
             }
             true
         });
         out
-    }
-}
-
-/// `prodhome_<measurement>_<field>`, with every character Prometheus does
-/// not allow in a name replaced by `_`.
-pub(crate) fn metric_name(measurement: &str, field: &str) -> String {
-    let mut name = String::from("prodhome_");
-    sanitize(measurement, &mut name);
-    name.push('_');
-    sanitize(field, &mut name);
-    name
-}
-
-fn sanitize(text: &str, out: &mut String) {
-    for c in text.chars() {
-        out.push(if c.is_ascii_alphanumeric() || c == '_' {
-            c
-        } else {
-            '_'
-        });
     }
 }
 
@@ -185,11 +180,46 @@ mod tests {
         let text = latest.render(now);
         assert_eq!(
             text,
-            "# HELP prodhome_locks_count Field `count` of measurement `locks` (latest sample; see the sampler crate's docs).\n\
-             # TYPE prodhome_locks_count gauge\n\
-             prodhome_locks_count{mode=\"Row\\\"Exclusive\",node=\"pub\"} 2\n\
-             prodhome_locks_count{node=\"sub\"} 4\n"
+            "# HELP prodhome_locks Rows in pg_locks by mode, lock type and whether granted.\n\
+             # TYPE prodhome_locks gauge\n\
+             prodhome_locks{mode=\"Row\\\"Exclusive\",node=\"pub\"} 2\n\
+             prodhome_locks{node=\"sub\"} 4\n"
         );
+    }
+
+    #[test]
+    fn units_are_converted_and_occurrences_summed_into_counters() {
+        let mut latest = Latest::default();
+        let now = Instant::now();
+        latest.update(
+            &Point::new("hum", 1)
+                .tag("node", "p")
+                .float("latency_p99_ms", 250.0),
+            now,
+        );
+        for _ in 0..3 {
+            latest.update(
+                &Point::new("sample_errors", 1)
+                    .tag("collector", "locks")
+                    .int("count", 1),
+                now,
+            );
+        }
+        let text = latest.render(now);
+        assert!(
+            text.contains("prodhome_hum_latency_p99_seconds{node=\"p\"} 0.25\n"),
+            "{text}"
+        );
+        let text = latest.render(now + STALE_AFTER);
+        assert!(
+            text.contains("# TYPE prodhome_sample_errors_total counter\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("prodhome_sample_errors_total{collector=\"locks\"} 3\n"),
+            "{text}"
+        );
+        assert!(!text.contains("hum"), "the gauge went stale: {text}");
     }
 
     #[test]

@@ -5,7 +5,7 @@ use std::io::Read;
 use std::time::Duration;
 
 use model::{Event, EventKind, FieldValue, Point, Secret};
-use store::{InfluxApi, InfluxOptions, StoreOptions};
+use store::{InfluxApi, InfluxOptions, SinkState, StoreOptions};
 use testkit::free_port;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -32,6 +32,41 @@ fn start_influxd(dir: &tempfile::TempDir) -> Server {
         &dir.path().join("influxd.log"),
         http,
     )
+}
+
+/// influxd started and answering `/ping`, with no database yet.
+async fn ready_influxd(dir: &tempfile::TempDir) -> Server {
+    let influxd = start_influxd(dir);
+    let port = influxd.port;
+    let http = reqwest::Client::new();
+    poll(
+        "influxd to answer /ping with 204",
+        Duration::from_secs(30),
+        || {
+            let http = http.clone();
+            async move {
+                let r = http
+                    .get(format!("http://127.0.0.1:{port}/ping"))
+                    .send()
+                    .await
+                    .ok()?;
+                (r.status() == 204).then_some(())
+            }
+        },
+    )
+    .await;
+    influxd
+}
+
+fn v1(port: u16, lab: Option<&str>, create_database: bool) -> InfluxOptions {
+    InfluxOptions {
+        url: format!("http://127.0.0.1:{port}"),
+        api: InfluxApi::V1 { db: "lab".into() },
+        batch: 50,
+        buffer: 10_000,
+        lab: lab.map(str::to_string),
+        create_database,
+    }
 }
 
 async fn influx_query(http: &reqwest::Client, port: u16, q: &str) -> serde_json::Value {
@@ -80,6 +115,8 @@ async fn points_and_events_written_through_the_v1_api_read_back_with_influxql() 
             api: InfluxApi::V1 { db: "lab".into() },
             batch: 50,
             buffer: 10_000,
+            lab: None,
+            create_database: false,
         }),
         ..Default::default()
     })
@@ -181,6 +218,8 @@ async fn a_v2_write_has_the_path_query_token_and_gzip_body_the_api_expects() {
             },
             batch: 10,
             buffer: 100,
+            lab: None,
+            create_database: false,
         }),
         ..Default::default()
     })
@@ -230,6 +269,8 @@ async fn a_dead_influxdb_never_blocks_producers_and_its_overflow_is_counted() {
             api: InfluxApi::V1 { db: "lab".into() },
             batch: 10,
             buffer: 50,
+            lab: None,
+            create_database: false,
         }),
         prometheus: false,
     })
@@ -271,4 +312,138 @@ async fn a_dead_influxdb_never_blocks_producers_and_its_overflow_is_counted() {
         }
     })
     .await;
+}
+
+fn locks(n: i64) -> Vec<Point> {
+    let t0 = model::now_ns() - 60_000_000_000;
+    (0..n)
+        .map(|i| {
+            Point::new("locks", t0 + i * 1_000_000_000)
+                .tag("node", "publisher")
+                .int("waiting", i)
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_missing_database_is_created_and_every_point_carries_the_lab_tag() {
+    let dir = tempfile::tempdir().unwrap();
+    let influxd = ready_influxd(&dir).await;
+    let port = influxd.port;
+    let checked = store::check_influx(&v1(port, None, true)).await.unwrap();
+    assert_eq!(
+        (checked.exists, checked.will_create),
+        (false, true),
+        "{checked:?}"
+    );
+
+    let store = store::start(StoreOptions {
+        influx: Some(v1(port, Some("shop floor"), true)),
+        ..Default::default()
+    })
+    .unwrap();
+    store.points().send(locks(30));
+    store.event(Event::now("publisher", EventKind::Ready));
+    store.flush().await;
+    let stats = store.stats();
+    let influx = stats.sink("influx").unwrap();
+    assert_eq!(
+        (influx.written, influx.failed, influx.state),
+        (31, 0, SinkState::Ok),
+        "{stats:?}\n{}",
+        influxd.log_text()
+    );
+    let http = reqwest::Client::new();
+    for (what, q) in [
+        (
+            "points",
+            "SELECT count(\"waiting\") FROM \"locks\" WHERE \"lab\" = 'shop floor'",
+        ),
+        (
+            "events",
+            "SELECT count(\"text\") FROM \"events\" WHERE \"lab\" = 'shop floor'",
+        ),
+    ] {
+        let result = influx_query(&http, port, q).await;
+        let want = if what == "points" { 30 } else { 1 };
+        assert_eq!(
+            result["results"][0]["series"][0]["values"][0][1], want,
+            "{what}: {result}"
+        );
+    }
+    let checked = store::check_influx(&v1(port, None, false)).await.unwrap();
+    assert!(checked.exists, "{checked:?}");
+}
+
+#[tokio::test]
+async fn with_create_database_off_the_sink_fails_once_then_recovers_when_the_database_appears() {
+    let dir = tempfile::tempdir().unwrap();
+    let influxd = ready_influxd(&dir).await;
+    let port = influxd.port;
+    let store = store::start(StoreOptions {
+        influx: Some(v1(port, Some("shop"), false)),
+        ..Default::default()
+    })
+    .unwrap();
+    let mut changes = store.sink_changes();
+    changes.mark_unchanged();
+    store.points().send(locks(5));
+    store.flush().await;
+    store.points().send(locks(5));
+    store.flush().await;
+    let stats = store.stats();
+    let influx = stats.sink("influx").unwrap().clone();
+    assert_eq!(
+        (influx.state, influx.failures, influx.failed, influx.written),
+        (SinkState::Failing, 1, 10, 0),
+        "{stats:?}"
+    );
+    let error = influx.last_error.unwrap();
+    assert!(
+        error.contains("database not found"),
+        "InfluxDB's own words: {error}"
+    );
+    assert!(error.contains(&format!("127.0.0.1:{port}")), "where: {error}");
+    assert!(changes.has_changed().unwrap(), "a watcher is woken");
+    let checked = store::check_influx(&v1(port, None, false)).await.unwrap();
+    assert_eq!((checked.exists, checked.will_create), (false, false));
+
+    let url = reqwest::Url::parse_with_params(
+        &format!("http://127.0.0.1:{port}/query"),
+        &[("q", "CREATE DATABASE lab")],
+    )
+    .unwrap();
+    assert!(
+        reqwest::Client::new()
+            .post(url)
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .is_success()
+    );
+    changes.mark_unchanged();
+    store.points().send(locks(5));
+    store.flush().await;
+    let stats = store.stats();
+    let influx = stats.sink("influx").unwrap();
+    assert_eq!(
+        (influx.state, influx.failures, influx.recoveries, influx.written),
+        (SinkState::Ok, 1, 1, 5),
+        "{stats:?}"
+    );
+    assert!(changes.has_changed().unwrap());
+}
+
+#[tokio::test]
+async fn the_doctor_s_check_says_where_influxdb_is_not() {
+    let dead = free_port();
+    let e = store::check_influx(&v1(dead, None, true))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains(&format!("127.0.0.1:{dead}")) && e.contains("/ping"),
+        "{e}"
+    );
 }

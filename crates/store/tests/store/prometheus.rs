@@ -93,7 +93,7 @@ async fn a_real_prometheus_scrapes_metrics_without_errors() {
         &format!("http://127.0.0.1:{port}/api/v1/query"),
         &[(
             "query",
-            "prodhome_locks_count{mode=\"AccessShareLock\",node=\"publisher\"}",
+            "prodhome_locks{mode=\"AccessShareLock\",node=\"publisher\"}",
         )],
     )
     .unwrap();

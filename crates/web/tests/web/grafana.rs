@@ -237,6 +237,8 @@ async fn a_real_influxdb_answers_every_panel_query_with_data() {
             api: InfluxApi::V1 { db: "lab".into() },
             batch: 5000,
             buffer: 100_000,
+            lab: Some("lab".into()),
+            create_database: false,
         }),
         ..Default::default()
     })
@@ -285,7 +287,7 @@ async fn a_real_influxdb_answers_every_panel_query_with_data() {
     }
     // Locks by mode sums the two locktypes of mode Share: 1 + 1 at t0.
     let locks = PANELS.iter().find(|p| p.id == "locks_by_mode").unwrap().queries[0];
-    let body = query(as_grafana_sends(&web::grafana::influxql(&locks)) + " LIMIT 1").await;
+    let body = query(as_grafana_sends(&web::grafana::influxql(&locks, "lab")) + " LIMIT 1").await;
     let share = body["results"][0]["series"]
         .as_array()
         .unwrap()

@@ -58,7 +58,12 @@ async fn every_panel_draws_its_points_and_a_killed_node_is_marked() {
         json!({ "name": n, "kind": "postgres", "state": "ready", "pid": 1, "port": 1,
                 "restarts": 0, "last_exit": null, "since_ns": 0 })
     });
-    let status = json!({ "lab": "pagetest", "api": "", "phase": "ready", "nodes": nodes, "replication": [] });
+    let sinks = [
+        json!({ "name": "embedded", "state": "ok", "written": 10, "failed": 0, "dropped": 0, "queued": 0, "last_error": null }),
+        json!({ "name": "influx", "state": "failing", "written": 0, "failed": 861, "dropped": 0, "queued": 0,
+                "last_error": "database not found: \"lab\" (InfluxDB at 127.0.0.1:8086 answered 404 Not Found to a write)" }),
+    ];
+    let status = json!({ "lab": "pagetest", "api": "", "phase": "ready", "nodes": nodes, "replication": [], "sinks": sinks });
     let app = web::router(db)
         .route("/api/events", get(move || async move { Json(events.clone()) }))
         .route("/api/status", get(move || async move { Json(status.clone()) }));
@@ -98,6 +103,11 @@ async fn every_panel_draws_its_points_and_a_killed_node_is_marked() {
         dom.contains("unhealthy · replication lag 6.0 min (limit 10 s)"),
         "{dom}"
     );
+    assert!(
+        dom.contains("· sink influx failing: database not found: \"lab\" (InfluxDB at 127.0.0.1:8086"),
+        "a failing sink is on the health bar:\n{dom}"
+    );
+    assert!(!dom.contains("sink embedded"), "{dom}");
     assert!(dom.contains("prodhome pagetest"), "the lab's name is the title");
 }
 
