@@ -150,6 +150,8 @@ pub(crate) struct InfluxOut {
     pub(crate) version: u8,
     pub(crate) url: String,
     pub(crate) db: Option<String>,
+    /// v1: whether the sink creates its database when it is missing.
+    pub(crate) create_database: Option<bool>,
     pub(crate) org: Option<String>,
     pub(crate) bucket: Option<String>,
     /// The variable `up` reads the token from; its value is never read here.
@@ -443,10 +445,15 @@ fn sample_out(s: &lab::SamplePlan) -> SampleOut {
             .map(|(_, name)| *name)
             .collect(),
         influx: s.influx.as_ref().map(|i| match i {
-            InfluxPlan::V1 { url, db } => InfluxOut {
+            InfluxPlan::V1 {
+                url,
+                db,
+                create_database,
+            } => InfluxOut {
                 version: 1,
                 url: redact_url(url),
                 db: Some(db.clone()),
+                create_database: Some(*create_database),
                 org: None,
                 bucket: None,
                 token_env: None,
@@ -461,6 +468,7 @@ fn sample_out(s: &lab::SamplePlan) -> SampleOut {
                 version: 2,
                 url: redact_url(url),
                 db: None,
+                create_database: None,
                 org: Some(org.clone()),
                 bucket: Some(bucket.clone()),
                 token_env: Some(token_env.clone()),
