@@ -131,7 +131,7 @@ fn kill9_of_the_daemon_then_up_takes_over_without_duplicates_or_loss() {
 }
 
 /// A publisher and one subscriber, no hum: cheap enough to kill many times.
-const TWO_NODES: &str = r#"name = "takeover"
+pub(crate) const TWO_NODES: &str = r#"name = "takeover"
 [postgres.publisher]
 [postgres.subscriber1]
 [replication.books]

@@ -8,6 +8,7 @@ mod crashes;
 mod dashboard;
 mod dispatch;
 mod lifecycle;
+mod owner;
 mod replication;
 mod services;
 mod soak;
