@@ -163,3 +163,16 @@ async fn post_unit(
     }
     Ok(format!("{action}: {name}\n"))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::same;
+
+    #[test]
+    fn same_is_true_only_for_equal_tokens() {
+        assert!(same(b"abc123", b"abc123"));
+        assert!(!same(b"abc123", b"abc124"));
+        assert!(!same(b"abc12", b"abc123"));
+        assert!(!same(b"", b"abc123"));
+    }
+}
