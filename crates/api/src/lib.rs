@@ -9,9 +9,15 @@
 //! when it cannot be); `POST /api/chaos/heal` undoes them all; `POST
 //! /api/down` stops the lab and the daemon; `POST /api/units/NAME/ACTION`
 //! starts, stops or restarts one node or service.
+//!
+//! Every route but GET needs the owner's token (`api.token` in the state
+//! directory, new on every daemon start) as `Authorization: Bearer TOKEN`;
+//! without it the daemon answers 401 and does nothing. A [`Client`] sends
+//! the token given to [`Client::with_token`].
 
 use std::time::Duration;
 
+use model::Secret;
 use serde::{Deserialize, Serialize};
 
 /// What `daemon.json` holds while a daemon runs.
@@ -129,13 +135,52 @@ pub struct ActiveFault {
     pub ends_ns: Option<i64>,
 }
 
-/// Failure to talk to the daemon.
-#[derive(Debug, thiserror::Error)]
-#[error("the prodhome daemon at {api} did not answer: {source}")]
+/// Failure to talk to the daemon, or its refusal.
+#[derive(Debug)]
 pub struct Error {
     api: String,
-    #[source]
-    source: reqwest::Error,
+    kind: ErrorKind,
+}
+
+#[derive(Debug)]
+enum ErrorKind {
+    Http(reqwest::Error),
+    /// 401: the request lacked the owner's token; the body says who may.
+    Unauthorized(String),
+}
+
+impl Error {
+    /// True when the daemon refused for want of the owner's token.
+    pub fn is_unauthorized(&self) -> bool {
+        matches!(self.kind, ErrorKind::Unauthorized(_))
+    }
+}
+
+impl std::fmt::Display for Error {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.kind {
+            ErrorKind::Http(source) => {
+                write!(f, "the prodhome daemon at {} did not answer: {source}", self.api)
+            }
+            ErrorKind::Unauthorized(why) => {
+                write!(
+                    f,
+                    "the prodhome daemon at {} refused (401): {}",
+                    self.api,
+                    why.trim_end()
+                )
+            }
+        }
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match &self.kind {
+            ErrorKind::Http(source) => Some(source),
+            ErrorKind::Unauthorized(_) => None,
+        }
+    }
 }
 
 /// A client of one daemon's API.
@@ -143,6 +188,8 @@ pub struct Error {
 pub struct Client {
     api: String,
     http: reqwest::Client,
+    /// The owner's token; `Debug` shows `***`.
+    token: Option<Secret>,
 }
 
 impl Client {
@@ -155,7 +202,15 @@ impl Client {
         Client {
             api: api.trim_end_matches('/').to_string(),
             http,
+            token: None,
         }
+    }
+
+    /// Sends `token` (the daemon's `api.token`) with every request, as the
+    /// routes that change the lab require.
+    pub fn with_token(mut self, token: Secret) -> Self {
+        self.token = Some(token);
+        self
     }
 
     pub async fn status(&self) -> Result<Status, Error> {
@@ -169,12 +224,11 @@ impl Client {
     /// Applies a fault now.
     pub async fn chaos(&self, fault: &chaos::Fault) -> Result<Result<ActiveFault, String>, Error> {
         let resp = self
-            .http
-            .post(format!("{}/api/chaos", self.api))
+            .request(reqwest::Method::POST, "/api/chaos")
             .json(fault)
             .send()
             .await;
-        let resp = resp.map_err(|s| self.err(s))?;
+        let resp = self.admitted(resp).await?;
         if resp.status().is_success() {
             return resp.json().await.map(Ok).map_err(|s| self.err(s));
         }
@@ -195,12 +249,9 @@ impl Client {
     /// Starts, stops or restarts one node or service (`action` is "start",
     /// "stop" or "restart"); `Err` holds the daemon's reason.
     pub async fn unit(&self, name: &str, action: &str) -> Result<Result<(), String>, Error> {
-        let resp = self
-            .http
-            .post(format!("{}/api/units/{name}/{action}", self.api))
-            .send()
-            .await;
-        let resp = resp.map_err(|s| self.err(s))?;
+        let path = format!("/api/units/{name}/{action}");
+        let resp = self.request(reqwest::Method::POST, &path).send().await;
+        let resp = self.admitted(resp).await?;
         if resp.status().is_success() {
             return Ok(Ok(()));
         }
@@ -213,25 +264,47 @@ impl Client {
     }
 
     async fn post(&self, path: &str) -> Result<(), Error> {
-        self.http
-            .post(format!("{}{path}", self.api))
-            .send()
-            .await
-            .and_then(|r| r.error_for_status())
-            .map(drop)
-            .map_err(|source| self.err(source))
+        let resp = self.request(reqwest::Method::POST, path).send().await;
+        let resp = self.admitted(resp).await?;
+        resp.error_for_status().map(drop).map_err(|s| self.err(s))
     }
 
     async fn get<T: serde::de::DeserializeOwned>(&self, path: &str) -> Result<T, Error> {
-        let resp = self.http.get(format!("{}{path}", self.api)).send().await;
-        let resp = resp.and_then(|r| r.error_for_status()).map_err(|s| self.err(s))?;
+        let resp = self.request(reqwest::Method::GET, path).send().await;
+        let resp = self.admitted(resp).await?;
+        let resp = resp.error_for_status().map_err(|s| self.err(s))?;
         resp.json().await.map_err(|s| self.err(s))
+    }
+
+    fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        let req = self.http.request(method, format!("{}{path}", self.api));
+        match &self.token {
+            Some(token) => req.bearer_auth(token.expose()),
+            None => req,
+        }
+    }
+
+    /// The response, unless the request failed or was refused for want of
+    /// the owner's token.
+    async fn admitted(
+        &self,
+        resp: Result<reqwest::Response, reqwest::Error>,
+    ) -> Result<reqwest::Response, Error> {
+        let resp = resp.map_err(|s| self.err(s))?;
+        if resp.status() != reqwest::StatusCode::UNAUTHORIZED {
+            return Ok(resp);
+        }
+        let why = resp.text().await.unwrap_or_default();
+        Err(Error {
+            api: self.api.clone(),
+            kind: ErrorKind::Unauthorized(why),
+        })
     }
 
     fn err(&self, source: reqwest::Error) -> Error {
         Error {
             api: self.api.clone(),
-            source,
+            kind: ErrorKind::Http(source),
         }
     }
 }

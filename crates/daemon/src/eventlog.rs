@@ -3,6 +3,7 @@
 //! syncs after each batch; readers read the file.
 
 use std::io::{BufRead, Write};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use model::Event;
@@ -32,9 +33,11 @@ impl EventLog {
         let (tx, mut rx) = mpsc::channel::<Event>(1024);
         let (flush, mut flushes) = mpsc::channel::<oneshot::Sender<()>>(4);
         tokio::spawn(async move {
+            // 0600: what happened to the lab is the owner's to read.
             let mut file = std::fs::OpenOptions::new()
                 .create(true)
                 .append(true)
+                .mode(0o600)
                 .open(&path)
                 .ok();
             loop {

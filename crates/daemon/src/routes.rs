@@ -1,18 +1,32 @@
 //! The control API's HTTP routes (types in the `api` crate).
+//!
+//! Reading is open to every local account on 127.0.0.1 (status, events,
+//! faults in force, /metrics, and the dashboard beside them): the
+//! dashboard is meant to be shared. Changing the lab is the owner's: every
+//! request other than GET or HEAD must carry `Authorization: Bearer TOKEN`,
+//! the token in `api.token` that only the owner can read (see [`owner_only`]).
 
 use std::sync::Arc;
 
 use axum::Json;
 use axum::Router;
-use axum::extract::{Query, State};
-use axum::http::StatusCode;
+use axum::extract::{Query, Request, State};
+use axum::http::{Method, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use model::Secret;
 use serde::Deserialize;
 
 use crate::up::Lab;
 use crate::{eventlog, status};
 
-pub(crate) fn router(lab: Arc<Lab>) -> Router {
+pub(crate) fn router(lab: Arc<Lab>, token: Secret) -> Router {
+    let guard = Arc::new(Owner {
+        token,
+        lab: lab.name.clone(),
+        file: lab.state.api_token().display().to_string(),
+    });
     Router::new()
         .route("/api/status", get(get_status))
         .route("/api/events", get(get_events))
@@ -21,7 +35,53 @@ pub(crate) fn router(lab: Arc<Lab>) -> Router {
         .route("/api/chaos/heal", post(post_heal))
         .route("/metrics", get(get_metrics))
         .route("/api/units/{name}/{action}", post(post_unit))
+        // By method, not by route: a route added later is guarded too.
+        .layer(middleware::from_fn_with_state(guard, owner_only))
         .with_state(lab)
+}
+
+/// What the guard needs: the token, and words for a refusal.
+struct Owner {
+    token: Secret,
+    lab: String,
+    file: String,
+}
+
+/// Lets reads through; anything else needs the owner's token, or it is
+/// answered 401 before its handler runs (so nothing happens).
+async fn owner_only(State(owner): State<Arc<Owner>>, req: Request, next: Next) -> Response {
+    if matches!(*req.method(), Method::GET | Method::HEAD) {
+        return next.run(req).await;
+    }
+    let sent = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    match sent {
+        Some(sent) if same(sent.trim().as_bytes(), owner.token.expose().as_bytes()) => next.run(req).await,
+        _ => (
+            StatusCode::UNAUTHORIZED,
+            [(header::WWW_AUTHENTICATE, "Bearer")],
+            format!(
+                "only the owner of lab {} may change it: send the token in {} (readable only by \
+                 the account that started the lab) as `Authorization: Bearer TOKEN`, or run \
+                 prodhome as that account. Reading (status, events, the dashboard) needs no token\n",
+                owner.lab, owner.file
+            ),
+        )
+            .into_response(),
+    }
+}
+
+/// Compares in time that depends only on the lengths, so the answer's
+/// timing tells nothing about how much of a guess was right.
+fn same(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    let diff = a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y));
+    std::hint::black_box(diff) == 0
 }
 
 async fn get_status(State(lab): State<Arc<Lab>>) -> Json<api::Status> {
@@ -102,4 +162,17 @@ async fn post_unit(
         }
     }
     Ok(format!("{action}: {name}\n"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::same;
+
+    #[test]
+    fn same_is_true_only_for_equal_tokens() {
+        assert!(same(b"abc123", b"abc123"));
+        assert!(!same(b"abc123", b"abc124"));
+        assert!(!same(b"abc12", b"abc123"));
+        assert!(!same(b"", b"abc123"));
+    }
 }

@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow, bail};
 use lab::{Plan, Tables};
-use model::{Event, EventKind};
+use model::{Event, EventKind, Secret};
 use nix::fcntl::{Flock, FlockArg};
 use nix::sys::signal::Signal;
 use pg::{NodeSpec, ReplicationSpec, SubscriberSpec};
@@ -24,7 +24,7 @@ use tokio::sync::{Notify, mpsc, watch};
 
 use crate::eventlog::EventLog;
 use crate::faults::Faults;
-use crate::layout::{StateDir, write_atomic};
+use crate::layout::{LockHolder, StateDir, write_atomic};
 use crate::links::{self, Links};
 use crate::{assemble, leftovers, ports, routes, secrets, services, stages};
 
@@ -70,7 +70,7 @@ pub async fn run(opts: UpOptions) -> Result<()> {
     opts.state
         .create(&opts.plan.name)
         .with_context(|| format!("creating the state directory {}", opts.state.root().display()))?;
-    let _lock = lock(&opts.state)?;
+    let _lock = lock(&opts.state).await?;
     let store = stages::start_store(&opts.plan, &opts.state)?;
     let (tap, tapped) = match opts.plan.alert {
         Some(_) => {
@@ -85,6 +85,7 @@ pub async fn run(opts: UpOptions) -> Result<()> {
     // With a sink's server down, a flush would wait through its retries.
     let _ = tokio::time::timeout(Duration::from_secs(10), store.flush()).await;
     let _ = std::fs::remove_file(opts.state.daemon_json());
+    let _ = std::fs::remove_file(opts.state.api_token());
     result
 }
 
@@ -227,9 +228,10 @@ async fn run_locked(
         }
         _ => None,
     };
+    let token = write_token(state)?;
     let server = tokio::spawn({
         // The dashboard and its data routes beside the control API.
-        let router = routes::router(lab.clone()).merge(web::router(state.metrics_db()));
+        let router = routes::router(lab.clone(), token).merge(web::router(state.metrics_db()));
         async move { axum::serve(listener, router).await }
     });
     let info = api::DaemonInfo {
@@ -437,20 +439,62 @@ async fn stop_requested(lab: &Lab) {
     }
 }
 
-fn lock(state: &StateDir) -> Result<Flock<std::fs::File>> {
+/// How long a new daemon waits for the lock of one that is exiting: a
+/// killed daemon lets go of it once its last thread is gone.
+const DYING_HOLDER_WAIT: Duration = Duration::from_secs(30);
+
+/// Takes the lab's lock: at once when it is free, after a bounded wait when
+/// its holder is exiting (`kill -9`, then `up` at once), never while a live
+/// daemon holds it.
+async fn lock(state: &StateDir) -> Result<Flock<std::fs::File>> {
     let path = state.lock_file();
-    let file = std::fs::OpenOptions::new()
+    let mut file = std::fs::OpenOptions::new()
         .create(true)
         .truncate(false)
         .write(true)
         .open(&path)
         .with_context(|| format!("opening {}", path.display()))?;
-    Flock::lock(file, FlockArg::LockExclusiveNonblock).map_err(|_| {
-        let who = state.running_daemon().map(|d| format!(" (pid {}, api {})", d.pid, d.api)).unwrap_or_default();
-        anyhow!(
-            "another prodhome daemon is already running this lab{who}; use `prodhome status`, or `prodhome down` to stop it"
-        )
-    })
+    let deadline = tokio::time::Instant::now() + DYING_HOLDER_WAIT;
+    loop {
+        file = match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
+            Ok(lock) => return Ok(lock),
+            Err((file, _)) => file,
+        };
+        match state.lock_holder() {
+            LockHolder::Alive(pid) => {
+                let who = match state.running_daemon() {
+                    Some(d) => format!(" (pid {}, api {})", d.pid, d.api),
+                    None if pid != 0 => format!(" (pid {pid}, still starting)"),
+                    None => String::new(),
+                };
+                bail!(
+                    "another prodhome daemon is already running this lab{who}; use `prodhome status`, or `prodhome down` to stop it"
+                );
+            }
+            LockHolder::Dying(pid) if tokio::time::Instant::now() >= deadline => bail!(
+                "{} is still locked by pid {pid}, a prodhome daemon that is exiting but not gone after {:?}; \
+                 see `cat /proc/{pid}/status`, then run `prodhome up` again",
+                path.display(),
+                DYING_HOLDER_WAIT
+            ),
+            // Exiting, or just let go: try again in a moment.
+            LockHolder::Dying(_) | LockHolder::Free => {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+    }
+}
+
+/// A fresh token for the control API, in `api.token` (0600) before the API
+/// answers: only the account that started the lab can read it, so only it
+/// can change the lab. A new one on every start: a token read from an
+/// earlier run is worth nothing.
+fn write_token(state: &StateDir) -> Result<Secret> {
+    let token = Secret::generate(48).context("reading random bytes for the control API's token")?;
+    let path = state.api_token();
+    write_atomic(&path, token.expose().as_bytes(), 0o600)
+        .with_context(|| format!("writing {}", path.display()))?;
+    Ok(token)
 }
 
 /// The last `n` lines of a file, for error messages.

@@ -12,6 +12,7 @@
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, BufRead, Write};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -67,9 +68,14 @@ pub(crate) struct Ledger {
 }
 
 impl Ledger {
-    /// Opens (creating) `path` for appending.
+    /// Opens (creating, 0600: the writes are the lab's data, the owner's
+    /// alone) `path` for appending.
     pub(crate) fn open(path: &Path) -> io::Result<Ledger> {
-        let file = OpenOptions::new().create(true).append(true).open(path)?;
+        let file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .mode(0o600)
+            .open(path)?;
         Ok(Ledger {
             path: path.to_path_buf(),
             pending: Mutex::new(Vec::with_capacity(64 * 1024)),

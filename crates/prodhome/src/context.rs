@@ -1,5 +1,6 @@
 //! Which lab and which state directory a command works on.
 
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, Result, anyhow};
@@ -55,6 +56,51 @@ impl Context {
         args
     }
 
+    /// A client of the running daemon `info` for reading (status, events):
+    /// with the owner's token when this account can read it, without it
+    /// otherwise (the daemon lets every local account read).
+    pub(crate) fn client(&self, info: &api::DaemonInfo) -> api::Client {
+        let client = api::Client::new(&info.api);
+        match self.token() {
+            Ok(Some(token)) => client.with_token(token),
+            _ => client,
+        }
+    }
+
+    /// A client for commands that change the lab. Fails before asking,
+    /// saying whose lab it is, when this account cannot read the token.
+    pub(crate) fn control(&self, info: &api::DaemonInfo) -> Result<api::Client> {
+        let client = api::Client::new(&info.api);
+        match self.token() {
+            Ok(Some(token)) => Ok(client.with_token(token)),
+            // A daemon from before tokens: it needs none.
+            Ok(None) => Ok(client),
+            Err(e) => Err(self.not_owner(e)),
+        }
+    }
+
+    /// The one place the CLI reads `api.token`; `None` when there is none.
+    fn token(&self) -> std::io::Result<Option<model::Secret>> {
+        match self.state.read_api_token() {
+            Ok(token) => Ok(Some(token)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    fn not_owner(&self, e: std::io::Error) -> anyhow::Error {
+        let owner = std::fs::metadata(self.state.api_token())
+            .map(|m| account_name(m.uid()))
+            .unwrap_or_else(|_| "the account that started it".into());
+        let me = account_name(nix::unistd::getuid().as_raw());
+        anyhow!(
+            "only the owner of lab {} ({owner}) may change it, and this account ({me}) cannot read {} ({e}). \
+             Run the command as {owner}; `prodhome status` and the dashboard work for every account",
+            self.plan.name,
+            self.state.api_token().display()
+        )
+    }
+
     /// Fails with the list of nodes when `node` is not one of them.
     pub(crate) fn check_node(&self, node: &str) -> Result<()> {
         if self.plan.node(node).is_some() {
@@ -86,6 +132,14 @@ pub(crate) fn state_dir(global: &Global, plan: &Plan) -> Result<StateDir> {
         Some(dir) => StateDir::new(absolute(&cwd, dir)),
         None => StateDir::default_for(&plan.dir, &plan.name),
     })
+}
+
+/// `name (uid N)`, or `uid N` for an account without a name.
+fn account_name(uid: u32) -> String {
+    match nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(uid)) {
+        Ok(Some(user)) => format!("{} (uid {uid})", user.name),
+        _ => format!("uid {uid}"),
+    }
 }
 
 fn absolute(cwd: &Path, path: &Path) -> PathBuf {

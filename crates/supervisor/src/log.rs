@@ -143,11 +143,13 @@ pub(crate) async fn finish(readers: Vec<JoinHandle<()>>) {
     }
 }
 
+/// Owner-only: a server's or service's output tells of the lab's data (its
+/// queries, its errors), and only the lab's owner may read that.
 fn append(path: &Path) -> std::io::Result<File> {
     OpenOptions::new()
         .create(true)
         .append(true)
-        .mode(0o640)
+        .mode(0o600)
         .open(path)
 }
 

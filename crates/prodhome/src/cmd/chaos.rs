@@ -28,7 +28,11 @@ pub(crate) fn run(
             ctx.plan.name
         )
     })?;
-    let client = api::Client::new(&info.api);
+    let client = if fault == "list" {
+        ctx.client(&info)
+    } else {
+        ctx.control(&info)?
+    };
     let rt = runtime()?;
     match fault {
         "list" => {

@@ -94,8 +94,8 @@ pub(crate) fn run(global: &Global) -> Result<i32> {
             );
         }
     }
-    let api = ctx.state.running_daemon().map(|d| d.api);
-    for (ok, what) in sinks::check(&ctx.plan, api.as_deref()) {
+    let daemon = ctx.state.running_daemon().map(|d| ctx.client(&d));
+    for (ok, what) in sinks::check(&ctx.plan, daemon.as_ref()) {
         line(ok, what);
     }
     match cache_dir() {

@@ -11,7 +11,7 @@ pub(crate) fn run(ctx: &Context, purge: bool) -> Result<i32> {
     let rt = runtime()?;
     if let Some(info) = ctx.state.running_daemon() {
         eprintln!("prodhome: stopping lab {} (daemon pid {})", info.lab, info.pid);
-        rt.block_on(api::Client::new(&info.api).down())?;
+        rt.block_on(ctx.control(&info)?.down())?;
         let deadline = Instant::now() + Duration::from_secs(90);
         while supervisor::alive(info.pid) {
             if Instant::now() >= deadline {

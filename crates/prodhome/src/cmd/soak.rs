@@ -75,7 +75,7 @@ pub(crate) fn run(ctx: &Context, opts: SoakOptions) -> Result<i32> {
             ctx.plan.name
         )
     })?;
-    let client = api::Client::new(&info.api);
+    let client = ctx.control(&info)?;
     let rt = runtime()?;
     let verdict = rt.block_on(soak(ctx, &client, &writer, &opts, &schedule, described))?;
     if opts.json {

@@ -7,7 +7,7 @@ use crate::context::{Context, runtime};
 
 pub(crate) fn run(ctx: &Context, json: bool) -> Result<i32> {
     let status = match ctx.state.running_daemon() {
-        Some(info) => runtime()?.block_on(api::Client::new(&info.api).status())?,
+        Some(info) => runtime()?.block_on(ctx.client(&info).status())?,
         None => offline(ctx),
     };
     if json {

@@ -1,11 +1,13 @@
 //! `prodhome up`: foreground, detached, and the detached daemon itself.
 
+use std::os::unix::fs::OpenOptionsExt;
 use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result, bail};
 use daemon::UpOptions;
+use daemon::layout::LockHolder;
 
 use crate::context::{Context, cache_dir, runtime};
 
@@ -40,17 +42,39 @@ fn run_daemon(ctx: &Context, timeout: Duration, echo: bool) -> Result<i32> {
 }
 
 /// Starts the daemon in the background and returns once the lab is ready
-/// (exit 0), or the daemon failed (exit 1, with its reason).
+/// (exit 0), or the daemon failed (exit 1, with its reason). A daemon that
+/// is already running is waited for; one that was killed is taken over,
+/// however soon after its death this runs.
 pub(crate) fn detached(ctx: &Context, timeout: Duration) -> Result<i32> {
-    if let Some(info) = ctx.state.running_daemon() {
-        check_same_lab(ctx, &info)?;
-        eprintln!(
-            "prodhome: lab {} is already running (pid {}); waiting for it to be ready",
-            ctx.plan.name, info.pid
-        );
-        return wait_ready(ctx, None, timeout);
+    match ctx.state.lock_holder() {
+        LockHolder::Alive(pid) => {
+            if let Some(info) = ctx.state.running_daemon() {
+                check_same_lab(ctx, &info)?;
+            }
+            eprintln!(
+                "prodhome: lab {} is already running (pid {pid}); waiting for it to be ready",
+                ctx.plan.name
+            );
+            if let Waited::Exit(code) = wait_ready(ctx, None, timeout)? {
+                return Ok(code);
+            }
+            eprintln!("prodhome: that daemon (pid {pid}) exited while we waited; starting the lab again");
+        }
+        LockHolder::Dying(pid) => {
+            eprintln!(
+                "prodhome: the daemon of lab {} (pid {pid}) is exiting; taking over",
+                ctx.plan.name
+            );
+        }
+        LockHolder::Free => {}
     }
     preflight(ctx)?;
+    spawn_daemon(ctx, timeout)
+}
+
+/// Starts `prodhome __daemon` in its own process group, logging to
+/// daemon.log, and waits for the lab to be ready.
+fn spawn_daemon(ctx: &Context, timeout: Duration) -> Result<i32> {
     announce(ctx);
     ctx.state
         .create(&ctx.plan.name)
@@ -59,7 +83,10 @@ pub(crate) fn detached(ctx: &Context, timeout: Duration) -> Result<i32> {
     let log = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
-        .open(&log_path)?;
+        // The daemon's output tells of the lab's data: the owner's alone.
+        .mode(0o600)
+        .open(&log_path)
+        .with_context(|| format!("opening {}", log_path.display()))?;
     let start_of_log = log.metadata()?.len();
     let exe = std::env::current_exe().context("finding the prodhome executable")?;
     let child = Command::new(exe)
@@ -74,18 +101,31 @@ pub(crate) fn detached(ctx: &Context, timeout: Duration) -> Result<i32> {
         .process_group(0)
         .spawn()
         .context("starting the prodhome daemon")?;
-    wait_ready(
+    let waited = wait_ready(
         ctx,
         Some((child, start_of_log)),
         timeout + Duration::from_secs(30),
-    )
+    )?;
+    match waited {
+        Waited::Exit(code) => Ok(code),
+        // Not reached: with our own child, its exit is the answer.
+        Waited::Gone => Ok(1),
+    }
+}
+
+/// How waiting for a daemon ended.
+enum Waited {
+    /// The lab is ready (0) or our daemon failed (1): the command's exit code.
+    Exit(i32),
+    /// The daemon we did not start is gone (killed, or stopped by `down`).
+    Gone,
 }
 
 fn wait_ready(
     ctx: &Context,
     mut child: Option<(std::process::Child, u64)>,
     timeout: Duration,
-) -> Result<i32> {
+) -> Result<Waited> {
     let rt = runtime()?;
     let deadline = Instant::now() + timeout;
     loop {
@@ -97,29 +137,26 @@ fn wait_ready(
                 "prodhome: the lab did not come up (daemon {status}):\n{}",
                 log.trim_end()
             );
-            return Ok(1);
+            return Ok(Waited::Exit(1));
         }
         if let Some(info) = ctx.state.running_daemon() {
-            let client = api::Client::new(&info.api);
-            if let Ok(status) = rt.block_on(client.status()) {
-                if status.ready() {
-                    crate::cmd::status::print_table(&status);
-                    println!("\ndashboard: {}/", status.api);
-                    return Ok(0);
-                }
-                if status.phase == "failed" {
-                    // The daemon is exiting; its log will say why.
-                }
+            // A failed phase needs no case: the daemon is exiting, and
+            // its log (or the next loop) says why.
+            if let Ok(status) = rt.block_on(ctx.client(&info).status())
+                && status.ready()
+            {
+                crate::cmd::status::print_table(&status);
+                println!("\ndashboard: {}/", status.api);
+                return Ok(Waited::Exit(0));
             }
-        } else if child.is_none() {
-            bail!(
-                "the daemon of lab {} stopped while we waited; see `prodhome logs daemon`",
-                ctx.plan.name
-            );
+        } else if child.is_none() && !matches!(ctx.state.lock_holder(), LockHolder::Alive(_)) {
+            return Ok(Waited::Gone);
         }
         if Instant::now() >= deadline {
-            if let Some(info) = ctx.state.running_daemon() {
-                let _ = rt.block_on(api::Client::new(&info.api).down());
+            if let Some(info) = ctx.state.running_daemon()
+                && let Ok(client) = ctx.control(&info)
+            {
+                let _ = rt.block_on(client.down());
             }
             bail!(
                 "the lab was not ready within {:?}; it was stopped. See `prodhome logs daemon` and `prodhome logs NODE`",

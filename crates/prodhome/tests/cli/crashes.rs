@@ -129,3 +129,55 @@ fn kill9_of_the_daemon_then_up_takes_over_without_duplicates_or_loss() {
     assert_eq!(events.matches(r#""kind":"adopted""#).count(), 3, "{events}");
     assert!(lab.run(&["verify"]).status.success());
 }
+
+/// A publisher and one subscriber, no hum: cheap enough to kill many times.
+pub(crate) const TWO_NODES: &str = r#"name = "takeover"
+[postgres.publisher]
+[postgres.subscriber1]
+[replication.books]
+publisher = "publisher"
+subscribers = ["subscriber1"]
+schema = "schema.sql"
+tables = ["books"]
+"#;
+
+fn daemon_pid(lab: &TestLab) -> u64 {
+    let info: Value =
+        serde_json::from_slice(&std::fs::read(lab.state().join("daemon.json")).unwrap()).unwrap();
+    info["pid"].as_u64().unwrap()
+}
+
+/// Issue 10 item 4: `up -d` at once after `kill -9` of the daemon found the
+/// dying daemon's lock still held, waited for it "to be ready" and failed.
+#[test]
+fn up_at_once_after_kill9_of_the_daemon_always_takes_over() {
+    let lab = TestLab::new(BIN)
+        .lab(TWO_NODES)
+        .file("schema.sql", lab::init::SEED_SCHEMA);
+    lab.up();
+    for round in 0..10u32 {
+        let sql = format!("insert into books (id, title) values ({round}, 'round {round}')");
+        lab.sql("publisher", &sql);
+        let old = daemon_pid(&lab);
+        kill9(old);
+        let out = lab.run(&["up", "-d", "--timeout", "120s"]);
+        assert!(
+            out.status.success(),
+            "round {round}: up -d failed:\n{}",
+            crate::text(&out)
+        );
+        assert_eq!(lab.status()["phase"], "ready", "round {round}");
+        assert_ne!(
+            daemon_pid(&lab),
+            old,
+            "round {round}: the killed daemon still answers"
+        );
+        let count = lab.sql("publisher", "select count(*) from books");
+        assert_eq!(count, (round + 1).to_string(), "round {round}");
+    }
+    poll(
+        "subscriber1 to have every round's row",
+        Duration::from_secs(60),
+        || (lab.sql("subscriber1", "select count(*) from books") == "10").then_some(()),
+    );
+}

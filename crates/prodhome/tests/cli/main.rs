@@ -9,6 +9,7 @@ mod crashes;
 mod dashboard;
 mod dispatch;
 mod lifecycle;
+mod owner;
 mod prestart;
 mod readme;
 mod replication;

@@ -117,6 +117,20 @@ struct Open {
     data: Vec<u8>,
 }
 
+/// Creates the store's file owner-only (0600) before SQLite opens it:
+/// SQLite gives its -wal and -shm files the mode of the database, so the
+/// lab's metrics are never readable by other accounts.
+fn create_private(path: &Path) -> Result<(), Error> {
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .mode(0o600)
+        .open(path)
+        .map(drop)
+        .map_err(|e| Error::with(format!("creating the metrics store {}", path.display()), e))
+}
+
 impl Writer {
     /// Opens (creating when missing) the store at `opts.path`.
     pub fn open(opts: &EmbeddedOptions) -> Result<Writer, Error> {
@@ -129,6 +143,7 @@ impl Writer {
                 )
             })?;
         }
+        create_private(&path)?;
         let conn = Connection::open(&path).map_err(|e| sqlite("opening", &path, e))?;
         conn.busy_timeout(BUSY_TIMEOUT)
             .map_err(|e| sqlite("setting the busy timeout", &path, e))?;

@@ -10,7 +10,7 @@ use crate::context::runtime;
 pub(super) type Finding = (bool, String);
 
 /// What the doctor says about the lab's sinks.
-pub(super) fn check(plan: &Plan, running_api: Option<&str>) -> Vec<Finding> {
+pub(super) fn check(plan: &Plan, daemon: Option<&api::Client>) -> Vec<Finding> {
     let mut found = Vec::new();
     if let Some(influx) = &plan.sample.influx {
         found.extend(influx_findings(influx));
@@ -21,8 +21,8 @@ pub(super) fn check(plan: &Plan, running_api: Option<&str>) -> Vec<Finding> {
             "prometheus sink: the daemon serves /metrics on its API port (`prodhome status` shows it)".into(),
         ));
     }
-    if let Some(api) = running_api {
-        found.extend(live(api));
+    if let Some(daemon) = daemon {
+        found.extend(live(daemon));
     }
     found
 }
@@ -105,8 +105,8 @@ fn influx_findings(influx: &InfluxPlan) -> Vec<Finding> {
 }
 
 /// The running daemon's view: every sink failing now is a finding.
-fn live(api: &str) -> Vec<Finding> {
-    let status = runtime().and_then(|rt| Ok(rt.block_on(api::Client::new(api).status())?));
+fn live(daemon: &api::Client) -> Vec<Finding> {
+    let status = runtime().and_then(|rt| Ok(rt.block_on(daemon.status())?));
     let status = match status {
         Ok(s) => s,
         Err(e) => return vec![(false, format!("sinks: could not ask the running daemon: {e:#}"))],
