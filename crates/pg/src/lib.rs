@@ -23,6 +23,7 @@ mod lag;
 mod proof;
 mod replication;
 mod roles;
+mod share;
 mod verify;
 
 pub use account::{Account, check_reachable};
@@ -35,6 +36,7 @@ pub use lag::{LinkStatus, link_status};
 pub use proof::{KeyDiff, LedgerCheck, SlotCheck, check_ledger, check_slots, key_diff};
 pub use replication::{ReplicationSpec, SubscriberSpec, setup_replication, subscription_name};
 pub use roles::bootstrap;
+pub use share::{NewTables, Pending, Published, prepare_new_tables};
 pub use verify::{TableCheck, TableSide, VerifyReport, verify};
 
 use std::path::PathBuf;
