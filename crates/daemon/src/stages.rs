@@ -78,7 +78,7 @@ pub(crate) async fn start(plan: &Plan, lab: &Arc<Lab>, events: mpsc::Sender<Even
         }
     }));
     let hum = match &plan.hum {
-        Some(hum_plan) => Some(start_hum(hum_plan, lab, events.clone(), stopped.clone()).await?),
+        Some(hum_plan) => Some(start_hum(plan, hum_plan, lab, events.clone(), stopped.clone()).await?),
         None => None,
     };
     if !plan.chaos.is_empty() {
@@ -152,7 +152,11 @@ fn sampler_options(plan: &Plan, lab: &Lab) -> sampler::SamplerOptions {
     }
 }
 
+/// How long subscribers may take to copy the tables hum created.
+const SHARE_TIMEOUT: Duration = Duration::from_secs(120);
+
 async fn start_hum(
+    plan: &Plan,
     hum_plan: &lab::HumPlan,
     lab: &Arc<Lab>,
     events: mpsc::Sender<Event>,
@@ -161,9 +165,9 @@ async fn start_hum(
     let specs: Vec<pg::NodeSpec> = lab.nodes.iter().map(|(s, _)| s.clone()).collect();
     let port_of = |node: &pg::NodeSpec| lab.links.client_port(&node.name).unwrap_or(node.port);
     let opts = assemble::hum_options(hum_plan, &specs, port_of, lab.state.ledger())?;
-    hum::init(&opts.target, &opts.workload)
+    init_hum_tables(plan, &specs, lab, &opts)
         .await
-        .map_err(|e| anyhow!("preparing hum's tables on {}: {e}", hum_plan.node))?;
+        .map_err(|e| anyhow!("preparing hum's tables on {}: {e:#}", hum_plan.node))?;
     // hum's points go to the store once a second; a full channel drops
     // (hum counts it) rather than slowing the load.
     let (points_tx, mut points_rx) = mpsc::channel::<Point>(256);
@@ -189,6 +193,41 @@ async fn start_hum(
         };
         let _ = events.send(Event::now(&unit, EventKind::Hum { phase })).await;
     }))
+}
+
+/// Creates hum's tables on its node and on every subscriber whose
+/// publication carries them: the subscribers first, so their apply workers
+/// never meet rows of a table they lack (`pg::prepare_new_tables` has the
+/// whole order).
+async fn init_hum_tables(
+    plan: &Plan,
+    specs: &[pg::NodeSpec],
+    lab: &Lab,
+    opts: &hum::HumOptions,
+) -> Result<()> {
+    let replications: Vec<pg::Published> = plan
+        .replications
+        .iter()
+        .map(|r| pg::Published {
+            name: &r.name,
+            publisher: &r.publisher,
+            subscribers: &r.subscribers,
+            tables: match &r.tables {
+                lab::Tables::All => None,
+                lab::Tables::List(list) => Some(list),
+            },
+        })
+        .collect();
+    let tables = opts.workload.schema_sql();
+    let new = pg::NewTables {
+        node: &opts.target.name,
+        tables: &tables,
+        recreate: hum::init_recreates(&opts.target, &opts.workload, false).await?,
+    };
+    let pending = pg::prepare_new_tables(specs, &replications, &new, |n| Some(lab.state.node_log(n))).await?;
+    hum::init(&opts.target, &opts.workload).await?;
+    pending.finish(SHARE_TIMEOUT).await?;
+    Ok(())
 }
 
 /// Feeds the alerts every event and, once a second, every unit's state and

@@ -8,6 +8,7 @@ mod crashes;
 mod dashboard;
 mod dispatch;
 mod lifecycle;
+mod prodhome_tables;
 mod replication;
 mod services;
 mod soak;
