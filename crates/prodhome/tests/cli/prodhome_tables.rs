@@ -3,7 +3,9 @@
 //! the seed: other node names, `tables = "all"`, no schema file.
 
 use serde_json::Value;
-use testkit::{TestLab, assert_success};
+use std::time::Duration;
+
+use testkit::{TestLab, assert_success, poll};
 
 use crate::{BIN, text};
 
@@ -77,9 +79,9 @@ fn hum_init_of_tpcb_on_an_all_tables_publisher_reaches_every_replica() {
 
 #[test]
 fn a_lab_with_hum_on_an_all_tables_replication_comes_up_and_verifies() {
-    let toml = format!(
-        "{ALL_TABLES}[hum]\nnode = \"main\"\nworkload = \"tpcb\"\nscale = 1\nclients = 1\nrate = 20\n"
-    );
+    // books, not tpcb: verify compares checksums one node after the other,
+    // which 100,000 accounts updated all the time never let match.
+    let toml = format!("{ALL_TABLES}[hum]\nnode = \"main\"\nworkload = \"books\"\nclients = 1\nrate = 20\n");
     let lab = TestLab::new(BIN).lab(&toml);
     lab.up();
     let out = lab.run(&["verify", "--timeout", "60s", "--json"]);
@@ -91,9 +93,14 @@ fn a_lab_with_hum_on_an_all_tables_replication_comes_up_and_verifies() {
         .iter()
         .map(|t| t["table"].as_str().unwrap())
         .collect();
-    assert!(tables.contains(&"public.pgbench_accounts"), "{tables:?}");
+    assert!(tables.contains(&"public.books"), "{tables:?}");
+    // hum's inserts keep arriving on both replicas.
     for replica in REPLICAS {
-        assert_eq!(count(&lab, replica, "pgbench_accounts"), 100_000, "{replica}");
+        poll(
+            &format!("hum's books on {replica}"),
+            Duration::from_secs(30),
+            || (count(&lab, replica, "books") > 0).then_some(()),
+        );
     }
     // Every link still streams: no apply worker died on an unknown table.
     let status = lab.status();
