@@ -108,3 +108,28 @@ fn a_lab_with_hum_on_an_all_tables_replication_comes_up_and_verifies() {
         assert_eq!(link["state"], "streaming", "{link}");
     }
 }
+
+#[test]
+fn a_replica_that_cannot_copy_hums_table_fails_the_init_naming_it_and_why() {
+    let lab = TestLab::new(BIN).lab(ALL_TABLES);
+    lab.up();
+    // replica_a has a books of its own that lacks columns the publisher's has.
+    lab.sql(
+        "replica_a",
+        "create table books (id bigint primary key, title text, author text, updated_at timestamptz)",
+    );
+    let out = lab.run(&["hum", "--node", "main", "--init", "--workload", "books"]);
+    assert!(!out.status.success(), "{}", text(&out));
+    let message = text(&out);
+    assert!(
+        message.contains("subscriber replica_a could not copy books from main")
+            && message.contains("\"price\", \"stock\"")
+            && message.contains("prodhome logs replica_a"),
+        "{message}"
+    );
+    // The other replica got its copy.
+    assert_eq!(
+        lab.sql("replica_b", "select to_regclass('books') is not null"),
+        "t"
+    );
+}
