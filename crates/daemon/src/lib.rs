@@ -12,6 +12,7 @@ mod alerts;
 pub mod assemble;
 pub mod eventlog;
 pub mod faults;
+pub mod humtables;
 pub mod layout;
 mod leftovers;
 pub mod links;

@@ -99,7 +99,7 @@ pub(crate) async fn start(plan: &Plan, lab: &Arc<Lab>, events: mpsc::Sender<Even
         }
     }));
     let hum = match &plan.hum {
-        Some(hum_plan) => Some(start_hum(hum_plan, lab, events.clone(), stopped.clone()).await?),
+        Some(hum_plan) => Some(start_hum(plan, hum_plan, lab, events.clone(), stopped.clone()).await?),
         None => None,
     };
     if !plan.chaos.is_empty() {
@@ -174,6 +174,7 @@ fn sampler_options(plan: &Plan, lab: &Lab) -> sampler::SamplerOptions {
 }
 
 async fn start_hum(
+    plan: &Plan,
     hum_plan: &lab::HumPlan,
     lab: &Arc<Lab>,
     events: mpsc::Sender<Event>,
@@ -182,9 +183,9 @@ async fn start_hum(
     let specs: Vec<pg::NodeSpec> = lab.nodes.iter().map(|(s, _)| s.clone()).collect();
     let port_of = |node: &pg::NodeSpec| lab.links.client_port(&node.name).unwrap_or(node.port);
     let opts = assemble::hum_options(hum_plan, &specs, port_of, lab.state.ledger())?;
-    hum::init(&opts.target, &opts.workload)
+    crate::humtables::init(plan, &lab.state, &specs, &opts.target, &opts.workload, false)
         .await
-        .map_err(|e| anyhow!("preparing hum's tables on {}: {e}", hum_plan.node))?;
+        .map_err(|e| anyhow!("preparing hum's tables on {}: {e:#}", hum_plan.node))?;
     // hum's points go to the store once a second; a full channel drops
     // (hum counts it) rather than slowing the load.
     let (points_tx, mut points_rx) = mpsc::channel::<Point>(256);

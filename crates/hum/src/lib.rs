@@ -23,7 +23,10 @@
 //! ([`Stochastic`]) can be played again.
 //!
 //! [`init`] creates what a workload needs: pgbench's tables, filled with
-//! COPY like `pgbench -i`, or the books table.
+//! COPY like `pgbench -i`, or the books table. [`Workload::schema_sql`] is
+//! the same tables' definitions without rows, for nodes that get the rows
+//! by replication, and [`init_recreates`] says beforehand whether an init
+//! will drop and recreate them.
 
 mod client;
 mod error;
@@ -67,6 +70,34 @@ pub async fn init(target: &Target, workload: &Workload) -> Result<(), Error> {
 /// `pgbench -i` does (`prodhome hum --init`). Never drops `books`.
 pub async fn init_fresh(target: &Target, workload: &Workload) -> Result<(), Error> {
     init_with(target, workload, true).await
+}
+
+/// Whether [`init`] (or, with `fresh`, [`init_fresh`]) will create
+/// `workload`'s tables on `target` anew, dropping any that are there:
+/// tpcb does unless complete tables of its scale exist (always when
+/// fresh); books and scripts never drop anything. A caller that keeps
+/// copies of these tables elsewhere (subscribers) asks this first, because
+/// those copies must then start over too.
+pub async fn init_recreates(target: &Target, workload: &Workload, fresh: bool) -> Result<bool, Error> {
+    let Workload::Tpcb { scale } = workload else {
+        return Ok(false);
+    };
+    let client = client::connect(&target.config())
+        .await
+        .map_err(|e| run::connect_error(target, e))?;
+    workload::tpcb::recreates(&client, *scale, fresh)
+        .await
+        .map_err(|e| {
+            Error::with(
+                ErrorKind::Setup,
+                format!(
+                    "{}: reading the pgbench tables failed: {}",
+                    target.name,
+                    error::describe(&e)
+                ),
+                e,
+            )
+        })
 }
 
 async fn init_with(target: &Target, workload: &Workload, fresh: bool) -> Result<(), Error> {

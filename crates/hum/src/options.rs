@@ -105,6 +105,27 @@ impl Workload {
                 .map_or_else(|| "script".to_string(), |n| n.to_string_lossy().into_owned()),
         }
     }
+
+    /// The tables [`crate::init`] creates on the target: none for a
+    /// script (its tables are the user's).
+    pub fn tables(&self) -> &'static [&'static str] {
+        match self {
+            Workload::Tpcb { .. } => &crate::workload::tpcb::TABLES,
+            Workload::Books => &["books"],
+            Workload::Script { .. } => &[],
+        }
+    }
+
+    /// Each of [`Workload::tables`] with the statements that create it,
+    /// keys and indexes included and no rows, idempotent (`CREATE TABLE IF
+    /// NOT EXISTS`): what a node that gets the rows by replication needs.
+    pub fn schema_sql(&self) -> Vec<(&'static str, String)> {
+        match self {
+            Workload::Tpcb { scale } => crate::workload::tpcb::schema_sql(*scale),
+            Workload::Books => vec![("books", crate::workload::books::CREATE.to_string())],
+            Workload::Script { .. } => Vec::new(),
+        }
+    }
 }
 
 /// How fast transactions are started.

@@ -481,3 +481,63 @@ async fn long_transactions_make_lock_waits_and_disconnects_come_back() {
         "deliberate disconnects are not failures: {s}"
     );
 }
+
+/// The tables' columns and primary keys, as a node reports them.
+fn shape(node: &PgNode, tables: &[&str]) -> String {
+    let list = tables
+        .iter()
+        .map(|t| format!("'{t}'"))
+        .collect::<Vec<_>>()
+        .join(",");
+    node.sql(&format!(
+        "select string_agg(format('%s.%s %s %s', c.table_name, c.column_name, c.data_type, c.is_nullable), ', ' \
+                order by c.table_name, c.ordinal_position) \
+           || ' | ' || (select string_agg(conrelid::regclass::text || ' ' || pg_get_constraintdef(oid), ', ' order by 1) \
+                        from pg_constraint where contype = 'p' and conrelid::regclass::text in ({list})) \
+         from information_schema.columns c where c.table_name in ({list})"
+    ))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn schema_sql_makes_the_tables_init_makes_without_rows() {
+    let (publisher, subscriber) = (PgNode::start(), PgNode::start());
+    for workload in [Workload::Tpcb { scale: 1 }, Workload::Books] {
+        hum::init(&target(&publisher), &workload).await.unwrap();
+        let ddl: Vec<String> = workload.schema_sql().into_iter().map(|(_, sql)| sql).collect();
+        // Idempotent: twice is the same as once.
+        for _ in 0..2 {
+            subscriber.sql(&ddl.join(";\n"));
+        }
+        let tables = workload.tables();
+        assert_eq!(workload.schema_sql().len(), tables.len());
+        let want = shape(&publisher, tables);
+        assert!(want.contains("PRIMARY KEY"), "{want}");
+        assert!(tables.iter().all(|t| want.contains(&format!("{t}."))), "{want}");
+        assert_eq!(want, shape(&subscriber, tables), "{}", workload.name());
+        for table in tables {
+            assert_eq!(int(&subscriber, &format!("select count(*) from {table}")), 0);
+        }
+    }
+    // Whether an init drops and recreates: only tpcb, fresh or incomplete.
+    let tpcb = Workload::Tpcb { scale: 1 };
+    assert!(
+        !hum::init_recreates(&target(&publisher), &tpcb, false)
+            .await
+            .unwrap()
+    );
+    assert!(
+        hum::init_recreates(&target(&publisher), &tpcb, true)
+            .await
+            .unwrap()
+    );
+    assert!(
+        hum::init_recreates(&target(&publisher), &Workload::Tpcb { scale: 2 }, false)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !hum::init_recreates(&target(&publisher), &Workload::Books, true)
+            .await
+            .unwrap()
+    );
+}

@@ -25,6 +25,7 @@ mod proof;
 mod replication;
 mod roles;
 mod schema;
+mod share;
 mod sync;
 mod synclog;
 mod verify;
@@ -41,6 +42,7 @@ pub use proof::{KeyDiff, LedgerCheck, SlotCheck, check_ledger, check_slots, key_
 pub use replication::{ReplicationSpec, SubscriberSpec, setup_replication, subscription_name};
 pub use roles::bootstrap;
 pub use schema::SchemaSpec;
+pub use share::{NewTables, Pending, Published, prepare_new_tables};
 pub use verify::{TableCheck, TableSide, VerifyReport, verify};
 
 use std::path::PathBuf;

@@ -16,8 +16,9 @@ use super::{Int, Tx, Work, first_error, open_read};
 use crate::client::TxError;
 use crate::error::{Error, ErrorKind, describe};
 
-/// The seed lab's table (crates/lab `SEED_SCHEMA`), for servers without it.
-const CREATE: &str = "
+/// The seed lab's table (crates/lab `SEED_SCHEMA`), for servers without it;
+/// idempotent, and also what a subscriber of the node gets.
+pub(crate) const CREATE: &str = "
     create table if not exists books (
         id bigint primary key,
         title text not null,

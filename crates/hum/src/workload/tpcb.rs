@@ -16,7 +16,7 @@ const BRANCHES: i64 = 1;
 const TELLERS: i64 = 10;
 const ACCOUNTS: i64 = 100_000;
 
-const TABLES: [&str; 4] = [
+pub(crate) const TABLES: [&str; 4] = [
     "pgbench_accounts",
     "pgbench_branches",
     "pgbench_history",
@@ -181,24 +181,89 @@ async fn complete(client: &Client, scale: i64) -> Result<bool, tokio_postgres::E
     Ok(last == Some(ACCOUNTS * scale) && keys == 3)
 }
 
+/// One of pgbench's tables as `pgbench -i` creates it.
+struct Table {
+    name: &'static str,
+    columns: String,
+    /// The primary key's column (pgbench_history has none).
+    key: Option<&'static str>,
+}
+
+/// pgbench's tables at `scale`: aid is int4 up to scale 20,000, as in pgbench.
+fn definitions(scale: i64) -> [Table; 4] {
+    let aid = if scale >= 20_000 { "bigint" } else { "int" };
+    [
+        Table {
+            name: "pgbench_history",
+            columns: format!("tid int, bid int, aid {aid}, delta int, mtime timestamp, filler char(22)"),
+            key: None,
+        },
+        Table {
+            name: "pgbench_tellers",
+            columns: "tid int not null, bid int, tbalance int, filler char(84)".into(),
+            key: Some("tid"),
+        },
+        Table {
+            name: "pgbench_accounts",
+            columns: format!("aid {aid} not null, bid int, abalance int, filler char(84)"),
+            key: Some("aid"),
+        },
+        Table {
+            name: "pgbench_branches",
+            columns: "bid int not null, bbalance int, filler char(88)".into(),
+            key: Some("bid"),
+        },
+    ]
+}
+
+/// The tables' definitions with their keys, empty and idempotent, for a
+/// node that gets the rows by replication: the keys are there from the
+/// start, so the subscriber finds the rows an UPDATE names by index.
+pub(crate) fn schema_sql(scale: u32) -> Vec<(&'static str, String)> {
+    definitions(i64::from(scale))
+        .into_iter()
+        .map(|t| {
+            let key = t.key.map(|k| format!(", primary key ({k})")).unwrap_or_default();
+            let sql = format!("create table if not exists {} ({}{key})", t.name, t.columns);
+            (t.name, sql)
+        })
+        .collect()
+}
+
+/// Whether [`init`] will (re)create the tables rather than keep them.
+pub(crate) async fn recreates(
+    client: &Client,
+    scale: u32,
+    fresh: bool,
+) -> Result<bool, tokio_postgres::Error> {
+    Ok(fresh || !complete(client, i64::from(scale)).await?)
+}
+
 /// Creates and fills the tables at `scale` unless complete ones of that
 /// scale exist (or always, with `fresh`, like `pgbench -i`). One
 /// transaction: the tables appear whole or not at all.
 pub(crate) async fn init(client: &Client, scale: u32, fresh: bool) -> Result<(), tokio_postgres::Error> {
-    let scale = i64::from(scale);
-    if !fresh && complete(client, scale).await? {
+    if !recreates(client, scale, fresh).await? {
         return Ok(());
     }
-    // aid is int4 up to scale 20,000, as in pgbench.
-    let aid_type = if scale >= 20_000 { "bigint" } else { "int" };
+    let scale = i64::from(scale);
+    // Keys come after the COPY, as in pgbench -i: loading is faster so.
+    let creates: String = definitions(scale)
+        .iter()
+        .map(|t| {
+            let fill = if t.key.is_some() {
+                " with (fillfactor = 100)"
+            } else {
+                ""
+            };
+            format!("create table {} ({}){fill};\n", t.name, t.columns)
+        })
+        .collect();
     client
         .batch_execute(&format!(
             "begin;
              drop table if exists pgbench_accounts, pgbench_branches, pgbench_history, pgbench_tellers;
-             create table pgbench_history (tid int, bid int, aid {aid_type}, delta int, mtime timestamp, filler char(22));
-             create table pgbench_tellers (tid int not null, bid int, tbalance int, filler char(84)) with (fillfactor = 100);
-             create table pgbench_accounts (aid {aid_type} not null, bid int, abalance int, filler char(84)) with (fillfactor = 100);
-             create table pgbench_branches (bid int not null, bbalance int, filler char(88)) with (fillfactor = 100);"
+             {creates}"
         ))
         .await?;
     let filled = async {
@@ -214,14 +279,14 @@ pub(crate) async fn init(client: &Client, scale: u32, fresh: bool) -> Result<(),
             put_row(buf, &[i + 1, i / ACCOUNTS + 1, 0]);
         })
         .await?;
-        client
-            .batch_execute(
-                "alter table pgbench_branches add primary key (bid);
-                 alter table pgbench_tellers add primary key (tid);
-                 alter table pgbench_accounts add primary key (aid);
-                 commit;",
-            )
-            .await
+        let keys: String = definitions(scale)
+            .iter()
+            .filter_map(|t| {
+                t.key
+                    .map(|k| format!("alter table {} add primary key ({k});\n", t.name))
+            })
+            .collect();
+        client.batch_execute(&format!("{keys}commit;")).await
     }
     .await;
     if let Err(e) = filled {

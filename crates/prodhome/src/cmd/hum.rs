@@ -14,7 +14,7 @@ use crate::context::{Context, runtime};
 
 pub(crate) fn run(global: &Global, args: HumArgs) -> Result<i32> {
     let rate: Rate = args.rate.parse().map_err(|e: String| anyhow!(e))?;
-    let (target, read_targets) = targets(global, &args)?;
+    let (ctx, target, read_targets) = targets(global, &args)?;
     let workload = match args.workload.as_str() {
         "tpcb" => Workload::Tpcb { scale: args.scale },
         "books" => Workload::Books,
@@ -52,7 +52,11 @@ pub(crate) fn run(global: &Global, args: HumArgs) -> Result<i32> {
     let summary = runtime()?.block_on(async {
         if args.init {
             let started = std::time::Instant::now();
-            hum::init_fresh(&opts.target, &opts.workload).await?;
+            match ctx.as_ref().filter(|_| args.url.is_none()) {
+                // A lab node: its subscribers get the new tables too.
+                Some(ctx) => init_shared(ctx, &opts.target, &opts.workload, true).await?,
+                None => hum::init_fresh(&opts.target, &opts.workload).await?,
+            }
             eprintln!(
                 "hum: {} ready on {} in {:.1} s",
                 opts.workload.name(),
@@ -73,7 +77,7 @@ pub(crate) fn run(global: &Global, args: HumArgs) -> Result<i32> {
             }
             let _ = stop.send(true);
         });
-        hum::run(opts, None, stop_rx).await.map(Some)
+        Ok::<_, anyhow::Error>(Some(hum::run(opts, None, stop_rx).await?))
     })?;
     let Some(summary) = summary else { return Ok(0) };
     if args.json {
@@ -85,8 +89,23 @@ pub(crate) fn run(global: &Global, args: HumArgs) -> Result<i32> {
     Ok(if failed { 1 } else { 0 })
 }
 
-/// The write target and the read targets, from URLs or lab nodes.
-fn targets(global: &Global, args: &HumArgs) -> Result<(Target, Vec<Target>)> {
+/// Prepares `workload`'s tables on `target`, a node of the lab, and on the
+/// subscribers that should have them (`daemon::humtables`).
+pub(crate) async fn init_shared(
+    ctx: &Context,
+    target: &Target,
+    workload: &Workload,
+    fresh: bool,
+) -> Result<()> {
+    let ports = daemon::ports::load(&ctx.state);
+    let secrets = daemon::secrets::load(&ctx.state)?;
+    let nodes = daemon::assemble::node_specs(&ctx.plan, &ctx.state, &ports, &secrets)?;
+    daemon::humtables::init(&ctx.plan, &ctx.state, &nodes, target, workload, fresh).await
+}
+
+/// The lab (when a node is named), the write target and the read targets,
+/// from URLs or lab nodes.
+fn targets(global: &Global, args: &HumArgs) -> Result<(Option<Context>, Target, Vec<Target>)> {
     let needs_lab = args.url.is_none() || !args.read_nodes.is_empty();
     let ctx = if needs_lab {
         Some(Context::load(global)?)
@@ -116,5 +135,5 @@ fn targets(global: &Global, args: &HumArgs) -> Result<(Target, Vec<Target>)> {
     for url in &args.read_urls {
         reads.push(Target::from_url(url, None)?);
     }
-    Ok((target, reads))
+    Ok((ctx, target, reads))
 }

@@ -47,6 +47,8 @@ struct Verdict {
     max_converge_ms: u64,
     restarts: u64,
     schedule: Vec<String>,
+    /// Why the verdict is not ok, one line each; empty when it is.
+    reasons: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     proof: Option<Proof>,
 }
@@ -140,6 +142,22 @@ fn plan_faults(ctx: &Context, writer: &str, opts: &SoakOptions) -> Vec<Planned> 
     ::chaos::schedule(&scenarios, opts.seed, opts.duration.mul_f64(0.8))
 }
 
+/// What a run gathered on its way to the verdict. Anything that went wrong
+/// once the soak started is a reason here, never an early return: the
+/// soak always ends with a verdict.
+#[derive(Default)]
+struct Outcome {
+    applied: BTreeMap<String, u64>,
+    skipped: u64,
+    load: Option<hum::Summary>,
+    proof: Option<Proof>,
+    max_converge_ms: u64,
+    restarts: u64,
+    reasons: Vec<String>,
+}
+
+/// Fails only before the soak starts (the daemon does not answer, the
+/// lab has no such node); afterwards every failure is in the verdict.
 async fn soak(
     ctx: &Context,
     client: &api::Client,
@@ -150,80 +168,226 @@ async fn soak(
 ) -> Result<Verdict> {
     let status = client.status().await?;
     let restarts_before: u64 = status.nodes.iter().map(|n| n.restarts as u64).sum();
+    let target = writer_target(ctx, &status, writer)?;
+    let ledger = ctx
+        .state
+        .root()
+        .join(format!("soak-{}-{}.ledger", opts.seed, model::now_ns()));
+    let start = tokio::time::Instant::now();
+    let mut run = Outcome::default();
+    // books reaches every subscriber whose publication carries it before
+    // the first row is written (see cmd/hum.rs init_shared).
+    match super::hum::init_shared(ctx, &target, &hum::Workload::Books, false).await {
+        Ok(()) => load_with_faults(client, target, &ledger, opts, schedule, &mut run).await,
+        Err(e) => run
+            .reasons
+            .push(format!("preparing the books table on {writer} failed: {e:#}")),
+    }
+    let ledger = run.load.is_some().then_some(ledger.as_path());
+    heal_and_prove(ctx, client, ledger, opts, &mut run).await;
+    match client.status().await {
+        Ok(status) => {
+            let after: u64 = status.nodes.iter().map(|n| n.restarts as u64).sum();
+            run.restarts = after.saturating_sub(restarts_before);
+        }
+        Err(e) => run
+            .reasons
+            .push(format!("the daemon did not answer after the proof: {e}")),
+    }
+    Ok(verdict(opts.seed, start.elapsed(), described, run))
+}
+
+/// hum's connection to the writer, through its client-path proxy so that
+/// client faults reach the load.
+fn writer_target(ctx: &Context, status: &api::Status, writer: &str) -> Result<hum::Target> {
     let ports = daemon::ports::load(&ctx.state);
     let secrets = daemon::secrets::load(&ctx.state)?;
     let nodes = daemon::assemble::node_specs(&ctx.plan, &ctx.state, &ports, &secrets)?;
     let node = nodes
         .iter()
         .find(|n| n.name == writer)
-        .context("the writer node")?;
+        .ok_or_else(|| anyhow!("the load's node {writer} is not in lab {}", ctx.plan.name))?;
     let proxy_port = status
         .nodes
         .iter()
         .find(|n| n.name == writer)
         .and_then(|n| n.proxy_port)
         .unwrap_or(node.port);
-    let target = daemon::assemble::hum_target(node, proxy_port);
-    let ledger = ctx
-        .state
-        .root()
-        .join(format!("soak-{}-{}.ledger", opts.seed, model::now_ns()));
-    hum::init(&target, &hum::Workload::Books)
-        .await
-        .map_err(|e| anyhow!("{e}"))?;
+    Ok(daemon::assemble::hum_target(node, proxy_port))
+}
+
+/// The load for `--duration` with the faults at their times.
+async fn load_with_faults(
+    client: &api::Client,
+    target: hum::Target,
+    ledger: &std::path::Path,
+    opts: &SoakOptions,
+    schedule: &[Planned],
+    run: &mut Outcome,
+) {
     let mut hum_opts = hum::HumOptions::new(target, hum::Workload::Books);
     hum_opts.clients = opts.clients;
     hum_opts.rate = hum::Rate::PerSecond(opts.rate);
     hum_opts.seed = opts.seed;
-    hum_opts.ledger = Some(ledger.clone());
+    hum_opts.ledger = Some(ledger.to_path_buf());
     hum_opts.duration = Some(opts.duration);
     let (stop_tx, stop) = tokio::sync::watch::channel(false);
     let load = tokio::spawn(hum::run(hum_opts, None, stop));
-
     let start = tokio::time::Instant::now();
-    let mut applied: BTreeMap<String, u64> = BTreeMap::new();
-    let mut skipped = 0;
     for planned in schedule {
         tokio::time::sleep_until(start + planned.at).await;
-        match client.chaos(&planned.fault).await? {
-            Ok(_) => *applied.entry(planned.fault.kind.name().to_string()).or_default() += 1,
-            Err(reason) => {
+        match client.chaos(&planned.fault).await {
+            Ok(Ok(_)) => {
+                *run.applied
+                    .entry(planned.fault.kind.name().to_string())
+                    .or_default() += 1
+            }
+            Ok(Err(reason)) => {
                 eprintln!("prodhome: skipped {}: {reason}", planned.fault);
-                skipped += 1;
+                run.skipped += 1;
+            }
+            Err(e) => {
+                run.reasons.push(format!(
+                    "the daemon stopped answering when {} was due: {e}",
+                    planned.fault
+                ));
+                // No more faults can be applied: end the load now.
+                let _ = stop_tx.send(true);
+                break;
             }
         }
     }
-    let summary = load.await.context("the load task")?.map_err(|e| anyhow!("{e}"))?;
-    let _ = stop_tx.send(true);
-    client.heal().await?;
+    match load.await {
+        Ok(Ok(summary)) => {
+            if let Some(e) = &summary.ledger_error {
+                run.reasons
+                    .push(format!("the load could not write its ledger: {e}"));
+            }
+            if summary.transactions == 0 {
+                run.reasons.push(format!(
+                    "the load committed no transaction ({} errors)",
+                    summary.errors
+                ));
+            }
+            run.load = Some(summary);
+        }
+        Ok(Err(e)) => run.reasons.push(format!("the load failed to start: {e}")),
+        Err(e) => run.reasons.push(format!("the load stopped unexpectedly: {e}")),
+    }
+}
+
+/// The proof waits at most this long for subscribers to converge: long
+/// enough to catch up after the faults of a run this long, never more than
+/// 2 minutes, so a subscriber that will never converge does not double the
+/// run's time.
+fn proof_timeout(duration: Duration) -> Duration {
+    duration.clamp(Duration::from_secs(30), Duration::from_secs(120))
+}
+
+/// Undoes every fault, waits for every node, then proves.
+async fn heal_and_prove(
+    ctx: &Context,
+    client: &api::Client,
+    ledger: Option<&std::path::Path>,
+    opts: &SoakOptions,
+    run: &mut Outcome,
+) {
+    if let Err(e) = client.heal().await {
+        run.reasons.push(format!("healing the faults failed: {e}"));
+    }
     let healed = Instant::now();
-    wait_all_ready(client).await?;
-    let proof = verify::prove(ctx, Duration::from_secs(120), Some(&ledger)).await?;
-    let max_converge_ms = healed.elapsed().as_millis() as u64;
-    let status = client.status().await?;
-    let restarts_after: u64 = status.nodes.iter().map(|n| n.restarts as u64).sum();
-    Ok(Verdict {
-        ok: proof.ok,
-        seed: opts.seed,
-        duration_s: start.elapsed().as_secs_f64(),
-        faults: applied,
-        skipped_faults: skipped,
-        transactions: summary.transactions,
-        errors: summary.errors,
-        acknowledged: proof.acknowledged,
-        lost: proof.lost,
-        converged: proof.converged,
-        max_converge_ms,
-        restarts: restarts_after.saturating_sub(restarts_before),
-        schedule: described,
-        proof: Some(proof),
-    })
+    if let Err(e) = wait_all_ready(client).await {
+        run.reasons.push(format!("{e:#}"));
+        return;
+    }
+    match verify::prove(ctx, proof_timeout(opts.duration), ledger).await {
+        Ok(proof) => run.proof = Some(proof),
+        Err(e) => run.reasons.push(format!("the proof could not finish: {e:#}")),
+    }
+    run.max_converge_ms = healed.elapsed().as_millis() as u64;
+}
+
+/// The verdict: ok only when nothing went wrong and the proof holds;
+/// every way it does not is a reason.
+fn verdict(seed: u64, duration: Duration, schedule: Vec<String>, run: Outcome) -> Verdict {
+    let mut reasons = run.reasons;
+    if let Some(proof) = &run.proof {
+        reasons.extend(proof_reasons(proof));
+    }
+    let proved = run.proof.as_ref().is_some_and(|p| p.ok);
+    if reasons.is_empty() && !proved {
+        reasons.push("the proof failed; its report follows".into());
+    }
+    let load = run.load.as_ref();
+    Verdict {
+        ok: reasons.is_empty() && proved,
+        seed,
+        duration_s: duration.as_secs_f64(),
+        faults: run.applied,
+        skipped_faults: run.skipped,
+        transactions: load.map_or(0, |l| l.transactions),
+        errors: load.map_or(0, |l| l.errors),
+        acknowledged: run.proof.as_ref().map_or(0, |p| p.acknowledged),
+        lost: run.proof.as_ref().map_or(0, |p| p.lost),
+        converged: run.proof.as_ref().is_some_and(|p| p.converged),
+        max_converge_ms: run.max_converge_ms,
+        restarts: run.restarts,
+        schedule,
+        reasons,
+        proof: run.proof,
+    }
+}
+
+/// Why a proof does not hold, one line per finding.
+fn proof_reasons(proof: &Proof) -> Vec<String> {
+    let mut reasons = Vec::new();
+    for report in &proof.replications {
+        let r = &report.replication;
+        for (node, ms) in &report.probe_ms {
+            if ms.is_none() {
+                reasons.push(format!("replication {r}: the probe row never reached {node}"));
+            }
+        }
+        for table in &report.tables {
+            for side in table.subscribers.iter().filter(|s| !s.matches) {
+                reasons.push(format!(
+                    "replication {r}: {} on {} has {} rows, the publisher {} ({})",
+                    table.table,
+                    side.node,
+                    side.rows,
+                    table.publisher.rows,
+                    if side.rows == table.publisher.rows {
+                        "same count, different rows"
+                    } else {
+                        "not converged"
+                    }
+                ));
+            }
+        }
+    }
+    for check in proof.ledger.iter().flatten().filter(|c| c.lost > 0) {
+        reasons.push(format!(
+            "{} acknowledged writes to {} are not on the publisher",
+            check.lost, check.table
+        ));
+    }
+    for slot in &proof.slots {
+        if !slot.exists {
+            reasons.push(format!("replication slot {} is gone", slot.slot));
+        } else if !slot.active {
+            reasons.push(format!("replication slot {} is not active", slot.slot));
+        }
+    }
+    reasons
 }
 
 async fn wait_all_ready(client: &api::Client) -> Result<()> {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
     loop {
-        let status = client.status().await?;
+        let status = client
+            .status()
+            .await
+            .context("after healing, the daemon did not answer")?;
         if status.nodes.iter().all(|n| n.state == "ready") {
             return Ok(());
         }
@@ -231,10 +395,11 @@ async fn wait_all_ready(client: &api::Client) -> Result<()> {
             let states: Vec<String> = status
                 .nodes
                 .iter()
+                .filter(|n| n.state != "ready")
                 .map(|n| format!("{} {}", n.name, n.state))
                 .collect();
             return Err(anyhow!(
-                "after healing, not every node came back within 120 s: {}",
+                "after healing, not every node came back within 120 s: {} (see `prodhome logs NODE`)",
                 states.join(", ")
             ));
         }
@@ -260,6 +425,9 @@ fn print_verdict(v: &Verdict) {
     {
         verify::print_proof(proof);
     }
+    for reason in &v.reasons {
+        println!("  reason: {reason}");
+    }
     println!("{}", if v.ok { "verdict: ok" } else { "verdict: FAILED" });
 }
 
@@ -272,4 +440,103 @@ fn fmt_faults(faults: &BTreeMap<String, u64>) -> String {
         .map(|(k, n)| format!("{k} {n}"))
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use pg::{SlotCheck, TableCheck, TableSide, VerifyReport};
+
+    use super::*;
+
+    fn side(node: &str, rows: i64, matches: bool) -> TableSide {
+        TableSide {
+            node: node.into(),
+            rows,
+            checksum: rows.to_string(),
+            matches,
+        }
+    }
+
+    fn proof(replica_rows: i64) -> Proof {
+        let converged = replica_rows == 10;
+        Proof {
+            lab: "shop".into(),
+            ok: converged,
+            converged,
+            replications: vec![VerifyReport {
+                replication: "everything".into(),
+                converged,
+                probe_ms: vec![("replica_a".into(), Some(5)), ("replica_b".into(), None)],
+                tables: vec![TableCheck {
+                    table: "public.books".into(),
+                    publisher: side("main", 10, true),
+                    subscribers: vec![side("replica_a", replica_rows, converged)],
+                }],
+            }],
+            ledger: None,
+            acknowledged: 7,
+            lost: 0,
+            differences: Vec::new(),
+            slots: vec![SlotCheck {
+                slot: "everything_replica_a".into(),
+                exists: true,
+                active: true,
+            }],
+        }
+    }
+
+    fn verdict_from(run: Outcome) -> Verdict {
+        verdict(1, Duration::from_secs(20), Vec::new(), run)
+    }
+
+    #[test]
+    fn a_diverged_subscriber_is_a_failed_verdict_with_its_reasons() {
+        let v = verdict_from(Outcome {
+            proof: Some(proof(12)),
+            ..Outcome::default()
+        });
+        assert!(!v.ok && !v.converged);
+        assert_eq!(v.acknowledged, 7);
+        assert_eq!(
+            v.reasons,
+            [
+                "replication everything: the probe row never reached replica_b",
+                "replication everything: public.books on replica_a has 12 rows, the publisher 10 (not converged)",
+            ]
+        );
+    }
+
+    #[test]
+    fn a_failed_step_is_a_reason_and_no_proof_is_no_convergence() {
+        let v = verdict_from(Outcome {
+            reasons: vec!["after healing, not every node came back within 120 s: main stopped".into()],
+            ..Outcome::default()
+        });
+        assert!(!v.ok && !v.converged);
+        assert_eq!(v.reasons.len(), 1);
+        let json = serde_json::to_value(&v).unwrap();
+        assert_eq!(json["reasons"][0], v.reasons[0]);
+        assert!(json.get("proof").is_none());
+    }
+
+    #[test]
+    fn a_held_proof_with_nothing_wrong_is_ok_and_has_no_reasons() {
+        let mut held = proof(10);
+        held.replications[0].probe_ms[1].1 = Some(9);
+        let v = verdict_from(Outcome {
+            proof: Some(held),
+            ..Outcome::default()
+        });
+        assert!(v.ok && v.converged, "{:?}", v.reasons);
+        assert!(v.reasons.is_empty());
+        // A proof that fails for a reason not itemised still names one.
+        let mut failed = proof(10);
+        failed.replications[0].probe_ms[1].1 = Some(9);
+        failed.ok = false;
+        let v = verdict_from(Outcome {
+            proof: Some(failed),
+            ..Outcome::default()
+        });
+        assert!(!v.ok && !v.reasons.is_empty());
+    }
 }

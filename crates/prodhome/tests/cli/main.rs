@@ -11,6 +11,7 @@ mod dispatch;
 mod lifecycle;
 mod owner;
 mod prestart;
+mod prodhome_tables;
 mod readme;
 mod replication;
 mod schemas;
