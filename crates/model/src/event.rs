@@ -96,6 +96,19 @@ pub enum EventKind {
         delivered: bool,
         detail: String,
     },
+    /// A subscription's worker on this subscriber keeps failing (an apply
+    /// conflict, a missing table or column, a permission): `message` is the
+    /// subscriber's own reason from its log, `advice` what to do about it.
+    /// Once per episode, however often the worker retries.
+    ReplicationError {
+        subscription: String,
+        table: Option<String>,
+        message: String,
+        sqlstate: Option<String>,
+        advice: String,
+    },
+    /// The subscription's worker streams again after a `ReplicationError`.
+    ReplicationRecovered { subscription: String },
 }
 
 impl EventKind {
@@ -115,6 +128,8 @@ impl EventKind {
             EventKind::Fault { .. } => "fault",
             EventKind::Hum { .. } => "hum",
             EventKind::Alert { .. } => "alert",
+            EventKind::ReplicationError { .. } => "replication_error",
+            EventKind::ReplicationRecovered { .. } => "replication_recovered",
         }
     }
 }
@@ -174,6 +189,22 @@ impl fmt::Display for Event {
                 let how = if *delivered { "delivered" } else { "not delivered" };
                 write!(f, "alert {alert} via {target}: {how} ({detail})")
             }
+            EventKind::ReplicationError {
+                subscription,
+                table,
+                message,
+                advice,
+                ..
+            } => {
+                let on = table.as_ref().map(|t| format!(" on {t}")).unwrap_or_default();
+                write!(
+                    f,
+                    "subscription {subscription} failed{on}: {message} What to do: {advice}"
+                )
+            }
+            EventKind::ReplicationRecovered { subscription } => {
+                write!(f, "subscription {subscription} streams again")
+            }
         }
     }
 }
@@ -225,6 +256,16 @@ mod tests {
                 target: "webhook".into(),
                 delivered: false,
                 detail: "127.0.0.1:1: connection refused".into(),
+            },
+            EventKind::ReplicationError {
+                subscription: "dispatch_branch1".into(),
+                table: Some("public.orders".into()),
+                message: "duplicate key value violates unique constraint \"orders_pkey\" (23505).".into(),
+                sqlstate: Some("23505".into()),
+                advice: "delete the row on branch1".into(),
+            },
+            EventKind::ReplicationRecovered {
+                subscription: "dispatch_branch1".into(),
             },
         ];
         for kind in kinds {

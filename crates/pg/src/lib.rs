@@ -41,6 +41,8 @@ pub use proof::{KeyDiff, LedgerCheck, SlotCheck, check_ledger, check_slots, key_
 pub use replication::{ReplicationSpec, SubscriberSpec, setup_replication, subscription_name};
 pub use roles::bootstrap;
 pub use schema::SchemaSpec;
+pub use sync::{WorkerState, worker_state};
+pub use synclog::{WorkerError, last_worker_error};
 pub use verify::{TableCheck, TableSide, VerifyReport, verify};
 
 use std::path::PathBuf;
