@@ -100,9 +100,12 @@ pub struct LinkReport {
     pub name: String,
     pub publisher: String,
     pub subscriber: String,
-    /// "streaming", "syncing", "disconnected", "missing" or "unknown".
+    /// "streaming", "syncing", "disconnected", "missing", "error" or "unknown".
     pub state: String,
     pub lag_bytes: Option<i64>,
+    /// While the state is "error": the subscriber's reason and what to do.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
 }
 
 /// One metrics sink: what it wrote, lost and holds, and whether it writes.

@@ -18,6 +18,7 @@ mod leftovers;
 pub mod links;
 pub mod ports;
 pub mod preflight;
+mod replwatch;
 mod routes;
 pub mod secrets;
 mod services;

@@ -98,6 +98,7 @@ pub(crate) async fn start(plan: &Plan, lab: &Arc<Lab>, events: mpsc::Sender<Even
             eprintln!("prodhome: the sampler stopped: {e}");
         }
     }));
+    others.push(tokio::spawn(crate::replwatch::run(lab.clone(), events.clone())));
     let hum = match &plan.hum {
         Some(hum_plan) => Some(start_hum(plan, hum_plan, lab, events.clone(), stopped.clone()).await?),
         None => None,

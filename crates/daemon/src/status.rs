@@ -63,12 +63,15 @@ pub(crate) async fn build(lab: &Lab) -> Status {
                     Err(_) => ("unknown".to_string(), None),
                 },
             };
+            let error = link_error(lab, &repl.name, sub_name);
+            let state = if error.is_some() { "error".into() } else { state };
             replication.push(LinkReport {
                 name: repl.name.clone(),
                 publisher: repl.publisher.clone(),
                 subscriber: sub_name.clone(),
                 state,
                 lag_bytes,
+                error,
             });
         }
     }
@@ -176,6 +179,14 @@ async fn connect_if_ready(lab: &Lab, node: &str) -> Option<tokio_postgres::Clien
         .await
         .ok()?
         .ok()
+}
+
+/// What the replication watcher says of a link whose worker keeps failing.
+fn link_error(lab: &Lab, replication: &str, subscriber: &str) -> Option<String> {
+    let errors = lab.link_errors.lock().unwrap_or_else(|e| e.into_inner());
+    errors
+        .get(&(replication.to_string(), subscriber.to_string()))
+        .cloned()
 }
 
 #[cfg(test)]

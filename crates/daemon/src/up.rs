@@ -40,6 +40,11 @@ pub struct UpOptions {
     pub ready_timeout: Duration,
 }
 
+/// Replication links whose worker keeps failing, by (replication,
+/// subscriber): the subscriber's reason and what to do. The replication
+/// watcher writes it; the status reads it.
+pub type LinkErrors = Arc<std::sync::Mutex<BTreeMap<(String, String), String>>>;
+
 /// The running lab, shared with the API routes.
 pub struct Lab {
     pub name: String,
@@ -56,6 +61,7 @@ pub struct Lab {
     pub faults: Arc<Faults>,
     pub store: store::Store,
     pub shutdown: Notify,
+    pub link_errors: LinkErrors,
 }
 
 pub struct ReplicationInfo {
@@ -213,6 +219,7 @@ async fn run_locked(
         faults,
         store,
         shutdown: Notify::new(),
+        link_errors: LinkErrors::default(),
     });
     let alerting = match (&plan.alert, tapped) {
         (Some(alert), Some(rx)) => {

@@ -101,6 +101,19 @@ pub enum EventKind {
     SinkFailed { sink: String, error: String },
     /// A sink that was failing wrote again.
     SinkRecovered { sink: String },
+    /// A subscription's worker on this subscriber keeps failing (an apply
+    /// conflict, a missing table or column, a permission): `message` is the
+    /// subscriber's own reason from its log, `advice` what to do about it.
+    /// Once per episode, however often the worker retries.
+    ReplicationError {
+        subscription: String,
+        table: Option<String>,
+        message: String,
+        sqlstate: Option<String>,
+        advice: String,
+    },
+    /// The subscription's worker streams again after a `ReplicationError`.
+    ReplicationRecovered { subscription: String },
 }
 
 impl EventKind {
@@ -122,6 +135,8 @@ impl EventKind {
             EventKind::Alert { .. } => "alert",
             EventKind::SinkFailed { .. } => "sink_failed",
             EventKind::SinkRecovered { .. } => "sink_recovered",
+            EventKind::ReplicationError { .. } => "replication_error",
+            EventKind::ReplicationRecovered { .. } => "replication_recovered",
         }
     }
 }
@@ -183,6 +198,22 @@ impl fmt::Display for Event {
             }
             EventKind::SinkFailed { sink, error } => write!(f, "sink {sink} failing: {error}"),
             EventKind::SinkRecovered { sink } => write!(f, "sink {sink} writing again"),
+            EventKind::ReplicationError {
+                subscription,
+                table,
+                message,
+                advice,
+                ..
+            } => {
+                let on = table.as_ref().map(|t| format!(" on {t}")).unwrap_or_default();
+                write!(
+                    f,
+                    "subscription {subscription} failed{on}: {message} What to do: {advice}"
+                )
+            }
+            EventKind::ReplicationRecovered { subscription } => {
+                write!(f, "subscription {subscription} streams again")
+            }
         }
     }
 }
@@ -241,6 +272,16 @@ mod tests {
             },
             EventKind::SinkRecovered {
                 sink: "influx".into(),
+            },
+            EventKind::ReplicationError {
+                subscription: "dispatch_branch1".into(),
+                table: Some("public.orders".into()),
+                message: "duplicate key value violates unique constraint \"orders_pkey\" (23505).".into(),
+                sqlstate: Some("23505".into()),
+                advice: "delete the row on branch1".into(),
+            },
+            EventKind::ReplicationRecovered {
+                subscription: "dispatch_branch1".into(),
             },
         ];
         for kind in kinds {

@@ -43,6 +43,8 @@ pub use replication::{ReplicationSpec, SubscriberSpec, setup_replication, subscr
 pub use roles::bootstrap;
 pub use schema::SchemaSpec;
 pub use share::{NewTables, Pending, Published, prepare_new_tables};
+pub use sync::{WorkerState, worker_state};
+pub use synclog::{WorkerError, last_worker_error};
 pub use verify::{TableCheck, TableSide, VerifyReport, verify};
 
 use std::path::PathBuf;

@@ -355,11 +355,8 @@ async fn wait_ready(
             let reason = sub
                 .log
                 .as_deref()
-                .and_then(|log| synclog::last_error(log, &s.name))
-                .map(|e| match e.detail {
-                    Some(detail) => format!("{} {detail}", e.message),
-                    None => e.message,
-                })
+                .and_then(|log| synclog::last_worker_error(log, &s.name))
+                .map(|e| e.summary())
                 .unwrap_or_else(|| "the reason is in its server log".into());
             return Err(Error::new(
                 ErrorKind::Sql,

@@ -29,7 +29,7 @@ pub(crate) async fn wait_synced(
     let baseline = if created {
         0
     } else {
-        error_count(sub.client, &name, &what).await?
+        worker_state(sub.client, &name).await?.errors
     };
     let mut last = String::from("no tables yet");
     while Instant::now() < deadline {
@@ -49,9 +49,9 @@ pub(crate) async fn wait_synced(
             return Ok(());
         }
         last = row.get::<_, Option<String>>(2).unwrap_or(last);
-        let failures = error_count(sub.client, &name, &what).await? - baseline;
+        let failures = worker_state(sub.client, &name).await?.errors - baseline;
         if failures > 0 {
-            let reason = synclog::last_error(&sub.log, &name);
+            let reason = synclog::last_worker_error(&sub.log, &name);
             let lasting = reason.as_ref().is_some_and(|r| r.lasting_code().is_some());
             if lasting || failures >= RETRIES {
                 return Err(failed(sub, &name, reason, &what).await);
@@ -69,16 +69,44 @@ pub(crate) async fn wait_synced(
     ))
 }
 
-/// Sync and apply failures Postgres 15 counted for the subscription.
-async fn error_count(client: &Client, name: &str, what: &str) -> Result<i64, Error> {
+/// What Postgres shows of one subscription's workers, on its subscriber.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WorkerState {
+    /// Sync and apply failures Postgres 15 counted for the subscription
+    /// (`pg_stat_subscription_stats`) since its stats were last reset.
+    pub errors: i64,
+    /// The apply worker's pid while one runs (`pg_stat_subscription`).
+    pub apply_pid: Option<i32>,
+    /// How long the server waits before it starts a failed worker again
+    /// (`wal_retrieve_retry_interval`).
+    pub retry_interval: Duration,
+}
+
+/// Reads `subscription`'s [`WorkerState`] over `client` (the subscriber).
+/// Both the wait for an initial sync and the daemon's watcher of running
+/// links ask this one question.
+pub async fn worker_state(client: &Client, subscription: &str) -> Result<WorkerState, Error> {
     let row = client
-        .query_opt(
-            "SELECT sync_error_count + apply_error_count FROM pg_stat_subscription_stats WHERE subname = $1",
-            &[&name],
+        .query_one(
+            "SELECT (SELECT sync_error_count + apply_error_count FROM pg_stat_subscription_stats
+                     WHERE subname = $1),
+                    (SELECT pid FROM pg_stat_subscription
+                     WHERE subname = $1 AND relid IS NULL AND pid IS NOT NULL LIMIT 1),
+                    (SELECT setting::bigint FROM pg_settings WHERE name = 'wal_retrieve_retry_interval')",
+            &[&subscription],
         )
         .await
-        .map_err(|e| sql(what, e))?;
-    Ok(row.map(|r| r.get(0)).unwrap_or(0))
+        .map_err(|e| {
+            sql(
+                &format!("reading the worker state of subscription {subscription}"),
+                e,
+            )
+        })?;
+    Ok(WorkerState {
+        errors: row.get::<_, Option<i64>>(0).unwrap_or(0),
+        apply_pid: row.get(1),
+        retry_interval: Duration::from_millis(row.get::<_, Option<i64>>(2).unwrap_or(5000).max(0) as u64),
+    })
 }
 
 async fn failed(sub: &SubscriberSpec<'_>, name: &str, reason: Option<WorkerError>, what: &str) -> Error {
@@ -96,15 +124,6 @@ async fn failed(sub: &SubscriberSpec<'_>, name: &str, reason: Option<WorkerError
             format!("{node}: subscription {name} failed its initial sync repeatedly.\n  what to do: {todo}"),
         );
     };
-    let code = reason
-        .lasting_code()
-        .map(|c| format!(" ({c})"))
-        .unwrap_or_default();
-    let detail = reason
-        .detail
-        .as_deref()
-        .map(|d| format!(" {d}"))
-        .unwrap_or_default();
     let subject = match &reason.table {
         Some(table) => format!(
             "initial sync of {} failed",
@@ -114,10 +133,7 @@ async fn failed(sub: &SubscriberSpec<'_>, name: &str, reason: Option<WorkerError
     };
     Error::new(
         ErrorKind::Sql,
-        format!(
-            "{node}: {subject}: {}{code}.{detail}\n  what to do: {todo}",
-            reason.message
-        ),
+        format!("{node}: {subject}: {}\n  what to do: {todo}", reason.summary()),
     )
 }
 

@@ -1,8 +1,9 @@
 //! Why a subscription's worker failed, read from the subscriber's server
 //! log: Postgres counts the failures (`pg_stat_subscription_stats`) but
 //! keeps the reason only in the log. A worker announces itself with a LOG
-//! line naming its subscription (and table), then its ERROR and DETAIL lines
-//! carry the same pid.
+//! line naming its subscription (and table), then its ERROR, DETAIL and
+//! CONTEXT lines carry the same pid. Both the wait for an initial sync
+//! (`up`) and the daemon's watcher of running links read failures here.
 
 use std::collections::HashMap;
 use std::io::{Read, Seek, SeekFrom};
@@ -10,12 +11,16 @@ use std::path::Path;
 
 /// The last failure of one subscription's workers.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct WorkerError {
+pub struct WorkerError {
     /// The table a table-sync worker was copying (unqualified, as the log
     /// names it); `None` for the apply worker.
-    pub(crate) table: Option<String>,
-    pub(crate) message: String,
-    pub(crate) detail: Option<String>,
+    pub table: Option<String>,
+    pub message: String,
+    pub detail: Option<String>,
+    /// What the apply worker was doing (`processing remote data for
+    /// replication origin … for replication target relation "public.t" in
+    /// transaction 735, finished at 0/1560F10`).
+    pub context: Option<String>,
 }
 
 impl WorkerError {
@@ -23,13 +28,14 @@ impl WorkerError {
     /// carries no SQLSTATE (the log_line_prefix has no %e), and messages are
     /// in English (lc_messages = 'C'), so the few that matter are known by
     /// their text.
-    pub(crate) fn lasting_code(&self) -> Option<&'static str> {
+    pub fn lasting_code(&self) -> Option<&'static str> {
         const KNOWN: &[(&str, &str)] = &[
             ("duplicate key value violates unique constraint", "23505"),
             ("violates foreign key constraint", "23503"),
             ("violates not-null constraint", "23502"),
             ("violates check constraint", "23514"),
             ("is missing replicated column", "55000"),
+            ("logical replication target relation", "55000"),
             ("invalid input syntax", "22P02"),
             ("permission denied", "42501"),
         ];
@@ -38,13 +44,102 @@ impl WorkerError {
             .find(|(text, _)| self.message.contains(text))
             .map(|(_, code)| *code)
     }
+
+    /// A lost or refused connection to the publisher, or the server
+    /// stopping the worker: the link's own state (`disconnected`) and the
+    /// fault or restart that caused it say more than the worker's error.
+    pub fn is_transient(&self) -> bool {
+        const TRANSIENT: &[&str] = &[
+            "could not connect to the publisher",
+            "could not receive data from WAL stream",
+            "could not send data to WAL stream",
+            "could not send end-of-streaming message",
+            "server closed the connection unexpectedly",
+            "terminating logical replication worker",
+            "terminating connection due to",
+            "the database system is",
+            "is active for PID",
+        ];
+        TRANSIENT.iter().any(|text| self.message.contains(text))
+    }
+
+    /// The table the failure is about, schema-qualified when the apply
+    /// worker's context or message names it.
+    pub fn relation(&self) -> Option<String> {
+        let named = |text: &str| {
+            let (_, rest) = text.split_once("replication target relation \"")?;
+            rest.split_once('"').map(|(rel, _)| rel.to_string())
+        };
+        self.context
+            .as_deref()
+            .and_then(named)
+            .or_else(|| named(&self.message))
+            .or_else(|| self.table.clone())
+    }
+
+    /// The remote transaction's finish LSN, what `ALTER SUBSCRIPTION ...
+    /// SKIP` takes.
+    pub fn finish_lsn(&self) -> Option<&str> {
+        let (_, rest) = self.context.as_deref()?.split_once("finished at ")?;
+        let lsn = rest
+            .split_whitespace()
+            .next()?
+            .trim_end_matches(|c: char| !c.is_ascii_hexdigit());
+        (!lsn.is_empty()).then_some(lsn)
+    }
+
+    /// The message with its SQLSTATE and detail: `duplicate key … (23505).
+    /// Key (id)=(7) already exists.`
+    pub fn summary(&self) -> String {
+        let code = self.lasting_code().map(|c| format!(" ({c})")).unwrap_or_default();
+        let detail = self
+            .detail
+            .as_deref()
+            .map(|d| format!(" {d}"))
+            .unwrap_or_default();
+        format!("{}{code}.{detail}", self.message)
+    }
+
+    /// What to do about a failure of `subscription` on `subscriber` (whose
+    /// server log is `log`) while it applies changes.
+    pub fn advice(&self, subscription: &str, subscriber: &str, log: &Path) -> String {
+        let table = self.relation().unwrap_or_else(|| "the table".into());
+        let psql = format!("prodhome psql {subscriber}");
+        let skip = match self.finish_lsn() {
+            Some(lsn) => format!("ALTER SUBSCRIPTION {subscription} SKIP (lsn = '{lsn}')"),
+            None => format!("ALTER SUBSCRIPTION {subscription} SKIP (lsn = '<finished at, from the log>')"),
+        };
+        let log = log.display();
+        match self.lasting_code() {
+            Some("23505") => format!(
+                "the subscriber already has that key: delete the row on {subscriber} ({psql}) or skip the \
+                 transaction with {skip} on {subscriber}; see the log ({log})"
+            ),
+            Some("23503" | "23502" | "23514" | "22P02") => format!(
+                "{table} on {subscriber} refuses the publisher's row: fix the row or the constraint on \
+                 {subscriber} ({psql}), or skip the transaction with {skip}; see the log ({log})"
+            ),
+            Some("55000") => format!(
+                "{table} on {subscriber} lacks what the publisher sends: create the table or column on the \
+                 subscriber ({psql}) as the publisher has it; the worker retries by itself; see the log ({log})"
+            ),
+            Some("42501") => format!(
+                "the subscription's owner on {subscriber} may not write {table}: GRANT it the privilege on \
+                 {subscriber} ({psql}); see the log ({log})"
+            ),
+            _ => format!(
+                "the worker retries by itself; if it keeps failing, fix the cause on {subscriber} ({psql}); \
+                 see the log ({log})"
+            ),
+        }
+    }
 }
 
 /// How much of the log's end is read: a worker's failure is recent.
 const TAIL: u64 = 512 * 1024;
 
 /// The last worker error of `subscription` in the log at `path`, if any.
-pub(crate) fn last_error(path: &Path, subscription: &str) -> Option<WorkerError> {
+pub fn last_worker_error(path: &Path, subscription: &str) -> Option<WorkerError> {
     let mut file = std::fs::File::open(path).ok()?;
     let len = file.metadata().ok()?.len();
     file.seek(SeekFrom::Start(len.saturating_sub(TAIL))).ok()?;
@@ -102,6 +197,7 @@ pub(crate) fn last_error_in(log: &str, subscription: &str) -> Option<WorkerError
                         table: table.clone(),
                         message: line.text.to_string(),
                         detail: None,
+                        context: None,
                     });
                     last_pid = line.pid;
                 }
@@ -109,6 +205,11 @@ pub(crate) fn last_error_in(log: &str, subscription: &str) -> Option<WorkerError
             "DETAIL" if line.pid == last_pid => {
                 if let Some(error) = last.as_mut().filter(|e| e.detail.is_none()) {
                     error.detail = Some(line.text.to_string());
+                }
+            }
+            "CONTEXT" if line.pid == last_pid => {
+                if let Some(error) = last.as_mut().filter(|e| e.context.is_none()) {
+                    error.context = Some(line.text.to_string());
                 }
             }
             _ => {}
@@ -155,5 +256,52 @@ mod tests {
         assert_eq!(error.table, None);
         assert_eq!(error.detail, None);
         assert_eq!(error.lasting_code(), Some("55000"));
+        assert_eq!(error.relation().as_deref(), Some("public.lots"));
+    }
+
+    #[test]
+    fn an_apply_conflict_names_its_table_and_the_lsn_to_skip() {
+        let apply = format!(
+            "{LOG}2026-12-01 10:00:02.000 UTC [210] LOG:  logical replication apply worker for subscription \"stock_a\" has started
+2026-12-01 10:00:02.010 UTC [210] ERROR:  duplicate key value violates unique constraint \"lots_pkey\"
+2026-12-01 10:00:02.010 UTC [210] DETAIL:  Key (id)=(7) already exists.
+2026-12-01 10:00:02.010 UTC [210] CONTEXT:  processing remote data for replication origin \"pg_16395\" during message type \"INSERT\" for replication target relation \"public.lots\" in transaction 735, finished at 0/1560F10
+"
+        );
+        let error = last_error_in(&apply, "stock_a").unwrap();
+        assert_eq!(error.table, None);
+        assert_eq!(error.relation().as_deref(), Some("public.lots"));
+        assert_eq!(error.finish_lsn(), Some("0/1560F10"));
+        assert_eq!(
+            error.summary(),
+            "duplicate key value violates unique constraint \"lots_pkey\" (23505). Key (id)=(7) already exists."
+        );
+        let advice = error.advice("stock_a", "mirror_a", Path::new("/s/mirror_a.log"));
+        for want in [
+            "delete the row on mirror_a (prodhome psql mirror_a)",
+            "ALTER SUBSCRIPTION stock_a SKIP (lsn = '0/1560F10')",
+            "/s/mirror_a.log",
+        ] {
+            assert!(advice.contains(want), "{want:?} in {advice}");
+        }
+    }
+
+    #[test]
+    fn a_sync_workers_copy_context_is_no_relation_and_no_lsn() {
+        let error = last_error_in(LOG, "stock_a").unwrap();
+        assert_eq!(error.context.as_deref(), Some("COPY lots, line 1"));
+        assert_eq!(error.relation().as_deref(), Some("lots"));
+        assert_eq!(error.finish_lsn(), None);
+        assert!(!error.is_transient());
+    }
+
+    #[test]
+    fn a_lost_publisher_connection_is_transient() {
+        let cut = format!(
+            "{LOG}2026-12-01 10:00:03.000 UTC [200] ERROR:  could not receive data from WAL stream: server closed the connection unexpectedly\n"
+        );
+        let error = last_error_in(&cut, "stock_a").unwrap();
+        assert!(error.is_transient(), "{error:?}");
+        assert_eq!(error.lasting_code(), None);
     }
 }

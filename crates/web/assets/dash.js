@@ -76,6 +76,8 @@
       case "lab": return `lab ${e.phase}`;
       case "fault": return `fault ${e.fault} on ${e.target}: ${e.phase}`;
       case "hum": return `hum ${e.phase}`;
+      case "replication_error": return `subscription ${e.subscription} failed${e.table ? " on " + e.table : ""}: ${e.message}`;
+      case "replication_recovered": return `subscription ${e.subscription} streams again`;
       default: return e.kind.replace("_", " ");
     }
   }
@@ -366,7 +368,7 @@
       if (down.length) problems.push(down.map((n) => `${n.name} ${n.state}`).join(", "));
       const lagBytes = Math.max(0, ...s.replication.map((l) => l.lag_bytes || 0));
       const broken = s.replication.filter((l) => l.state !== "streaming");
-      if (broken.length) problems.push(broken.map((l) => `${l.subscriber} ${l.state}`).join(", "));
+      if (broken.length) problems.push(broken.map((l) => l.error ? `${l.subscriber} error: ${l.error}` : `${l.subscriber} ${l.state}`).join(", "));
       if (lagBytes > LAG_BYTES_LIMIT) problems.push(`replication lag ${fmt("bytes", lagBytes)} (limit ${fmt("bytes", LAG_BYTES_LIMIT)})`);
       const secs = st.frames.replication_lag_seconds;
       let lagSecs = 0;

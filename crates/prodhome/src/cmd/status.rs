@@ -52,6 +52,7 @@ fn offline(ctx: &Context) -> Status {
                 subscriber: s.clone(),
                 state: "unknown".into(),
                 lag_bytes: None,
+                error: None,
             })
         })
         .collect();
@@ -112,6 +113,9 @@ pub(crate) fn print_table(status: &Status) {
                 "{:<16} {:<16} {:<16} {:<13} {lag:>12}",
                 r.name, r.publisher, r.subscriber, r.state
             );
+            if let Some(error) = &r.error {
+                println!("{:<16} {error}", "");
+            }
         }
     }
     print_sinks(&status.sinks);

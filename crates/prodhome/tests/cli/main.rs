@@ -2,6 +2,7 @@
 //! Each test has its own lab directory, state and free ports, so they run in
 //! parallel; `TestLab` stops everything it started when dropped.
 
+mod apply_errors;
 mod bad_input;
 mod chaos;
 mod check;

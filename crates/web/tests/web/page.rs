@@ -124,3 +124,70 @@ fn attr(dom: &str, marker: &str, name: &str) -> Option<String> {
 fn dump_dom(profile: &Path, url: &str) -> String {
     testkit::chromium::run(profile, "1280,800", 3000, &["--dump-dom"], url)
 }
+
+/// A link whose worker keeps failing: the status bar names the subscriber
+/// and its reason, and the health panel lists the event.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_replication_link_shows_its_error_in_the_status_bar_and_events() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("metrics.db");
+    let now = model::now_ns();
+    let events = vec![
+        Event {
+            ts_ns: now - 30 * S,
+            unit: "branch1".into(),
+            kind: EventKind::Ready,
+        },
+        Event {
+            ts_ns: now - 10 * S,
+            unit: "branch1".into(),
+            kind: EventKind::ReplicationError {
+                subscription: "dispatch_branch1".into(),
+                table: Some("public.orders".into()),
+                message:
+                    "duplicate key value violates unique constraint (23505). Key (id)=(7) already exists."
+                        .into(),
+                sqlstate: Some("23505".into()),
+                advice: "delete the row on branch1".into(),
+            },
+        },
+    ];
+    let mut writer = EmbeddedWriter::open(&EmbeddedOptions {
+        path: db.clone(),
+        retention: Duration::from_secs(3600),
+    })
+    .unwrap();
+    writer.write(&panel_points(now - 60 * S, 60), &events).unwrap();
+    let nodes = ["hq", "branch1"].map(|n| {
+        json!({ "name": n, "kind": "postgres", "state": "ready", "pid": 1, "port": 1,
+                "restarts": 0, "last_exit": null, "since_ns": 0 })
+    });
+    let link = json!({ "name": "dispatch", "publisher": "hq", "subscriber": "branch1", "state": "error",
+                       "lag_bytes": 0, "error": "subscription dispatch_branch1 failed on public.orders: duplicate key value" });
+    let status =
+        json!({ "lab": "linktest", "api": "", "phase": "ready", "nodes": nodes, "replication": [link] });
+    let app = web::router(db)
+        .route("/api/events", get(move || async move { Json(events.clone()) }))
+        .route("/api/status", get(move || async move { Json(status.clone()) }));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/#range=5m", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+
+    let profile = dir.path().join("profile");
+    let dom = tokio::task::spawn_blocking(move || dump_dom(&profile, &url))
+        .await
+        .unwrap();
+    assert_eq!(
+        attr(&dom, "id=\"status\"", "data-healthy").as_deref(),
+        Some("false"),
+        "{dom}"
+    );
+    assert!(
+        dom.contains("unhealthy · branch1 error: subscription dispatch_branch1 failed on public.orders: duplicate key value"),
+        "{dom}"
+    );
+    assert!(
+        dom.contains("branch1: subscription dispatch_branch1 failed on public.orders: duplicate key"),
+        "the health panel lists the event:\n{dom}"
+    );
+}
