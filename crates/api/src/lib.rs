@@ -4,7 +4,7 @@
 //! tells the CLI where the daemon listens.
 //!
 //! Routes: `GET /api/status` → [`Status`]; `GET /api/events?since=NS` → a
-//! list of `model::Event`; `GET /api/chaos` → the [`ActiveFault`]s;
+//! list of `model::Event` ([`Client::events`]); `GET /api/chaos` → the [`ActiveFault`]s;
 //! `POST /api/chaos` with a `chaos::Fault` applies it (400 with the reason
 //! when it cannot be); `POST /api/chaos/heal` undoes them all; `POST
 //! /api/down` stops the lab and the daemon; `POST /api/units/NAME/ACTION`
@@ -43,8 +43,13 @@ pub struct Status {
 }
 
 impl Status {
+    /// Ready for work: the daemon says so, every node answers, and every
+    /// subscription streams (a link set up but not yet connected is not
+    /// ready, whatever the phase).
     pub fn ready(&self) -> bool {
         self.phase == "ready"
+            && self.nodes.iter().all(|n| n.state == "ready")
+            && self.replication.iter().all(|l| l.state == "streaming")
     }
 }
 
@@ -53,7 +58,8 @@ pub struct NodeStatus {
     pub name: String,
     /// "postgres" (services come later).
     pub kind: String,
-    /// "ready", "starting", "unready", "down", "failed" or "stopped".
+    /// "ready", "starting", "unready", "down", "failed", "stopped", or
+    /// "paused" while a pause fault holds it.
     pub state: String,
     /// The postmaster's pid.
     pub pid: Option<u32>,
@@ -91,9 +97,14 @@ pub struct LinkReport {
     pub name: String,
     pub publisher: String,
     pub subscriber: String,
-    /// "streaming", "syncing", "disconnected", "missing" or "unknown".
+    /// "streaming", "syncing", "disconnected", "missing", "unknown", or
+    /// "cut" while a partition fault holds the link.
     pub state: String,
     pub lag_bytes: Option<i64>,
+    /// The faults in force on this link or its two nodes, e.g.
+    /// "latency 200ms±20ms" or "pause subscriber1"; `None` when there are none.
+    #[serde(default)]
+    pub fault: Option<String>,
 }
 
 /// A fault in force (or, for instant faults, just applied).
@@ -139,7 +150,8 @@ impl Client {
         self.get("/api/status").await
     }
 
-    pub async fn events(&self, since_ns: i64) -> Result<Vec<serde_json::Value>, Error> {
+    /// The lab's events at or after `since_ns` (ns since the epoch), oldest first.
+    pub async fn events(&self, since_ns: i64) -> Result<Vec<model::Event>, Error> {
         self.get(&format!("/api/events?since={since_ns}")).await
     }
 
