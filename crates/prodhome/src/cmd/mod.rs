@@ -5,6 +5,7 @@ mod dash;
 mod doctor;
 mod down;
 mod env;
+mod events;
 mod export;
 mod hum;
 mod init;
@@ -27,7 +28,7 @@ pub(crate) fn dispatch(cli: Cli) -> Result<i32> {
     let global = cli.global;
     match cli.command {
         Command::Init { dir, force } => init::run(&dir, force),
-        Command::Doctor => doctor::run(&global),
+        Command::Doctor { json } => doctor::run(&global, json),
         Command::Hum(args) => hum::run(&global, *args),
         command => {
             let ctx = Context::load(&global)?;
@@ -46,6 +47,7 @@ pub(crate) fn dispatch(cli: Cli) -> Result<i32> {
                 Command::Psql { node, args } => psql::run(&ctx, &node, &args),
                 Command::Env { node } => env::run(&ctx, &node),
                 Command::Logs { node, follow } => logs::run(&ctx, node.as_deref(), follow),
+                Command::Events { since, follow, json } => events::run(&ctx, since, follow, json),
                 Command::Restart { name } => units::run(&ctx, &name, "restart"),
                 Command::Stop { name } => units::run(&ctx, &name, "stop"),
                 Command::Start { name } => units::run(&ctx, &name, "start"),
@@ -113,7 +115,9 @@ pub(crate) fn dispatch(cli: Cli) -> Result<i32> {
                     };
                     chaos::run(&ctx, &fault, target.as_deref(), params, json)
                 }
-                Command::Init { .. } | Command::Doctor | Command::Hum(_) => unreachable!("handled above"),
+                Command::Init { .. } | Command::Doctor { .. } | Command::Hum(_) => {
+                    unreachable!("handled above")
+                }
             }
         }
     }

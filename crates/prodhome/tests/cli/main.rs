@@ -12,6 +12,7 @@ mod prestart;
 mod replication;
 mod services;
 mod soak;
+mod truth;
 
 pub(crate) const BIN: &str = env!("CARGO_BIN_EXE_prodhome");
 
