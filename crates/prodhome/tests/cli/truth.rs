@@ -152,6 +152,20 @@ fn link_faults_show_on_their_replication_row_and_in_events() {
         "chaos partition",
     );
     assert_eq!(link(&lab.status(), "mirror_a")["state"], "cut");
+
+    // The dashboard reads the same words as `status`.
+    assert_success(&lab.run(&["chaos", "pause", "mirror_b"]), "chaos pause");
+    let api = lab.status()["api"].as_str().unwrap_or_default().to_string();
+    let profile = lab.dir().join("chromium");
+    let dom = testkit::chromium::run(&profile, "1280,800", 3000, &["--dump-dom"], &format!("{api}/"));
+    assert!(
+        dom.contains("mirror_b <tspan>paused"),
+        "no paused node row:\n{dom}"
+    );
+    assert!(
+        dom.contains("mirror_a cut (partition)"),
+        "no cut link in the status bar:\n{dom}"
+    );
     assert_success(&lab.run(&["chaos", "heal"]), "chaos heal");
     poll("mirror_a streaming after heal", Duration::from_secs(60), || {
         let status = lab.try_status()?;
