@@ -43,13 +43,16 @@ pub struct Status {
 }
 
 impl Status {
-    /// Ready for work: the daemon says so, every node answers, and every
-    /// subscription streams (a link set up but not yet connected is not
-    /// ready, whatever the phase).
+    /// Ready for work: the daemon says so and every subscription streams (a
+    /// link set up but not yet connected is not ready, whatever the phase).
+    /// A link under a fault in force counts as the user meant it: a
+    /// `[[chaos]]` scenario that starts early must not keep `up -d` waiting.
     pub fn ready(&self) -> bool {
         self.phase == "ready"
-            && self.nodes.iter().all(|n| n.state == "ready")
-            && self.replication.iter().all(|l| l.state == "streaming")
+            && self
+                .replication
+                .iter()
+                .all(|l| l.state == "streaming" || l.fault.is_some())
     }
 }
 
@@ -222,5 +225,44 @@ impl Client {
             api: self.api.clone(),
             source,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn status(links: &[(&str, Option<&str>)]) -> Status {
+        let replication = links
+            .iter()
+            .map(|(state, fault)| LinkReport {
+                name: "r".into(),
+                publisher: "p".into(),
+                subscriber: "s".into(),
+                state: state.to_string(),
+                lag_bytes: None,
+                fault: fault.map(str::to_string),
+            })
+            .collect();
+        Status {
+            lab: "l".into(),
+            api: String::new(),
+            phase: "ready".into(),
+            message: None,
+            nodes: Vec::new(),
+            services: Vec::new(),
+            replication,
+        }
+    }
+
+    #[test]
+    fn ready_needs_every_subscription_streaming_unless_a_fault_holds_it() {
+        assert!(status(&[("streaming", None), ("streaming", None)]).ready());
+        assert!(!status(&[("streaming", None), ("disconnected", None)]).ready());
+        assert!(!status(&[("syncing", None)]).ready());
+        assert!(status(&[("cut", Some("partition"))]).ready());
+        let mut starting = status(&[("streaming", None)]);
+        starting.phase = "starting".into();
+        assert!(!starting.ready());
     }
 }

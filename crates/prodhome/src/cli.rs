@@ -42,7 +42,8 @@ pub(crate) enum Command {
         #[arg(long)]
         force: bool,
     },
-    /// Bring the lab up; Ctrl-C stops it.
+    /// Bring the lab up: nodes, replication, proxies, services, hum, sampler,
+    /// dashboard, chaos scenarios, alerts; Ctrl-C stops it.
     ///
     /// Starts everything the lab file names: the Postgres nodes, logical
     /// replication between them, the TCP proxies on every replication link

@@ -58,7 +58,7 @@ fn line(event: &Event) -> String {
     let prefix = format!("{}: ", event.unit);
     let detail = full.strip_prefix(&prefix).unwrap_or(&full);
     format!(
-        "{}  {:<14} {:<12} {detail}",
+        "{}  {:<18} {:<12} {detail}",
         utc(event.ts_ns),
         event.unit,
         event.kind.name()
@@ -122,7 +122,7 @@ mod tests {
         };
         assert_eq!(
             line(&event),
-            "1970-01-01 00:00:00.000  mirror_a       fault        fault pause on mirror_a: on"
+            "1970-01-01 00:00:00.000  mirror_a           fault        fault pause on mirror_a: on"
         );
     }
 }
