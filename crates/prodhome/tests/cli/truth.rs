@@ -191,6 +191,7 @@ fn link_faults_show_on_their_replication_row_and_in_events() {
         let want = (want.0.to_string(), want.1.to_string(), want.2.to_string());
         assert!(faults.contains(&want), "{want:?} not in {faults:?}");
     }
+    follow_sees_a_new_fault(&lab);
     let recent = text(&lab.run(&["events", "--since", "10m"]));
     assert!(
         recent.contains("fault") && recent.contains("origin->mirror_b"),
@@ -201,4 +202,55 @@ fn link_faults_show_on_their_replication_row_and_in_events() {
     assert_success(&lab.run(&["down"]), "down");
     let offline = text(&lab.run(&["events"]));
     assert!(offline.contains("partition"), "{offline}");
+}
+
+/// Kills the child it holds when dropped, so a failed test leaves no
+/// `events -f` behind.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// `events -f --json` prints a fault applied after it started, as one JSON
+/// object a line.
+fn follow_sees_a_new_fault(lab: &TestLab) {
+    use std::io::BufRead;
+    let child = lab
+        .command()
+        .args(["events", "-f", "--json"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn events -f");
+    let mut child = KillOnDrop(child);
+    let stdout = child.0.stdout.take().expect("stdout");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    // The first line is an old event: follow is reading.
+    rx.recv_timeout(Duration::from_secs(30))
+        .expect("events -f printed nothing");
+    assert_success(
+        &lab.run(&["chaos", "stall", "clients:origin", "--for", "1s"]),
+        "chaos stall",
+    );
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        let line = rx.recv_timeout(left).expect("events -f did not print the stall");
+        let event: Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
+        if event["fault"] == "stall" {
+            assert_eq!(event["target"], "clients->origin");
+            break;
+        }
+    }
+    drop(child);
 }
