@@ -4,7 +4,7 @@
 //! tells the CLI where the daemon listens.
 //!
 //! Routes: `GET /api/status` → [`Status`]; `GET /api/events?since=NS` → a
-//! list of `model::Event`; `GET /api/chaos` → the [`ActiveFault`]s;
+//! list of `model::Event` ([`Client::events`]); `GET /api/chaos` → the [`ActiveFault`]s;
 //! `POST /api/chaos` with a `chaos::Fault` applies it (400 with the reason
 //! when it cannot be); `POST /api/chaos/heal` undoes them all; `POST
 //! /api/down` stops the lab and the daemon; `POST /api/units/NAME/ACTION`
@@ -52,8 +52,16 @@ pub struct Status {
 }
 
 impl Status {
+    /// Ready for work: the daemon says so and every subscription streams (a
+    /// link set up but not yet connected is not ready, whatever the phase).
+    /// A link under a fault in force counts as the user meant it: a
+    /// `[[chaos]]` scenario that starts early must not keep `up -d` waiting.
     pub fn ready(&self) -> bool {
         self.phase == "ready"
+            && self
+                .replication
+                .iter()
+                .all(|l| l.state == "streaming" || l.fault.is_some())
     }
 }
 
@@ -62,7 +70,8 @@ pub struct NodeStatus {
     pub name: String,
     /// "postgres" (services come later).
     pub kind: String,
-    /// "ready", "starting", "unready", "down", "failed" or "stopped".
+    /// "ready", "starting", "unready", "down", "failed", "stopped", or
+    /// "paused" while a pause fault holds it.
     pub state: String,
     /// The postmaster's pid.
     pub pid: Option<u32>,
@@ -100,12 +109,17 @@ pub struct LinkReport {
     pub name: String,
     pub publisher: String,
     pub subscriber: String,
-    /// "streaming", "syncing", "disconnected", "missing", "error" or "unknown".
+    /// "streaming", "syncing", "disconnected", "missing", "error", "unknown",
+    /// or "cut" while a partition fault holds the link.
     pub state: String,
     pub lag_bytes: Option<i64>,
     /// While the state is "error": the subscriber's reason and what to do.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// The faults in force on this link or its two nodes, e.g.
+    /// "latency 200ms±20ms" or "pause subscriber1"; `None` when there are none.
+    #[serde(default)]
+    pub fault: Option<String>,
 }
 
 /// One metrics sink: what it wrote, lost and holds, and whether it writes.
@@ -220,7 +234,8 @@ impl Client {
         self.get("/api/status").await
     }
 
-    pub async fn events(&self, since_ns: i64) -> Result<Vec<serde_json::Value>, Error> {
+    /// The lab's events at or after `since_ns` (ns since the epoch), oldest first.
+    pub async fn events(&self, since_ns: i64) -> Result<Vec<model::Event>, Error> {
         self.get(&format!("/api/events?since={since_ns}")).await
     }
 
@@ -309,5 +324,46 @@ impl Client {
             api: self.api.clone(),
             kind: ErrorKind::Http(source),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn status(links: &[(&str, Option<&str>)]) -> Status {
+        let replication = links
+            .iter()
+            .map(|(state, fault)| LinkReport {
+                name: "r".into(),
+                publisher: "p".into(),
+                subscriber: "s".into(),
+                state: state.to_string(),
+                lag_bytes: None,
+                error: None,
+                fault: fault.map(str::to_string),
+            })
+            .collect();
+        Status {
+            lab: "l".into(),
+            api: String::new(),
+            phase: "ready".into(),
+            message: None,
+            nodes: Vec::new(),
+            services: Vec::new(),
+            replication,
+            sinks: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn ready_needs_every_subscription_streaming_unless_a_fault_holds_it() {
+        assert!(status(&[("streaming", None), ("streaming", None)]).ready());
+        assert!(!status(&[("streaming", None), ("disconnected", None)]).ready());
+        assert!(!status(&[("syncing", None)]).ready());
+        assert!(status(&[("cut", Some("partition"))]).ready());
+        let mut starting = status(&[("streaming", None)]);
+        starting.phase = "starting".into();
+        assert!(!starting.ready());
     }
 }

@@ -105,35 +105,31 @@ impl fmt::Display for Target {
 }
 
 /// Reads a target as written on the command line or in the lab file:
-/// `NODE`, `PUBLISHER->SUBSCRIBER` or `clients->NODE`. Link faults given a
-/// bare node mean the client path to it. Names are checked by the caller.
+/// `NODE`, `PUBLISHER:SUBSCRIBER` or `clients:NODE`. `->` works in place of
+/// `:` too (`publisher->subscriber1`), but a shell reads a bare `>` as a
+/// redirect, so `:` is what help and README show. Node names are lowercase
+/// letters, digits and `_`, so neither separator can be part of one. Link
+/// faults given a bare node mean the client path to it. Names are checked
+/// by the caller.
 pub fn parse_target(kind: FaultKind, text: &str) -> Result<Target, String> {
     let text = text.trim();
-    match text.split_once("->") {
-        Some(("clients", node)) if !node.is_empty() => {
+    let split = text.split_once("->").or_else(|| text.split_once(':'));
+    match split {
+        Some((from, to)) if !from.is_empty() && !to.is_empty() => {
             if kind.on_node() {
                 return Err(format!(
                     "{kind} acts on a node, not on a link: write just the node name"
                 ));
             }
-            Ok(Target::Clients {
-                node: node.to_string(),
+            Ok(match from {
+                "clients" => Target::Clients { node: to.to_string() },
+                _ => Target::Link {
+                    publisher: from.to_string(),
+                    subscriber: to.to_string(),
+                },
             })
         }
-        Some((publisher, subscriber)) if !publisher.is_empty() && !subscriber.is_empty() => {
-            if kind.on_node() {
-                return Err(format!(
-                    "{kind} acts on a node, not on a link: write just the node name"
-                ));
-            }
-            Ok(Target::Link {
-                publisher: publisher.to_string(),
-                subscriber: subscriber.to_string(),
-            })
-        }
-        Some(_) => Err(format!(
-            "`{text}`: expected PUBLISHER->SUBSCRIBER or clients->NODE"
-        )),
+        Some(_) => Err(format!("`{text}`: expected PUBLISHER:SUBSCRIBER or clients:NODE")),
         None if text.is_empty() => Err("expected a target".into()),
         None if kind.on_node() => Ok(Target::Node {
             node: text.to_string(),
@@ -215,7 +211,18 @@ mod tests {
                 node: "publisher".into()
             })
         );
+        // No shell quoting needed: `:` reads the same as `->`.
+        assert_eq!(
+            parse_target(FaultKind::Latency, "publisher:subscriber1"),
+            parse_target(FaultKind::Latency, "publisher->subscriber1")
+        );
+        assert_eq!(
+            parse_target(FaultKind::Stall, "clients:publisher"),
+            parse_target(FaultKind::Stall, "clients->publisher")
+        );
         assert!(parse_target(FaultKind::Pause, "a->b").is_err());
+        assert!(parse_target(FaultKind::Pause, "a:b").is_err());
+        assert!(parse_target(FaultKind::Partition, ":b").is_err());
         assert!(parse_target(FaultKind::Reset, "a->").is_err());
         assert!(parse_target(FaultKind::Kill, " ").is_err());
         for kind in FaultKind::ALL {

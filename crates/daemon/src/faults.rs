@@ -251,3 +251,103 @@ pub async fn run_scenarios(faults: Arc<Faults>, scenarios: Vec<chaos::Scenario>,
         let _ = faults.apply(planned.fault).await;
     }
 }
+
+/// What a fault in force makes of a node's state: "paused" or "stopped"
+/// (the supervisor alone cannot tell a SIGSTOPped server from a slow one).
+pub(crate) fn node_state(active: &[ActiveFault], node: &str) -> Option<&'static str> {
+    let on_node = |kind: FaultKind| {
+        active
+            .iter()
+            .any(|a| a.fault.kind == kind && matches!(&a.fault.target, Target::Node { node: n } if n == node))
+    };
+    if on_node(FaultKind::Pause) {
+        Some("paused")
+    } else if on_node(FaultKind::Stop) {
+        Some("stopped")
+    } else {
+        None
+    }
+}
+
+/// The faults in force on one replication link, as its status row shows
+/// them, in the order applied: faults on the link itself ("latency
+/// 200ms±20ms", "partition") and node faults on either end ("pause
+/// subscriber1"). `None` when there are none.
+pub(crate) fn link_fault(active: &[ActiveFault], publisher: &str, subscriber: &str) -> Option<String> {
+    let mut said = Vec::new();
+    for a in active {
+        let f = &a.fault;
+        match &f.target {
+            Target::Link {
+                publisher: p,
+                subscriber: s,
+            } if p == publisher && s == subscriber => said.push(match f.kind {
+                FaultKind::Latency => format!("latency {:?}±{:?}", f.delay, f.jitter),
+                FaultKind::Bandwidth => format!("bandwidth {} B/s", f.bytes_per_sec),
+                kind => kind.name().to_string(),
+            }),
+            Target::Node { node } if node == publisher || node == subscriber => {
+                said.push(format!("{} {node}", f.kind));
+            }
+            _ => {}
+        }
+    }
+    (!said.is_empty()).then(|| said.join(", "))
+}
+
+/// True while a partition cuts the link (its slot may still read active
+/// until the walsender's timeout notices).
+pub(crate) fn link_cut(active: &[ActiveFault], publisher: &str, subscriber: &str) -> bool {
+    active.iter().any(|a| {
+        a.fault.kind == FaultKind::Partition
+            && matches!(&a.fault.target, Target::Link { publisher: p, subscriber: s } if p == publisher && s == subscriber)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    fn active(kind: FaultKind, target: Target) -> ActiveFault {
+        let mut fault = Fault::new(kind, target);
+        fault.delay = Duration::from_millis(200);
+        ActiveFault {
+            id: 1,
+            fault,
+            started_ns: 0,
+            ends_ns: None,
+        }
+    }
+
+    fn link(p: &str, s: &str) -> Target {
+        Target::Link {
+            publisher: p.into(),
+            subscriber: s.into(),
+        }
+    }
+
+    #[test]
+    fn faults_in_force_name_node_and_link_states() {
+        let node = |n: &str| Target::Node { node: n.into() };
+        let all = [
+            active(FaultKind::Pause, node("sub1")),
+            active(FaultKind::Stop, node("sub2")),
+            active(FaultKind::Latency, link("pub", "sub2")),
+            active(FaultKind::Partition, link("pub", "sub3")),
+        ];
+        assert_eq!(node_state(&all, "sub1"), Some("paused"));
+        assert_eq!(node_state(&all, "sub2"), Some("stopped"));
+        assert_eq!(node_state(&all, "pub"), None);
+        assert_eq!(link_fault(&all, "pub", "sub1").as_deref(), Some("pause sub1"));
+        assert_eq!(
+            link_fault(&all, "pub", "sub2").as_deref(),
+            Some("stop sub2, latency 200ms±20ms")
+        );
+        assert_eq!(link_fault(&all, "pub", "sub3").as_deref(), Some("partition"));
+        assert_eq!(link_fault(&all, "pub", "sub4"), None);
+        assert!(link_cut(&all, "pub", "sub3"));
+        assert!(!link_cut(&all, "pub", "sub2"));
+    }
+}

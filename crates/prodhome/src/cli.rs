@@ -50,7 +50,15 @@ pub(crate) enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Bring the lab up: nodes, replication; Ctrl-C stops it.
+    /// Bring the lab up: nodes, replication, proxies, services, hum, sampler,
+    /// dashboard, chaos scenarios, alerts; Ctrl-C stops it.
+    ///
+    /// Starts everything the lab file names: the Postgres nodes, logical
+    /// replication between them, the TCP proxies on every replication link
+    /// and client path, the app services, the hum (background traffic), the
+    /// sampler, the dashboard and control API, the [[chaos]] scenarios and
+    /// the alerts. Ready means every node answers and every subscription
+    /// streams.
     Up {
         /// Run in the background; return once everything is ready.
         #[arg(short = 'd', long)]
@@ -65,20 +73,26 @@ pub(crate) enum Command {
         #[arg(long)]
         purge: bool,
     },
-    /// Show nodes, pids, ports, health, restarts and replication lag.
+    /// Show nodes, pids, ports, health, restarts and replication lag, and
+    /// the faults in force on each (a paused node reads `paused`).
     Status {
+        /// Print the status as one JSON object.
         #[arg(long)]
         json: bool,
     },
     /// Run psql on a node with the right credentials.
     Psql {
+        /// The node to connect to.
         node: String,
         /// Arguments passed to psql.
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
     /// Print shell exports (PGHOST, PGPORT, ..., DATABASE_URL) for a node.
-    Env { node: String },
+    Env {
+        /// The node to describe.
+        node: String,
+    },
     /// Show a node's log ("daemon" for the daemon's own).
     Logs {
         /// A node or service; all of them, interleaved, when left out.
@@ -87,8 +101,22 @@ pub(crate) enum Command {
         #[arg(short = 'f', long)]
         follow: bool,
     },
+    /// Show the lab's events: starts, crashes, restarts, faults on and off,
+    /// hum, alerts (from the daemon, or the event log when it is not running).
+    Events {
+        /// Only events this recent, e.g. 10m (default: all).
+        #[arg(long, value_parser = parse_duration, value_name = "DUR")]
+        since: Option<Duration>,
+        /// Keep printing events as they happen.
+        #[arg(short = 'f', long)]
+        follow: bool,
+        /// One JSON list (with --follow: one JSON object per line).
+        #[arg(long)]
+        json: bool,
+    },
     /// Prove replication converged: probe rows arrive, tables match.
     Verify {
+        /// How long probe rows may take to reach every subscriber.
         #[arg(long, default_value = "30s", value_parser = parse_duration)]
         timeout: Duration,
         /// Also check every acknowledged write in the lab's hum ledger, every
@@ -98,26 +126,45 @@ pub(crate) enum Command {
         /// Like --ledger, with the ledger of another hum run.
         #[arg(long, value_name = "FILE")]
         ledger_file: Option<PathBuf>,
+        /// Print the report as one JSON object.
         #[arg(long)]
         json: bool,
     },
     /// Check this machine can run the lab, with the fix for each problem.
-    Doctor,
+    Doctor {
+        /// Print the checks as one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
     /// Restart one node or service.
-    Restart { name: String },
+    Restart {
+        /// The node or service.
+        name: String,
+    },
     /// Stop one node or service (it stays down until `start`).
-    Stop { name: String },
+    Stop {
+        /// The node or service.
+        name: String,
+    },
     /// Start one node or service that was stopped or gave up.
-    Start { name: String },
+    Start {
+        /// The node or service.
+        name: String,
+    },
     /// Print one of the lab's generated secrets.
-    Secret { name: String },
+    Secret {
+        /// A node's name (its password) or a `[secrets]` name.
+        name: String,
+    },
     /// Drive traffic at a node: TPC-B, books or a script; open loop at a
     /// rate or closed loop at max; latency percentiles, errors by SQLSTATE.
     Hum(Box<HumArgs>),
     /// Load with a ledger plus random faults, then heal, verify and judge.
     Soak {
+        /// How long to load and break the lab.
         #[arg(long, default_value = "10m", value_parser = parse_duration)]
         duration: Duration,
+        /// Seed of the fault schedule: the same seed, the same faults.
         #[arg(long, default_value_t = 1)]
         seed: u64,
         /// The faults to draw from, comma-separated.
@@ -130,23 +177,28 @@ pub(crate) enum Command {
         /// Load: transactions per second.
         #[arg(long, default_value_t = 100.0)]
         rate: f64,
+        /// Load: concurrent sessions.
         #[arg(long, default_value_t = 4)]
         clients: u32,
         /// Print the fault schedule and exit.
         #[arg(long)]
         dry_run: bool,
+        /// Print the verdict as one JSON object.
         #[arg(long)]
         json: bool,
     },
     /// Break something now: `chaos FAULT TARGET [--for 10s]`, `chaos list`, `chaos heal`.
     ///
     /// Node faults (kill, stop, pause, restart) take a node; link faults
-    /// (latency, bandwidth, stall, reset, partition) take PUBLISHER->SUBSCRIBER
-    /// (a replication link) or NODE / clients->NODE (the client path).
+    /// (latency, bandwidth, stall, reset, partition) take PUBLISHER:SUBSCRIBER
+    /// (a replication link, e.g. `chaos partition publisher:subscriber1`;
+    /// `->` works too, quoted, as a shell reads `>` as a redirect) or NODE /
+    /// clients:NODE (the client path).
     Chaos {
         /// kill, stop, pause, restart, latency, bandwidth, stall, reset,
         /// partition; or `list` (faults in force) or `heal` (undo them all).
         fault: String,
+        /// NODE, PUBLISHER:SUBSCRIBER or clients:NODE.
         target: Option<String>,
         /// Undo the fault after this long (default: until `chaos heal`).
         #[arg(long = "for", value_parser = parse_duration)]
@@ -160,6 +212,7 @@ pub(crate) enum Command {
         /// Bandwidth: bytes per second.
         #[arg(long, default_value_t = 65536)]
         bytes_per_sec: u64,
+        /// Print the applied fault (or `list`'s faults) as JSON.
         #[arg(long)]
         json: bool,
     },
@@ -187,6 +240,7 @@ pub(crate) enum Command {
     /// (internal) The detached daemon started by `up -d`.
     #[command(name = "__daemon", hide = true)]
     Daemon {
+        /// How long nodes and subscriptions may take to get ready.
         #[arg(long, value_parser = parse_duration)]
         timeout: Duration,
     },
@@ -211,6 +265,20 @@ pub(crate) struct MetricsArgs {
     /// table: one line per series (last, min, avg, max); csv, json: every sample.
     #[arg(long, value_enum, default_value = "table")]
     pub(crate) format: MetricsFormat,
+    /// Every sample as JSON: the same as --format json.
+    #[arg(long, conflicts_with = "format")]
+    pub(crate) json: bool,
+}
+
+impl MetricsArgs {
+    /// The output format, `--json` included.
+    pub(crate) fn format(&self) -> MetricsFormat {
+        if self.json {
+            MetricsFormat::Json
+        } else {
+            self.format
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -298,6 +366,27 @@ mod tests {
     #[test]
     fn the_grammar_is_consistent() {
         Cli::command().debug_assert();
+    }
+
+    /// Every flag and positional argument of every subcommand says what it
+    /// is for in `--help`.
+    #[test]
+    fn every_argument_has_a_help_line() {
+        fn walk(cmd: &clap::Command, path: &str, missing: &mut Vec<String>) {
+            let path = format!("{path} {}", cmd.get_name());
+            for arg in cmd.get_arguments() {
+                let builtin = matches!(arg.get_id().as_str(), "help" | "version");
+                if !builtin && arg.get_help().is_none() && arg.get_long_help().is_none() {
+                    missing.push(format!("{path}: {}", arg.get_id()));
+                }
+            }
+            for sub in cmd.get_subcommands() {
+                walk(sub, &path, missing);
+            }
+        }
+        let mut missing = Vec::new();
+        walk(&Cli::command(), "", &mut missing);
+        assert!(missing.is_empty(), "arguments without help: {missing:#?}");
     }
 
     #[test]

@@ -23,7 +23,7 @@
     adopted: ["#6e7781", "adopted"], lab: ["#6e7781", "lab"],
   };
   const STATES = { ready: "#2da44e", starting: "#d4a72c", down: "#cf222e", failed: "#82071e",
-    stopped: "#8c959f", unknown: "#d0d7de" };
+    paused: "#8250df", stopped: "#8c959f", unknown: "#d0d7de" };
 
   const st = {
     range: RANGES.hasOwnProperty(location.hash.slice(7)) ? location.hash.slice(7) : "15m",
@@ -295,7 +295,7 @@
   const TRANSITIONS = { started: "starting", adopted: "starting", ready: "ready", not_ready: "starting",
     exited: "down", restarting: "down", gave_up: "failed", crash_loop: "failed" };
   const STATUS_STATES = { ready: "ready", starting: "starting", unready: "starting", down: "down",
-    failed: "failed", stopped: "stopped" };
+    failed: "failed", stopped: "stopped", paused: "paused" };
 
   // One row per node: its state over the window, from the events, with
   // the daemon's current view closing each row.
@@ -367,8 +367,8 @@
       const down = s.nodes.filter((n) => n.state !== "ready");
       if (down.length) problems.push(down.map((n) => `${n.name} ${n.state}`).join(", "));
       const lagBytes = Math.max(0, ...s.replication.map((l) => l.lag_bytes || 0));
-      const broken = s.replication.filter((l) => l.state !== "streaming");
-      if (broken.length) problems.push(broken.map((l) => l.error ? `${l.subscriber} error: ${l.error}` : `${l.subscriber} ${l.state}`).join(", "));
+      const broken = s.replication.filter((l) => l.state !== "streaming" || l.fault);
+      if (broken.length) problems.push(broken.map((l) => l.error ? `${l.subscriber} error: ${l.error}` : `${l.subscriber} ${l.state}${l.fault ? ` (${l.fault})` : ""}`).join(", "));
       if (lagBytes > LAG_BYTES_LIMIT) problems.push(`replication lag ${fmt("bytes", lagBytes)} (limit ${fmt("bytes", LAG_BYTES_LIMIT)})`);
       const secs = st.frames.replication_lag_seconds;
       let lagSecs = 0;

@@ -1,5 +1,5 @@
 //! `prodhome doctor`: can this machine run the lab? One line per check,
-//! ok or fail, with the fix.
+//! ok or fail, with the fix; `--json` prints the same checks as one object.
 
 use anyhow::Result;
 
@@ -8,13 +8,29 @@ use crate::context::{Context, cache_dir};
 
 mod sinks;
 
-pub(crate) fn run(global: &Global) -> Result<i32> {
+/// One check as `--json` prints it: "ok", "fail" or "info", and what.
+#[derive(serde::Serialize)]
+struct Check {
+    status: &'static str,
+    what: String,
+}
+
+pub(crate) fn run(global: &Global, json: bool) -> Result<i32> {
     let mut failed = 0;
+    let mut checks = Vec::new();
+    let mut report = |status: &'static str, what: String| {
+        if json {
+            checks.push(Check { status, what });
+        } else {
+            let tag = if status == "ok" { "ok  " } else { status };
+            println!("{} {what}", if status == "fail" { "FAIL" } else { tag });
+        }
+    };
     let mut line = |ok: bool, what: String| {
         if !ok {
             failed += 1;
         }
-        println!("{} {what}", if ok { "ok  " } else { "FAIL" });
+        report(if ok { "ok" } else { "fail" }, what);
     };
     let ctx = match Context::load(global) {
         Ok(ctx) => {
@@ -29,6 +45,7 @@ pub(crate) fn run(global: &Global) -> Result<i32> {
         }
         Err(e) => {
             line(false, format!("lab file: {e:#}"));
+            print_json(json, &checks, 1)?;
             return Ok(1);
         }
     };
@@ -98,11 +115,22 @@ pub(crate) fn run(global: &Global) -> Result<i32> {
     for (ok, what) in sinks::check(&ctx.plan, daemon.as_ref()) {
         line(ok, what);
     }
-    match cache_dir() {
-        Some(dir) => println!("info template cache: {}", dir.display()),
-        None => println!("info template cache: off"),
+    let cache = match cache_dir() {
+        Some(dir) => dir.display().to_string(),
+        None => "off".into(),
+    };
+    report("info", format!("template cache: {cache}"));
+    let code = if failed == 0 { 0 } else { 1 };
+    print_json(json, &checks, failed)?;
+    Ok(code)
+}
+
+fn print_json(json: bool, checks: &[Check], failed: usize) -> Result<()> {
+    if json {
+        let doc = serde_json::json!({ "ok": failed == 0, "failed": failed, "checks": checks });
+        println!("{}", serde_json::to_string_pretty(&doc)?);
     }
-    Ok(if failed == 0 { 0 } else { 1 })
+    Ok(())
 }
 
 fn tempfile_in(dir: &std::path::Path) -> bool {

@@ -49,7 +49,7 @@ pub(crate) fn run(ctx: &Context, args: &MetricsArgs) -> Result<i32> {
         }
     }
     let mut out = std::io::stdout().lock();
-    match args.format {
+    match args.format() {
         MetricsFormat::Table => table(&mut out, &all)?,
         MetricsFormat::Csv => csv(&mut out, &all)?,
         MetricsFormat::Json => {

@@ -6,6 +6,7 @@ mod dash;
 mod doctor;
 mod down;
 mod env;
+mod events;
 mod export;
 mod hum;
 mod init;
@@ -30,7 +31,7 @@ pub(crate) fn dispatch(cli: Cli) -> Result<i32> {
         Command::Init { dir, force } => init::run(&dir, force),
         // Before `Context::load`: a bad lab is check's output, not its failure.
         Command::Check { json } => check::run(&global, json),
-        Command::Doctor => doctor::run(&global),
+        Command::Doctor { json } => doctor::run(&global, json),
         Command::Hum(args) => hum::run(&global, *args),
         command => {
             let ctx = Context::load(&global)?;
@@ -49,6 +50,7 @@ pub(crate) fn dispatch(cli: Cli) -> Result<i32> {
                 Command::Psql { node, args } => psql::run(&ctx, &node, &args),
                 Command::Env { node } => env::run(&ctx, &node),
                 Command::Logs { node, follow } => logs::run(&ctx, node.as_deref(), follow),
+                Command::Events { since, follow, json } => events::run(&ctx, since, follow, json),
                 Command::Restart { name } => units::run(&ctx, &name, "restart"),
                 Command::Stop { name } => units::run(&ctx, &name, "stop"),
                 Command::Start { name } => units::run(&ctx, &name, "start"),
@@ -116,7 +118,7 @@ pub(crate) fn dispatch(cli: Cli) -> Result<i32> {
                     };
                     chaos::run(&ctx, &fault, target.as_deref(), params, json)
                 }
-                Command::Init { .. } | Command::Check { .. } | Command::Doctor | Command::Hum(_) => {
+                Command::Init { .. } | Command::Check { .. } | Command::Doctor { .. } | Command::Hum(_) => {
                     unreachable!("handled above")
                 }
             }

@@ -53,6 +53,7 @@ fn offline(ctx: &Context) -> Status {
                 state: "unknown".into(),
                 lag_bytes: None,
                 error: None,
+                fault: None,
             })
         })
         .collect();
@@ -75,24 +76,49 @@ pub(crate) fn print_table(status: &Status) {
         println!("  {message}");
     }
     println!();
+    // PORT is the node's own; PROXY the one in front of it, where
+    // client-path faults act. Services have neither, and line up all the same.
+    let row = |name: &str,
+               kind: &str,
+               state: &str,
+               pid: Option<u32>,
+               ports: (String, String),
+               restarts: u32,
+               exit: Option<&str>| {
+        let pid = pid.map(|p| p.to_string()).unwrap_or_else(|| "-".into());
+        let exit = exit.unwrap_or("-");
+        println!(
+            "{name:<16} {kind:<9} {state:<13} {pid:>8} {:>6} {:>6} {restarts:>8}  {exit}",
+            ports.0, ports.1
+        );
+    };
     println!(
-        "{:<16} {:<9} {:<13} {:>8} {:>6} {:>8}  LAST EXIT",
-        "NODE", "KIND", "STATE", "PID", "PORT", "RESTARTS"
+        "{:<16} {:<9} {:<13} {:>8} {:>6} {:>6} {:>8}  LAST EXIT",
+        "NODE", "KIND", "STATE", "PID", "PORT", "PROXY", "RESTARTS"
     );
     for n in &status.nodes {
-        let pid = n.pid.map(|p| p.to_string()).unwrap_or_else(|| "-".into());
-        let exit = n.last_exit.as_deref().unwrap_or("-");
-        println!(
-            "{:<16} {:<9} {:<13} {pid:>8} {:>6} {:>8}  {exit}",
-            n.name, n.kind, n.state, n.port, n.restarts
+        let proxy = n.proxy_port.map(|p| p.to_string()).unwrap_or_else(|| "-".into());
+        let ports = (n.port.to_string(), proxy);
+        row(
+            &n.name,
+            &n.kind,
+            &n.state,
+            n.pid,
+            ports,
+            n.restarts,
+            n.last_exit.as_deref(),
         );
     }
     for s in &status.services {
-        let pid = s.pid.map(|p| p.to_string()).unwrap_or_else(|| "-".into());
-        let exit = s.last_exit.as_deref().unwrap_or("-");
-        println!(
-            "{:<16} {:<9} {:<13} {pid:>8} {:>6} {:>6} {:>8}  {exit}",
-            s.name, s.kind, s.state, "-", "-", s.restarts
+        let ports = ("-".to_string(), "-".to_string());
+        row(
+            &s.name,
+            &s.kind,
+            &s.state,
+            s.pid,
+            ports,
+            s.restarts,
+            s.last_exit.as_deref(),
         );
         if let Some(probe) = &s.last_probe_error {
             println!("{:<16} {probe}", "");
@@ -101,7 +127,7 @@ pub(crate) fn print_table(status: &Status) {
     if !status.replication.is_empty() {
         println!();
         println!(
-            "{:<16} {:<16} {:<16} {:<13} {:>12}",
+            "{:<16} {:<16} {:<16} {:<13} {:>12}  FAULT",
             "REPLICATION", "PUBLISHER", "SUBSCRIBER", "STATE", "LAG"
         );
         for r in &status.replication {
@@ -109,8 +135,9 @@ pub(crate) fn print_table(status: &Status) {
                 .lag_bytes
                 .map(|b| format!("{b} B"))
                 .unwrap_or_else(|| "-".into());
+            let fault = r.fault.as_deref().unwrap_or("-");
             println!(
-                "{:<16} {:<16} {:<16} {:<13} {lag:>12}",
+                "{:<16} {:<16} {:<16} {:<13} {lag:>12}  {fault}",
                 r.name, r.publisher, r.subscriber, r.state
             );
             if let Some(error) = &r.error {

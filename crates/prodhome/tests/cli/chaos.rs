@@ -73,11 +73,9 @@ fn a_partitioned_replication_link_stops_replication_and_heal_restores_it() {
         &lab.run(&["chaos", "partition", "publisher->subscriber2", "--for", "60s"]),
         "partition",
     );
-    poll(
-        "the link to show as disconnected",
-        Duration::from_secs(30),
-        || (link(&lab.status(), "subscriber2")["state"] == "disconnected").then_some(()),
-    );
+    poll("the link to show as cut", Duration::from_secs(30), || {
+        (link(&lab.status(), "subscriber2")["state"] == "cut").then_some(())
+    });
     lab.sql(
         "publisher",
         "insert into books (id, title) values (42, 'cut off')",

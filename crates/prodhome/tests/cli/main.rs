@@ -19,6 +19,7 @@ mod schemas;
 mod services;
 mod sinks;
 mod soak;
+mod truth;
 
 pub(crate) const BIN: &str = env!("CARGO_BIN_EXE_prodhome");
 
