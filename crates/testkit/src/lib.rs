@@ -265,3 +265,13 @@ pub fn free_port() -> u16 {
         .expect("addr")
         .port()
 }
+
+/// Says why a test cannot run on this machine and lets it return early;
+/// where a skip would hide a missing install step (`.ci/run` sets
+/// `PRODHOME_TEST_NO_SKIP=1`), it fails the test instead.
+pub fn skip(reason: &str) {
+    if std::env::var_os("PRODHOME_TEST_NO_SKIP").is_some_and(|v| v == "1") {
+        panic!("this test would be skipped, which PRODHOME_TEST_NO_SKIP=1 forbids: {reason}");
+    }
+    eprintln!("skipped: {reason}");
+}

@@ -50,9 +50,17 @@ webhook = "http://alerts:hunter2-pass@127.0.0.1:9000/hook"
 const NEVER_SHOWN: &[&str] = &["influx-token-value-77", "sk-literal-do-not-print", "hunter2-pass"];
 
 fn shop() -> TestLab {
-    TestLab::new(BIN)
-        .lab(SHOP)
-        .file("orders.sql", "create table orders (id int primary key);\n")
+    let lab = TestLab::new(BIN).lab(SHOP).file(
+        "orders.sql",
+        "create table orders (id int primary key);\ncreate table line_items (order_id int references orders, n int);\n",
+    );
+    // The services' programs must exist: check runs up's pre-start checks.
+    for program in ["api", "worker"] {
+        let path = lab.dir().join(program);
+        std::fs::write(&path, "#!/bin/sh\nexec sleep 600\n").unwrap();
+        std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    }
+    lab
 }
 
 fn check(lab: &TestLab, args: &[&str]) -> (Option<i32>, String, String) {

@@ -49,7 +49,7 @@ impl Nobody {
     /// accounts.
     fn new() -> Option<Nobody> {
         if !nix::unistd::geteuid().is_root() {
-            eprintln!("skipped: switching to the nobody account needs root");
+            testkit::skip("switching to the nobody account needs root");
             return None;
         }
         let direct = Nobody {
