@@ -162,7 +162,7 @@ pub(crate) enum Command {
     /// Load with a ledger plus random faults, then heal, verify and judge.
     Soak {
         /// How long to load and break the lab.
-        #[arg(long, default_value = "10m", value_parser = parse_duration)]
+        #[arg(short = 'T', long, default_value = "10m", value_parser = parse_duration)]
         duration: Duration,
         /// Seed of the fault schedule: the same seed, the same faults.
         #[arg(long, default_value_t = 1)]
@@ -174,11 +174,11 @@ pub(crate) enum Command {
             default_value = "kill,pause,partition,latency,reset"
         )]
         faults: Vec<String>,
-        /// Load: transactions per second.
-        #[arg(long, default_value_t = 100.0)]
-        rate: f64,
-        /// Load: concurrent sessions.
-        #[arg(long, default_value_t = 4)]
+        /// Load: transactions per second, or `max` for a closed loop (as hum's -R).
+        #[arg(short = 'R', long, default_value = "100", value_name = "TPS|max")]
+        rate: hum::Rate,
+        /// Load: concurrent sessions (as hum's -c).
+        #[arg(short, long, default_value_t = 4)]
         clients: u32,
         /// Print the fault schedule and exit.
         #[arg(long)]
@@ -394,5 +394,25 @@ mod tests {
         let cli = Cli::try_parse_from(["prodhome", "-f", "lab.toml", "logs", "-f", "publisher"]).unwrap();
         assert_eq!(cli.global.file, Some(PathBuf::from("lab.toml")));
         assert!(matches!(cli.command, Command::Logs { follow: true, .. }));
+    }
+
+    /// soak takes hum's load flags, `max` included.
+    #[test]
+    fn soak_takes_hums_short_load_flags_and_a_max_rate() {
+        let cli = Cli::try_parse_from(["prodhome", "soak", "-R", "max", "-c", "8", "-T", "30s"]).unwrap();
+        match cli.command {
+            Command::Soak {
+                rate,
+                clients,
+                duration,
+                ..
+            } => {
+                assert_eq!(rate, hum::Rate::Max);
+                assert_eq!(clients, 8);
+                assert_eq!(duration, Duration::from_secs(30));
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(Cli::try_parse_from(["prodhome", "soak", "--rate", "fast"]).is_err());
     }
 }

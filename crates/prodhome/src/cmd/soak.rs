@@ -16,7 +16,7 @@ pub(crate) struct SoakOptions {
     pub(crate) duration: Duration,
     pub(crate) seed: u64,
     pub(crate) faults: Vec<FaultKind>,
-    pub(crate) rate: f64,
+    pub(crate) rate: hum::Rate,
     pub(crate) clients: u32,
     pub(crate) dry_run: bool,
     pub(crate) json: bool,
@@ -227,7 +227,7 @@ async fn load_with_faults(
 ) {
     let mut hum_opts = hum::HumOptions::new(target, hum::Workload::Books);
     hum_opts.clients = opts.clients;
-    hum_opts.rate = hum::Rate::PerSecond(opts.rate);
+    hum_opts.rate = opts.rate;
     hum_opts.seed = opts.seed;
     hum_opts.ledger = Some(ledger.to_path_buf());
     hum_opts.duration = Some(opts.duration);
