@@ -56,6 +56,8 @@ pub struct Lab {
     pub faults: Arc<Faults>,
     pub store: store::Store,
     pub shutdown: Notify,
+    /// Into the event log, for events the CLI reports (`POST /api/events`).
+    pub events: mpsc::Sender<Event>,
 }
 
 pub struct ReplicationInfo {
@@ -213,6 +215,7 @@ async fn run_locked(
         faults,
         store,
         shutdown: Notify::new(),
+        events: events.clone(),
     });
     let alerting = match (&plan.alert, tapped) {
         (Some(alert), Some(rx)) => {

@@ -101,6 +101,10 @@ pub enum EventKind {
     SinkFailed { sink: String, error: String },
     /// A sink that was failing wrote again.
     SinkRecovered { sink: String },
+    /// `prodhome migrate` applied `file` (a script, or the command it ran)
+    /// to the lab: `phase` "started", then "finished" or "failed". The
+    /// dashboard draws the pair as a span.
+    Migration { phase: String, file: String },
 }
 
 impl EventKind {
@@ -122,6 +126,7 @@ impl EventKind {
             EventKind::Alert { .. } => "alert",
             EventKind::SinkFailed { .. } => "sink_failed",
             EventKind::SinkRecovered { .. } => "sink_recovered",
+            EventKind::Migration { .. } => "migration",
         }
     }
 }
@@ -183,6 +188,7 @@ impl fmt::Display for Event {
             }
             EventKind::SinkFailed { sink, error } => write!(f, "sink {sink} failing: {error}"),
             EventKind::SinkRecovered { sink } => write!(f, "sink {sink} writing again"),
+            EventKind::Migration { phase, file } => write!(f, "migration {file}: {phase}"),
         }
     }
 }
