@@ -184,9 +184,55 @@ fn a_migration_by_psql_is_measured_and_a_failing_file_names_its_line_and_changes
     );
 }
 
+/// Kills the lock-holding psql even when the test fails.
+struct Holder(std::process::Child);
+
+impl Drop for Holder {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 #[test]
-fn squawk_warnings_stand_beside_the_measured_impact() {
+fn lock_timeout_retries_are_each_reported_and_squawk_warns_beside_the_numbers() {
     let lab = lab(2_000);
+    // Another session holds a lock on orders: the ALTER cannot get its own.
+    let holder = Holder(
+        lab.command()
+            .args([
+                "psql",
+                "main",
+                "-c",
+                "BEGIN; LOCK TABLE orders IN ACCESS SHARE MODE; SELECT pg_sleep(60)",
+            ])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("spawn psql"),
+    );
+    testkit::poll("the holder's lock", std::time::Duration::from_secs(20), || {
+        let held = lab.sql(
+            "main",
+            "SELECT count(*) FROM pg_locks WHERE relation = 'orders'::regclass AND mode = 'AccessShareLock' AND granted",
+        );
+        (held != "0").then_some(())
+    });
+    lab.write("alter.sql", "ALTER TABLE orders ADD COLUMN late boolean;\n");
+    let (code, report) = migrate(&lab, &["--lock-timeout", "200ms", "--retries", "2", "alter.sql"]);
+    drop(holder);
+    assert_eq!(code, 1, "{report}");
+    assert_eq!(report["ok"], false, "{report}");
+    let attempts = report["attempts"].as_array().expect("attempts").clone();
+    assert_eq!(attempts.len(), 3, "{report}");
+    for a in &attempts {
+        assert_eq!(a["sqlstate"], "55P03", "{report}");
+    }
+    assert!(
+        report["error"].as_str().unwrap().contains("alter.sql:1:"),
+        "{report}"
+    );
+
     lab.write(
         "index.sql",
         "CREATE INDEX orders_customer ON orders (customer);\n",
@@ -216,7 +262,7 @@ fn squawk_warnings_stand_beside_the_measured_impact() {
     assert!(
         warnings
             .iter()
-            .any(|w| w.contains("require-concurrent-index-creation")),
+            .any(|w| w.starts_with("index.sql:1:1: warning: require-concurrent-index-creation")),
         "{warnings:?}"
     );
 }
