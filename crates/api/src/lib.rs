@@ -276,6 +276,21 @@ impl Client {
         resp.text().await.map(Err).map_err(|s| self.err(s))
     }
 
+    /// Records `event` (a migration's start or end) in the lab's event log;
+    /// `Err` holds the daemon's reason when it refuses the kind.
+    pub async fn event(&self, event: &model::Event) -> Result<Result<(), String>, Error> {
+        let resp = self
+            .request(reqwest::Method::POST, "/api/events")
+            .json(event)
+            .send()
+            .await;
+        let resp = self.admitted(resp).await?;
+        if resp.status().is_success() {
+            return Ok(Ok(()));
+        }
+        resp.text().await.map(Err).map_err(|s| self.err(s))
+    }
+
     /// Asks the daemon to stop the lab and exit.
     pub async fn down(&self) -> Result<(), Error> {
         self.post("/api/down").await

@@ -29,7 +29,7 @@ pub(crate) fn router(lab: Arc<Lab>, token: Secret) -> Router {
     });
     Router::new()
         .route("/api/status", get(get_status))
-        .route("/api/events", get(get_events))
+        .route("/api/events", get(get_events).post(post_event))
         .route("/api/down", post(post_down))
         .route("/api/chaos", get(get_chaos).post(post_chaos))
         .route("/api/chaos/heal", post(post_heal))
@@ -95,6 +95,30 @@ struct Since {
 
 async fn get_events(State(lab): State<Arc<Lab>>, Query(q): Query<Since>) -> Json<Vec<model::Event>> {
     Json(eventlog::read(&lab.state.events(), q.since.unwrap_or(0)))
+}
+
+/// An event the CLI reports (only kinds the CLI owns: a migration), into
+/// the event log and the store like the daemon's own.
+async fn post_event(
+    State(lab): State<Arc<Lab>>,
+    Json(event): Json<model::Event>,
+) -> Result<&'static str, (StatusCode, String)> {
+    if !matches!(event.kind, model::EventKind::Migration { .. }) {
+        return Err((
+            StatusCode::BAD_REQUEST,
+            format!(
+                "events of kind {:?} come from the daemon itself; the API takes only \"migration\" events",
+                event.kind.name()
+            ),
+        ));
+    }
+    lab.events.send(event).await.map_err(|_| {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the lab is stopping\n".to_string(),
+        )
+    })?;
+    Ok("recorded\n")
 }
 
 async fn post_down(State(lab): State<Arc<Lab>>) -> &'static str {

@@ -62,6 +62,8 @@ pub struct Lab {
     pub store: store::Store,
     pub shutdown: Notify,
     pub link_errors: LinkErrors,
+    /// Into the event log, for events the CLI reports (`POST /api/events`).
+    pub events: mpsc::Sender<Event>,
 }
 
 pub struct ReplicationInfo {
@@ -220,6 +222,7 @@ async fn run_locked(
         store,
         shutdown: Notify::new(),
         link_errors: LinkErrors::default(),
+        events: events.clone(),
     });
     let alerting = match (&plan.alert, tapped) {
         (Some(alert), Some(rx)) => {

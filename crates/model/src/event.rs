@@ -114,6 +114,10 @@ pub enum EventKind {
     },
     /// The subscription's worker streams again after a `ReplicationError`.
     ReplicationRecovered { subscription: String },
+    /// `prodhome migrate` applied `file` (a script, or the command it ran)
+    /// to the lab: `phase` "started", then "finished" or "failed". The
+    /// dashboard draws the pair as a span.
+    Migration { phase: String, file: String },
 }
 
 impl EventKind {
@@ -137,6 +141,7 @@ impl EventKind {
             EventKind::SinkRecovered { .. } => "sink_recovered",
             EventKind::ReplicationError { .. } => "replication_error",
             EventKind::ReplicationRecovered { .. } => "replication_recovered",
+            EventKind::Migration { .. } => "migration",
         }
     }
 }
@@ -214,6 +219,7 @@ impl fmt::Display for Event {
             EventKind::ReplicationRecovered { subscription } => {
                 write!(f, "subscription {subscription} streams again")
             }
+            EventKind::Migration { phase, file } => write!(f, "migration {file}: {phase}"),
         }
     }
 }
@@ -282,6 +288,10 @@ mod tests {
             },
             EventKind::ReplicationRecovered {
                 subscription: "dispatch_branch1".into(),
+            },
+            EventKind::Migration {
+                phase: "finished".into(),
+                file: "add_index.sql".into(),
             },
         ];
         for kind in kinds {

@@ -237,6 +237,10 @@ pub(crate) enum Command {
         #[arg(long, default_value = "grafana")]
         out: PathBuf,
     },
+    /// Rehearse a schema change under load: `migrate FILE.sql` or
+    /// `migrate -- COMMAND ARGS...`; lock waits, hum's p99, replication,
+    /// a verdict (exit 1 when it fails the thresholds).
+    Migrate(Box<MigrateArgs>),
     /// (internal) The detached daemon started by `up -d`.
     #[command(name = "__daemon", hide = true)]
     Daemon {
@@ -346,6 +350,44 @@ pub(crate) struct HumArgs {
     /// Share of transactions after which the client reconnects (0-1).
     #[arg(long, default_value_t = 0.0, value_name = "SHARE")]
     pub(crate) disconnect_share: f64,
+}
+
+/// `prodhome migrate`'s flags.
+#[derive(Debug, Args)]
+pub(crate) struct MigrateArgs {
+    /// The SQL file to apply (or give the command after `--`).
+    #[arg(required_unless_present = "command", conflicts_with = "command")]
+    pub(crate) file: Option<PathBuf>,
+    /// Run this instead (e.g. `-- psql -f x.sql`, `-- bin/rails db:migrate`),
+    /// with the node's DATABASE_URL and PG* variables in its environment.
+    #[arg(last = true, value_name = "COMMAND")]
+    pub(crate) command: Vec<String>,
+    /// The node to migrate (default: the first replication's publisher).
+    #[arg(long)]
+    pub(crate) node: Option<String>,
+    /// Fail the verdict when a session waited longer than this on the migration.
+    #[arg(long, default_value_t = 1000)]
+    pub(crate) max_blocked_ms: u64,
+    /// Fail the verdict when hum's p99 latency during the migration exceeds this.
+    #[arg(long, default_value_t = 1000)]
+    pub(crate) max_p99_ms: u64,
+    /// lock_timeout for the migration's session (e.g. 1s); none by default.
+    #[arg(long, value_parser = parse_duration)]
+    pub(crate) lock_timeout: Option<Duration>,
+    /// Attempts after the first when the migration hits lock_timeout (55P03).
+    #[arg(long, default_value_t = 0)]
+    pub(crate) retries: u32,
+    /// How long hum is measured before and after the migration.
+    #[arg(long, default_value = "3s", value_parser = parse_duration)]
+    pub(crate) window: Duration,
+    /// The measuring hum's rate (transactions per second, open loop).
+    #[arg(long, default_value_t = 50.0)]
+    pub(crate) rate: f64,
+    /// How long every subscriber may take to show the change.
+    #[arg(long, default_value = "15s", value_parser = parse_duration)]
+    pub(crate) replication_timeout: Duration,
+    #[arg(long)]
+    pub(crate) json: bool,
 }
 
 /// `prodhome export grafana --datasource`.

@@ -20,7 +20,7 @@
     exited: ["#cf222e", "exit"], restarting: ["#e16f24", "restart"], gave_up: ["#82071e", "gave up"],
     crash_loop: ["#82071e", "crash loop"], probe_failed: ["#9a6700", "probe failed"],
     not_ready: ["#9a6700", "not ready"], fault: ["#8250df", "fault"], hum: ["#0969da", "hum"],
-    adopted: ["#6e7781", "adopted"], lab: ["#6e7781", "lab"],
+    adopted: ["#6e7781", "adopted"], lab: ["#6e7781", "lab"], migration: ["#bf3989", "migration"],
   };
   const STATES = { ready: "#2da44e", starting: "#d4a72c", down: "#cf222e", failed: "#82071e",
     paused: "#8250df", stopped: "#8c959f", unknown: "#d0d7de" };
@@ -78,6 +78,7 @@
       case "hum": return `hum ${e.phase}`;
       case "replication_error": return `subscription ${e.subscription} failed${e.table ? " on " + e.table : ""}: ${e.message}`;
       case "replication_recovered": return `subscription ${e.subscription} streams again`;
+      case "migration": return `migration ${e.file}: ${e.phase}`;
       default: return e.kind.replace("_", " ");
     }
   }
@@ -214,8 +215,28 @@
     return out;
   }
 
-  function annotations(win, x, top, bottom) {
+  // A migration from "started" to its "finished"/"failed" (or to now, while
+  // it runs), as a shaded band behind the lines.
+  function migrationSpans(win, x, top, bottom) {
     let out = "";
+    st.events.forEach((e, i) => {
+      if (e.kind !== "migration" || e.phase !== "started") return;
+      const end = st.events.slice(i + 1).find((f) => f.kind === "migration" && f.unit === e.unit &&
+        f.file === e.file && f.phase !== "started");
+      const from = Math.max(e.ms, win.start), to = Math.min(end ? end.ms : win.end, win.end);
+      if (to < from) return;
+      const x0 = x(from), w = Math.max(2, x(to) - x0);
+      const how = end ? end.phase : "running";
+      out += `<g class="annotation span" data-kind="migration" data-unit="${esc(e.unit)}">` +
+        `<title>${clock(e.ms)}–${end ? clock(end.ms) : "now"} ${esc(e.unit)}: migration ${esc(e.file)} (${esc(how)})</title>` +
+        `<rect x="${x0.toFixed(1)}" y="${top}" width="${w.toFixed(1)}" height="${bottom - top}" ` +
+        `fill="${KINDS.migration[0]}" fill-opacity="0.12"/></g>`;
+    });
+    return out;
+  }
+
+  function annotations(win, x, top, bottom) {
+    let out = migrationSpans(win, x, top, bottom);
     for (const e of st.events) {
       if (!KINDS[e.kind] || e.ms < win.start || e.ms > win.end) continue;
       const px = x(e.ms).toFixed(1);

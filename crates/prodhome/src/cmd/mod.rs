@@ -12,6 +12,7 @@ mod hum;
 mod init;
 mod logs;
 mod metrics;
+mod migrate;
 mod psql;
 mod soak;
 mod status;
@@ -66,6 +67,7 @@ pub(crate) fn dispatch(cli: Cli) -> Result<i32> {
                 }
                 Command::Metrics(args) => metrics::run(&ctx, &args),
                 Command::Dash => dash::run(&ctx),
+                Command::Migrate(args) => migrate::run(&ctx, &args),
                 Command::Export {
                     what,
                     datasource,

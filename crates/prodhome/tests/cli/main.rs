@@ -10,6 +10,7 @@ mod crashes;
 mod dashboard;
 mod dispatch;
 mod lifecycle;
+mod migrate;
 mod owner;
 mod prestart;
 mod prodhome_tables;

@@ -46,6 +46,23 @@ async fn every_panel_draws_its_points_and_a_killed_node_is_marked() {
             kind: EventKind::Ready,
         },
         killed,
+        // A migration: a span from its start to its end.
+        Event {
+            ts_ns: t0 + 80 * S,
+            unit: "publisher".into(),
+            kind: EventKind::Migration {
+                phase: "started".into(),
+                file: "add_index.sql".into(),
+            },
+        },
+        Event {
+            ts_ns: t0 + 90 * S,
+            unit: "publisher".into(),
+            kind: EventKind::Migration {
+                phase: "finished".into(),
+                file: "add_index.sql".into(),
+            },
+        },
     ];
     let mut writer = EmbeddedWriter::open(&EmbeddedOptions {
         path: db.clone(),
@@ -93,6 +110,10 @@ async fn every_panel_draws_its_points_and_a_killed_node_is_marked() {
         .matches(r#"class="annotation" data-kind="exited" data-unit="subscriber1""#)
         .count();
     assert_eq!(marks, web::PANELS.len(), "one mark per panel:\n{dom}");
+    let spans = dom
+        .matches(r#"class="annotation span" data-kind="migration" data-unit="publisher""#)
+        .count();
+    assert_eq!(spans, web::PANELS.len(), "one migration span per panel:\n{dom}");
     // All nodes are ready, but the lag series end minutes high.
     assert_eq!(
         attr(&dom, "id=\"status\"", "data-healthy").as_deref(),
