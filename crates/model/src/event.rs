@@ -101,6 +101,15 @@ pub enum EventKind {
     SinkFailed { sink: String, error: String },
     /// A sink that was failing wrote again.
     SinkRecovered { sink: String },
+    /// DDL run on a publisher was applied on a subscriber (DDL follow).
+    DdlApplied { subscriber: String, statement: String },
+    /// DDL run on a publisher could not be applied on a subscriber: the
+    /// follower retries it, and holds back later DDL for that subscriber.
+    DdlFailed {
+        subscriber: String,
+        statement: String,
+        message: String,
+    },
 }
 
 impl EventKind {
@@ -122,6 +131,8 @@ impl EventKind {
             EventKind::Alert { .. } => "alert",
             EventKind::SinkFailed { .. } => "sink_failed",
             EventKind::SinkRecovered { .. } => "sink_recovered",
+            EventKind::DdlApplied { .. } => "ddl_applied",
+            EventKind::DdlFailed { .. } => "ddl_failed",
         }
     }
 }
@@ -183,6 +194,15 @@ impl fmt::Display for Event {
             }
             EventKind::SinkFailed { sink, error } => write!(f, "sink {sink} failing: {error}"),
             EventKind::SinkRecovered { sink } => write!(f, "sink {sink} writing again"),
+            EventKind::DdlApplied {
+                subscriber,
+                statement,
+            } => write!(f, "DDL applied on {subscriber}: {statement}"),
+            EventKind::DdlFailed {
+                subscriber,
+                statement,
+                message,
+            } => write!(f, "DDL failed on {subscriber}: {statement}: {message}"),
         }
     }
 }
