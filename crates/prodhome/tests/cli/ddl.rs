@@ -184,3 +184,26 @@ ddl = "manual"
     let out = lab.run(&["status", "--json"]);
     assert_success(&out, "status");
 }
+
+#[test]
+fn ddl_inside_a_do_block_is_refused_with_an_event_not_dropped() {
+    let lab = TestLab::new(BIN).lab(ALL);
+    lab.up();
+    lab.sql(
+        "origin",
+        "DO $$ BEGIN EXECUTE 'CREATE TABLE hidden (id int PRIMARY KEY)'; END $$",
+    );
+    let events = poll("a ddl_failed event for the DO block", LIMIT, || {
+        let events = std::fs::read_to_string(lab.state().join("events.jsonl")).ok()?;
+        events.contains(r#""kind":"ddl_failed""#).then_some(events)
+    });
+    let line = events
+        .lines()
+        .find(|l| l.contains("ddl_failed"))
+        .unwrap_or_default();
+    assert!(line.contains("inside DO") && line.contains("by hand"), "{line}");
+    assert!(
+        line.contains("prodhome.ddl_applied"),
+        "says how to skip it: {line}"
+    );
+}
