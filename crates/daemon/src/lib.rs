@@ -10,6 +10,7 @@
 
 mod alerts;
 pub mod assemble;
+mod ddlfollow;
 pub mod eventlog;
 pub mod faults;
 pub mod humtables;

@@ -103,6 +103,7 @@ pub(crate) async fn start(plan: &Plan, lab: &Arc<Lab>, events: mpsc::Sender<Even
         Some(hum_plan) => Some(start_hum(plan, hum_plan, lab, events.clone(), stopped.clone()).await?),
         None => None,
     };
+    others.push(crate::ddlfollow::spawn(plan, lab, events.clone()));
     if !plan.chaos.is_empty() {
         others.push(tokio::spawn(faults::run_scenarios(
             lab.faults.clone(),

@@ -22,7 +22,7 @@ use std::path::{Path, PathBuf};
 
 pub use duration::parse_duration;
 pub use plan::{
-    AlertPlan, DependsOn, HumPlan, HumWorkload, InfluxPlan, NodePlan, Plan, ProbeCheckPlan, ProbePlan,
+    AlertPlan, Ddl, DependsOn, HumPlan, HumWorkload, InfluxPlan, NodePlan, Plan, ProbeCheckPlan, ProbePlan,
     QueryPlan, ReplicationPlan, RestartPlan, SamplePlan, SchemaFile, SecretPlan, ServicePlan, SettingAt,
     Tables,
 };

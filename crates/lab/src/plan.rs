@@ -87,6 +87,18 @@ pub struct ReplicationPlan {
     /// The schema file, already read.
     pub schema: Option<SchemaFile>,
     pub tables: Tables,
+    /// What happens to DDL run on the publisher.
+    pub ddl: Ddl,
+}
+
+/// `ddl = "follow"` (default) or `"manual"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Ddl {
+    /// DDL run on the publisher by any client is applied on every subscriber.
+    #[default]
+    Follow,
+    /// Subscribers are left alone: the user applies DDL to them.
+    Manual,
 }
 
 /// A replication's `schema` file: SQL applied to its publisher and every

@@ -79,9 +79,10 @@ pub(crate) struct RawReplication {
     pub(crate) subscribers: Option<Spanned<NodeNames>>,
     pub(crate) schema: Option<Spanned<String>>,
     pub(crate) tables: Option<Spanned<RawTables>>,
+    pub(crate) ddl: Option<Spanned<String>>,
 }
 
-const REPLICATION_KEYS: &[&str] = &["publisher", "subscribers", "schema", "tables"];
+const REPLICATION_KEYS: &[&str] = &["publisher", "subscribers", "schema", "tables", "ddl"];
 
 /// `tables = "all"` or `tables = ["a", "s.b"]`. Any string is accepted here
 /// so that `check` can say what it expected in the lab's own terms.

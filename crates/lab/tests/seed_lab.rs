@@ -53,6 +53,7 @@ fn expected_plan(file: Option<&Path>, dir: &Path) -> Plan {
                 sql: SEED_SCHEMA.into(),
             }),
             tables: Tables::List(vec!["books".into()]),
+            ddl: lab::Ddl::Follow,
         }],
         seed: 1,
         chaos: Vec::new(),

@@ -118,6 +118,15 @@ pub enum EventKind {
     /// to the lab: `phase` "started", then "finished" or "failed". The
     /// dashboard draws the pair as a span.
     Migration { phase: String, file: String },
+    /// DDL run on a publisher was applied on a subscriber (DDL follow).
+    DdlApplied { subscriber: String, statement: String },
+    /// DDL run on a publisher could not be applied on a subscriber: the
+    /// follower retries it, and holds back later DDL for that subscriber.
+    DdlFailed {
+        subscriber: String,
+        statement: String,
+        message: String,
+    },
 }
 
 impl EventKind {
@@ -142,6 +151,8 @@ impl EventKind {
             EventKind::ReplicationError { .. } => "replication_error",
             EventKind::ReplicationRecovered { .. } => "replication_recovered",
             EventKind::Migration { .. } => "migration",
+            EventKind::DdlApplied { .. } => "ddl_applied",
+            EventKind::DdlFailed { .. } => "ddl_failed",
         }
     }
 }
@@ -220,6 +231,15 @@ impl fmt::Display for Event {
                 write!(f, "subscription {subscription} streams again")
             }
             EventKind::Migration { phase, file } => write!(f, "migration {file}: {phase}"),
+            EventKind::DdlApplied {
+                subscriber,
+                statement,
+            } => write!(f, "DDL applied on {subscriber}: {statement}"),
+            EventKind::DdlFailed {
+                subscriber,
+                statement,
+                message,
+            } => write!(f, "DDL failed on {subscriber}: {statement}: {message}"),
         }
     }
 }

@@ -31,6 +31,9 @@ fn postgresql_conf(node: &NodeSpec) -> String {
          wal_level = logical\n\
          max_wal_senders = 20\n\
          max_replication_slots = 20\n\
+         # A subscriber's apply worker that failed (a column DDL follow has\n\
+         # not added yet) retries after this: 1 s, not 5 s.\n\
+         wal_retrieve_retry_interval = '1s'\n\
          password_encryption = 'scram-sha-256'\n\
          logging_collector = off\n\
          log_line_prefix = '%m [%p] %q%u@%d '\n\

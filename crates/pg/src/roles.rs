@@ -9,7 +9,7 @@ use crate::{Credentials, REPLICATION_ROLE, SUPERUSER};
 /// Sets the generated passwords, creates the least-privilege replication
 /// role (LOGIN REPLICATION, nothing else; SELECT is granted per published
 /// table), and creates the `prodhome` schema with the probe and
-/// schema-applied tables.
+/// schema-applied tables and the DDL queue (see [`crate::ddl`]).
 pub async fn bootstrap(client: &Client, node: &str, creds: &Credentials) -> Result<(), Error> {
     // Passwords travel as SCRAM verifiers computed here, so the plain text
     // never reaches the server, its logs or pg_stat_activity.
@@ -36,9 +36,11 @@ pub async fn bootstrap(client: &Client, node: &str, creds: &Credentials) -> Resu
            sha256 text NOT NULL,
            at timestamptz NOT NULL DEFAULT now(),
            PRIMARY KEY (node, replication));
+         {ddl}
          GRANT USAGE ON SCHEMA prodhome TO {REPLICATION_ROLE};
          GRANT SELECT ON ALL TABLES IN SCHEMA prodhome TO {REPLICATION_ROLE};
-         RESET log_min_error_statement;"
+         RESET log_min_error_statement;",
+        ddl = crate::ddl::SCHEMA_SQL,
     );
     client
         .batch_execute(&script)

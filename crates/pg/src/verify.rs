@@ -3,7 +3,8 @@
 //! the same row count and the same order-independent checksum on both ends.
 //! Only tables are compared: Postgres does not replicate sequences (a
 //! subscriber's stay where its schema left them), so their positions are
-//! not part of convergence.
+//! not part of convergence. Each table's schema is compared too (see
+//! [`crate::drift`]).
 
 use std::time::Duration;
 
@@ -11,6 +12,7 @@ use serde::Serialize;
 use tokio::time::{Instant, sleep};
 use tokio_postgres::Client;
 
+use crate::Drift;
 use crate::error::{Error, sql};
 use crate::replication::qualified;
 
@@ -41,6 +43,8 @@ pub struct VerifyReport {
     /// Per subscriber: ms until the probe row arrived, or None if it never did.
     pub probe_ms: Vec<(String, Option<u64>)>,
     pub tables: Vec<TableCheck>,
+    /// Tables whose schema on a subscriber differs from the publisher's.
+    pub drift: Vec<Drift>,
 }
 
 /// Verifies one replication within `timeout`.
@@ -80,6 +84,10 @@ pub async fn verify(
         .iter()
         .map(|r| r.get(0))
         .collect();
+    let mut drift = Vec::new();
+    for table in &tables {
+        drift.extend(crate::drift::table_drift(table, publisher, subscribers).await?);
+    }
     // Writes may still be in flight: compare until equal or out of time.
     loop {
         let mut checks = Vec::new();
@@ -94,6 +102,7 @@ pub async fn verify(
                 converged,
                 probe_ms,
                 tables: checks,
+                drift,
             });
         }
         sleep(Duration::from_millis(200)).await;

@@ -5,7 +5,7 @@ use toml::Spanned;
 
 use super::{Checker, NAME_MAX, is_identifier};
 use crate::Problem;
-use crate::plan::{ReplicationPlan, SchemaFile, Tables};
+use crate::plan::{Ddl, ReplicationPlan, SchemaFile, Tables};
 use crate::raw::{NodeNames, RawReplication, RawTables, Section, closest};
 
 /// Postgres truncates identifiers longer than this (NAMEDATALEN - 1).
@@ -50,6 +50,7 @@ impl Checker<'_> {
             Some(tables) => self.tables(&path, tables, created),
             None => Some(Tables::All),
         };
+        let ddl = self.ddl(&path, raw.ddl.as_ref());
         let schema = schema.map(|s| s.map(|(file, _)| file));
         Some(ReplicationPlan {
             name: name?,
@@ -57,7 +58,30 @@ impl Checker<'_> {
             subscribers: subscribers?,
             schema: schema?,
             tables: tables?,
+            ddl: ddl?,
         })
+    }
+
+    fn ddl(&mut self, path: &str, ddl: Option<&Spanned<String>>) -> Option<Ddl> {
+        let Some(ddl) = ddl else {
+            return Some(Ddl::Follow);
+        };
+        match ddl.get_ref().as_str() {
+            "follow" => Some(Ddl::Follow),
+            "manual" => Some(Ddl::Manual),
+            other => {
+                let message = format!("{path}.ddl: expected \"follow\" or \"manual\", found {other:?}");
+                let help = match closest(other, &["follow", "manual"]) {
+                    Some(near) => format!("did you mean {near:?}?"),
+                    None => {
+                        "\"follow\" applies the publisher's DDL to subscribers; \"manual\" leaves them alone"
+                            .to_string()
+                    }
+                };
+                self.problems.push(Problem::new(ddl.span(), message).help(help));
+                None
+            }
+        }
     }
 
     /// A required key that is absent, unless it was dropped because of a

@@ -472,11 +472,13 @@ mod tests {
                     publisher: side("main", 10, true),
                     subscribers: vec![side("replica_a", replica_rows, converged)],
                 }],
+                drift: Vec::new(),
             }],
             ledger: None,
             acknowledged: 7,
             lost: 0,
             differences: Vec::new(),
+            drift: Vec::new(),
             slots: vec![SlotCheck {
                 slot: "everything_replica_a".into(),
                 exists: true,

@@ -1,14 +1,16 @@
 //! `prodhome verify [--ledger [FILE]]`: probe rows arrive and every
 //! replicated table matches; with a ledger, every acknowledged write is on
 //! the publisher, each subscriber has exactly the publisher's keys, and
-//! every subscription's slot survived.
+//! every subscription's slot survived. Every replicated table's schema
+//! (columns, types, NOT NULL, primary key, indexes) must match the
+//! publisher's on each subscriber: drift fails the proof.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Context as _, Result, anyhow};
-use pg::{KeyDiff, LedgerCheck, SlotCheck, VerifyReport};
+use pg::{Drift, KeyDiff, LedgerCheck, SlotCheck, VerifyReport};
 use serde::Serialize;
 use tokio_postgres::Client;
 
@@ -29,6 +31,8 @@ pub(crate) struct Proof {
     pub(crate) lost: u64,
     /// Key-level differences of tables that did not converge.
     pub(crate) differences: Vec<KeyDiff>,
+    /// Tables whose schema differs on a subscriber, per table and node.
+    pub(crate) drift: Vec<Drift>,
     pub(crate) slots: Vec<SlotCheck>,
 }
 
@@ -95,7 +99,8 @@ pub(crate) async fn prove(ctx: &Context, timeout: Duration, ledger: Option<&Path
     let acknowledged = ledger.iter().flatten().map(|l| l.acknowledged).sum();
     let lost = ledger.iter().flatten().map(|l| l.lost).sum();
     let converged = replications.iter().all(|r| r.converged);
-    let ok = converged && lost == 0 && slots.iter().all(|s| s.exists && s.active);
+    let drift: Vec<Drift> = replications.iter().flat_map(|r| r.drift.clone()).collect();
+    let ok = converged && lost == 0 && drift.is_empty() && slots.iter().all(|s| s.exists && s.active);
     Ok(Proof {
         lab: ctx.plan.name.clone(),
         ok,
@@ -105,6 +110,7 @@ pub(crate) async fn prove(ctx: &Context, timeout: Duration, ledger: Option<&Path
         acknowledged,
         lost,
         differences,
+        drift,
         slots,
     })
 }
@@ -157,6 +163,17 @@ pub(crate) fn print_proof(proof: &Proof) {
         println!(
             "  {} on {}: {} missing {:?}, {} unexpected {:?}",
             diff.table, diff.node, diff.missing, diff.missing_keys, diff.unexpected, diff.unexpected_keys
+        );
+    }
+    for drift in &proof.drift {
+        println!("  schema drift: {} on {}:", drift.table, drift.node);
+        for difference in &drift.differences {
+            println!("    {difference}");
+        }
+    }
+    if !proof.drift.is_empty() {
+        println!(
+            "  make the subscribers' schema match the publisher's (`prodhome psql NODE`), or rebuild them"
         );
     }
     for slot in proof.slots.iter().filter(|s| !(s.exists && s.active)) {
