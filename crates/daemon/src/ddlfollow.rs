@@ -26,7 +26,7 @@ use tokio::task::JoinHandle;
 use tokio::time::{Instant, MissedTickBehavior};
 use tokio_postgres::Client;
 
-use crate::up::Lab;
+use crate::up::{Lab, LinkErrors};
 
 /// How often the queue is read: the bulk of a change's delay.
 const TICK: Duration = Duration::from_millis(200);
@@ -77,6 +77,7 @@ fn followers(plan: &Plan, lab: &Lab) -> Vec<Follower> {
         for name in &repl.subscribers {
             let Some(node) = spec(name) else { continue };
             let route = Route {
+                replication: repl.name.clone(),
                 subscription: pg::subscription_name(&repl.name, name),
                 tables: match &repl.tables {
                     Tables::All => None,
@@ -91,6 +92,7 @@ fn followers(plan: &Plan, lab: &Lab) -> Vec<Follower> {
                     client: None,
                     last: None,
                     failed: None,
+                    link_errors: lab.link_errors.clone(),
                 }),
             }
         }
@@ -110,6 +112,7 @@ fn full_name(table: &str) -> String {
 /// One replication of a subscriber: its subscription and, for a
 /// `tables = [...]` replication, the tables it carries.
 struct Route {
+    replication: String,
     subscription: String,
     tables: Option<Vec<String>>,
 }
@@ -122,6 +125,33 @@ struct Subscriber {
     last: Option<i64>,
     /// The change that failed, and when to try it again.
     failed: Option<(i64, Instant)>,
+    /// Where `status` and the dashboard read a link's error: a change held
+    /// back shows on every link of this subscriber until it applies.
+    link_errors: LinkErrors,
+}
+
+/// How a held-back change reads in a link's error, so that only the
+/// follower's own marks are cleared once it applies.
+const LINK_ERROR_PREFIX: &str = "schema change not applied: ";
+
+impl Subscriber {
+    /// Marks (with `Some`) or clears every link of this subscriber.
+    fn mark_links(&self, error: Option<&str>) {
+        let mut errors = self.link_errors.lock().unwrap_or_else(|e| e.into_inner());
+        for route in &self.routes {
+            let key = (route.replication.clone(), self.node.name.clone());
+            match error {
+                Some(message) => {
+                    errors.insert(key, format!("{LINK_ERROR_PREFIX}{message}"));
+                }
+                None => {
+                    if errors.get(&key).is_some_and(|e| e.starts_with(LINK_ERROR_PREFIX)) {
+                        errors.remove(&key);
+                    }
+                }
+            }
+        }
+    }
 }
 
 struct Follower {
@@ -252,10 +282,12 @@ impl Subscriber {
             }
             Err(e) => {
                 if self.failed.is_none() {
+                    let message = failure_help(&e, &name, publisher, change);
+                    self.mark_links(Some(&format!("{}: {message}", change.summary())));
                     let kind = EventKind::DdlFailed {
                         subscriber: name.clone(),
                         statement: change.summary(),
-                        message: failure_help(&e, &name, publisher, change),
+                        message,
                     };
                     let _ = events.send(Event::now(&name, kind)).await;
                 }
@@ -264,7 +296,9 @@ impl Subscriber {
                 return;
             }
         }
-        self.failed = None;
+        if self.failed.take().is_some() {
+            self.mark_links(None);
+        }
         self.last = Some(change.last_id);
         self.client = Some(client);
     }
