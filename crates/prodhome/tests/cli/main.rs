@@ -7,6 +7,7 @@ mod chaos;
 mod check;
 mod crashes;
 mod dashboard;
+mod data;
 mod dispatch;
 mod lifecycle;
 mod owner;
