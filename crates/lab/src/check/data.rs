@@ -53,7 +53,19 @@ impl Checker<'_> {
                 "email" => Some(DataGenerator::Email),
                 "name" => Some(DataGenerator::Name),
                 "lorem" => Some(DataGenerator::Lorem),
-                other => bad(self, format!("unknown generator {other:?}")),
+                other => {
+                    let near = crate::raw::closest(other, &["email", "name", "lorem"]);
+                    let mut problem =
+                        Problem::new(value.span(), format!("{at}: unknown generator {other:?}"));
+                    problem = match near {
+                        Some(n) => problem.help(format!(
+                            "did you mean \"{n}\"? a column generator is {GENERATORS}"
+                        )),
+                        None => problem.help(format!("a column generator is {GENERATORS}")),
+                    };
+                    self.problems.push(problem);
+                    None
+                }
             },
             Value::Table(t) if t.len() == 1 && t.contains_key("range") => match t["range"].as_array() {
                 Some(a) if a.len() == 2 => match (a[0].as_integer(), a[1].as_integer()) {
@@ -132,5 +144,49 @@ impl Checker<'_> {
             }
         };
         Some(DataGenerator::List { values, weights })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use crate::plan::{DataGenerator, DataPlan};
+
+    #[test]
+    fn a_data_section_becomes_its_plan_with_generators_in_file_order() {
+        let source = r#"name = "shop"
+[postgres.primary]
+[data."sales.orders"]
+rows = 5000
+columns = { note = "lorem", qty = { range = [1, 10] }, status = { list = ["new", 2], weights = [3, 1] } }
+[data.customers]
+"#;
+        let plan = crate::parse(source, Path::new("lab.toml"), Path::new(".")).unwrap();
+        assert_eq!(
+            plan.data,
+            vec![
+                DataPlan {
+                    table: "sales.orders".into(),
+                    rows: Some(5000),
+                    columns: vec![
+                        ("note".into(), DataGenerator::Lorem),
+                        ("qty".into(), DataGenerator::Range(1, 10)),
+                        (
+                            "status".into(),
+                            DataGenerator::List {
+                                values: vec!["new".into(), "2".into()],
+                                weights: vec![3, 1]
+                            }
+                        ),
+                    ],
+                },
+                DataPlan {
+                    table: "customers".into(),
+                    rows: None,
+                    columns: Vec::new()
+                },
+            ]
+        );
     }
 }
