@@ -187,11 +187,10 @@ ALTER TABLE a ADD CONSTRAINT a_needs_b FOREIGN KEY (b_id) REFERENCES b (id);
 fn data_fill_refuses_an_unsupported_check_a_cycle_and_an_unknown_type_naming_them() {
     let lab = TestLab::new(BIN)
         .lab(
-            &LAB.replace("schema.sql", "bad.sql")
+            LAB.replace("schema.sql", "bad.sql")
                 .split("[data.")
                 .next()
-                .unwrap()
-                .to_string(),
+                .unwrap(),
         )
         .file("bad.sql", BAD_SCHEMA);
     lab.up();
