@@ -157,7 +157,15 @@ async fn fill_table(
     progress: &TableProgress,
 ) -> Result<TableReport, Error> {
     let started = Instant::now();
-    let entry = ledger::begin(client, &table.name, &table.sql, opts.seed, table.rows).await?;
+    let numbered: Vec<(String, i64)> = table
+        .columns
+        .iter()
+        .filter_map(|c| match c.generator {
+            Gen::Sequence { lo } => Some((quote(&c.name), lo)),
+            _ => None,
+        })
+        .collect();
+    let entry = ledger::begin(client, &table.name, &table.sql, &numbered, opts.seed, table.rows).await?;
     progress.done.store(entry.done, Ordering::Relaxed);
     let mut report = TableReport {
         table: table.name.clone(),

@@ -34,17 +34,23 @@ pub(crate) struct Entry {
 }
 
 /// The fill's entry, created when new. A new fill numbers its rows after
-/// every earlier fill of the table and after the rows already there, so
-/// unique columns never repeat a value.
+/// every earlier fill of the table and after the rows already there (and
+/// past the largest value of each numbered column, given as `(column, lo)`),
+/// so unique columns never repeat a value.
 pub(crate) async fn begin(
     client: &Client,
     table: &str,
     sql: &str,
+    numbered: &[(String, i64)],
     seed: u64,
     rows: u64,
 ) -> Result<Entry, Error> {
     let what = format!("recording the fill of {table} in prodhome.data_fills");
     let (seed, rows) = (seed as i64, rows as i64);
+    let after: String = numbered
+        .iter()
+        .map(|(col, lo)| format!(", (SELECT coalesce(max({col})::bigint - {lo} + 1, 0) FROM {sql})"))
+        .collect();
     let found = client
         .query_opt(
             "SELECT start_index, done FROM prodhome.data_fills WHERE tbl = $1 AND seed = $2 AND rows = $3",
@@ -59,7 +65,7 @@ pub(crate) async fn begin(
                 "INSERT INTO prodhome.data_fills (tbl, seed, rows, start_index)
                  SELECT $1, $2, $3, greatest(
                    (SELECT coalesce(sum(rows), 0) FROM prodhome.data_fills WHERE tbl = $1),
-                   (SELECT count(*) FROM {sql}))
+                   (SELECT count(*) FROM {sql}){after})
                  RETURNING start_index, done"
             );
             client

@@ -153,25 +153,32 @@ pub fn plan(tables: &[Table], request: &Request) -> Result<FillPlan, Error> {
             ));
         }
         let columns = column::plan_columns(table, rows, over, &nulled, &mut refusals);
-        let foreign = table
-            .constraints
-            .iter()
-            .filter_map(|c| match &c.kind {
-                Kind::Foreign {
-                    parent,
-                    parent_columns,
-                } if !nulled.contains(&c.name) => {
-                    let p = tables.iter().find(|t| &t.name == parent)?;
-                    Some(ForeignPlan {
-                        constraint: c.name.clone(),
-                        parent: parent.clone(),
-                        parent_sql: p.sql.clone(),
-                        parent_columns: parent_columns.clone(),
-                    })
-                }
-                _ => None,
-            })
-            .collect();
+        let mut foreign = Vec::new();
+        for c in &table.constraints {
+            let Kind::Foreign {
+                parent,
+                parent_columns,
+            } = &c.kind
+            else {
+                continue;
+            };
+            if nulled.contains(&c.name) {
+                continue;
+            }
+            match tables.iter().find(|t| &t.name == parent) {
+                Some(p) => foreign.push(ForeignPlan {
+                    constraint: c.name.clone(),
+                    parent: parent.clone(),
+                    parent_sql: p.sql.clone(),
+                    parent_columns: parent_columns.clone(),
+                }),
+                // prodhome's own schema and the system catalogs are not read.
+                None => refusals.push(format!(
+                    "{}: foreign key {} references {parent}, whose keys data fill does not read; give its columns generators in [data.{}] columns",
+                    table.name, c.name, table.name
+                )),
+            }
+        }
         out.push(TablePlan {
             name: table.name.clone(),
             sql: table.sql.clone(),

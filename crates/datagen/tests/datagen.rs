@@ -136,3 +136,27 @@ async fn domains_self_references_and_nullable_cycles_are_read_and_planned() {
         .unwrap();
     assert_eq!(report.rows_added, 100);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fill_numbers_its_keys_past_the_rows_a_table_already_has() {
+    let node = PgNode::start();
+    let config = config(&node, "postgres");
+    let client = connect(&config).await;
+    client
+        .batch_execute(&format!(
+            "{ITEMS}; INSERT INTO items VALUES (1, 'a', 1), (2, 'b', 2), (700, 'c', 3)"
+        ))
+        .await
+        .unwrap();
+    let report = fill(&config, &client, 1000).await;
+    assert_eq!(report.rows_added, 1000);
+    // A second fill with other arguments numbers after the first.
+    let report = fill(&config, &client, 10).await;
+    assert_eq!(report.rows_added, 10);
+    let count: i64 = client
+        .query_one("SELECT count(*) FROM items", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(count, 1013);
+}

@@ -180,19 +180,19 @@ async fn fill(ctx: &Context, args: DataFillArgs) -> Result<i32> {
     let plan = load_plan(ctx, &client, &node, args.tables, rows).await?;
     ensure_ledgers(ctx, &node, &client).await?;
     let progress = Progress::new(&plan);
-    let ticker = tokio::spawn(tick(
-        progress.clone(),
-        std::io::stderr().is_terminal() && !args.json,
-    ));
+    let terminal = std::io::stderr().is_terminal();
+    let ticker = tokio::spawn(tick(progress.clone(), terminal));
     let opts = FillOptions { seed: args.seed };
     let result = tokio::select! {
         r = datagen::fill(&config, &plan, opts, progress.clone()) => Some(r),
         _ = tokio::signal::ctrl_c() => None,
     };
     ticker.abort();
+    if terminal {
+        eprintln!();
+    }
     let report = match result {
         None => {
-            eprintln!();
             interrupted(&progress);
             return Ok(130);
         }
@@ -242,18 +242,18 @@ async fn ensure_ledgers(ctx: &Context, node: &str, client: &Client) -> Result<()
         .map_err(|e| anyhow!("on node {node}: {e}"))
 }
 
-/// A progress line on a terminal: rows, rows/s, MB/s, ETA.
+/// Progress: rows, rows/s, MB/s, ETA; redrawn on a terminal.
 async fn tick(progress: Arc<Progress>, terminal: bool) {
-    if !terminal {
-        return;
-    }
     let started = Instant::now();
     let first: u64 = progress
         .tables
         .iter()
         .map(|t| t.done.load(Ordering::Relaxed))
         .sum();
-    let mut interval = tokio::time::interval(Duration::from_millis(500));
+    // Elsewhere (a log, CI) a plain line now and then, not a redrawn one.
+    let every = if terminal { 500 } else { 5000 };
+    let mut interval = tokio::time::interval(Duration::from_millis(every));
+    interval.tick().await;
     loop {
         interval.tick().await;
         let total: u64 = progress.tables.iter().map(|t| t.rows).sum();
@@ -274,10 +274,15 @@ async fn tick(progress: Arc<Progress>, terminal: bool) {
         } else {
             "?".into()
         };
-        eprint!(
-            "\r{done}/{total} rows  {rate:.0} rows/s  {:.1} MB/s  ETA {eta}   ",
+        let line = format!(
+            "{done}/{total} rows  {rate:.0} rows/s  {:.1} MB/s  ETA {eta}",
             bytes as f64 / 1e6 / secs
         );
+        if terminal {
+            eprint!("\r{line}   ");
+        } else {
+            eprintln!("data fill: {line}");
+        }
     }
 }
 
