@@ -17,6 +17,7 @@ use crate::raw::{Int, RawDoc, RawNode, Section, Span};
 use crate::{Location, Problem, location_at};
 
 mod chaos;
+mod data;
 mod hum;
 mod replication;
 mod sample;
@@ -143,6 +144,7 @@ pub(crate) fn check(doc: RawDoc, inputs: &Inputs<'_>) -> Result<Plan, Vec<Proble
         .collect();
     c.dependency_cycles(&doc.services, &services);
     let alert = doc.alert.as_ref().and_then(|a| c.alert(a));
+    let data: Vec<_> = doc.data.iter().filter_map(|d| c.data(d)).collect();
     let chaos: Vec<_> = doc
         .chaos
         .iter()
@@ -185,6 +187,7 @@ pub(crate) fn check(doc: RawDoc, inputs: &Inputs<'_>) -> Result<Plan, Vec<Proble
         services,
         secrets,
         alert,
+        data,
         hum,
         sample: sample.expect("no problems, so [sample] is valid"),
         fingerprint,

@@ -41,6 +41,8 @@ pub struct Plan {
     pub alert: Option<AlertPlan>,
     /// `[hum]`: background traffic `up` starts, if any.
     pub hum: Option<HumPlan>,
+    /// `[data.TABLE]` sections: rows and column generators for `data fill`.
+    pub data: Vec<DataPlan>,
     /// `[sample]`: sampling is always on; these are its settings (defaults
     /// when the section is absent: every 1 s into the embedded store).
     pub sample: SamplePlan,
@@ -291,4 +293,30 @@ pub struct AlertPlan {
     pub down_after: Duration,
     pub lag_bytes: Option<i64>,
     pub min_interval: Duration,
+}
+
+/// One `[data.TABLE]`: the table as the lab names it (`t` or `schema.t`,
+/// resolved against the node by `data fill`), its rows, and generators for
+/// some of its columns.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DataPlan {
+    pub table: String,
+    pub rows: Option<u64>,
+    /// In file order.
+    pub columns: Vec<(String, DataGenerator)>,
+}
+
+/// A named column generator.
+#[derive(Debug, Clone, PartialEq)]
+pub enum DataGenerator {
+    Email,
+    Name,
+    Lorem,
+    /// Integers from the first to the second, inclusive.
+    Range(i64, i64),
+    /// One of `values`, drawn with `weights` (as many, not all zero).
+    List {
+        values: Vec<String>,
+        weights: Vec<u32>,
+    },
 }

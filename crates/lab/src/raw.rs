@@ -52,6 +52,7 @@ const SECTIONS: &[&str] = &[
     "service",
     "secret",
     "alert",
+    "data",
 ];
 
 /// Sections that DESIGN.md promises but this version does not read yet.
@@ -70,6 +71,18 @@ pub(crate) struct RawNode {
 }
 
 const NODE_KEYS: &[&str] = &["port", "settings"];
+
+/// One `[data.TABLE]` section: synthetic rows for one of the user's tables.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawData {
+    pub(crate) rows: Option<Spanned<Int>>,
+    /// Column → generator; any TOML value, so that `check` can say what a
+    /// generator looks like at the place of each bad one.
+    pub(crate) columns: Option<Spanned<BTreeMap<Spanned<String>, Spanned<toml::Value>>>>,
+}
+
+const DATA_KEYS: &[&str] = &["rows", "columns"];
 
 /// One `[replication.NAME]` section.
 #[derive(Debug, Default, Deserialize)]
@@ -143,6 +156,8 @@ pub(crate) struct RawDoc {
     pub(crate) services: Vec<Section<RawService>>,
     pub(crate) secrets: Vec<Section<RawSecret>>,
     pub(crate) alert: Option<Single<RawAlert>>,
+    /// `[data.TABLE]` sections, in file order.
+    pub(crate) data: Vec<Section<RawData>>,
     pub(crate) problems: Vec<Problem>,
 }
 
@@ -183,6 +198,8 @@ pub(crate) fn read(source: &str) -> Result<RawDoc, Problem> {
     doc.secrets = sections("secret", SECRET_KEYS, secrets, &mut doc);
     let alert = root.remove_entry("alert");
     doc.alert = single("alert", ALERT_KEYS, alert, &mut doc);
+    let data = root.remove_entry("data");
+    doc.data = sections("data", DATA_KEYS, data, &mut doc);
     let shape = Shape::Top;
     let mut failed = Vec::new();
     doc.lab = read_table(root, root_span, &shape, &mut doc.problems, &mut failed);
@@ -329,6 +346,7 @@ fn singular(kind: &str) -> &'static str {
         "postgres" => "node",
         "service" => "service",
         "secret" => "secret",
+        "data" => "table",
         _ => "replication",
     }
 }
@@ -361,7 +379,7 @@ impl Shape {
     fn accepts(&self) -> String {
         match self {
             Shape::Top => format!(
-                "the top level accepts {}, [postgres.NAME], [replication.NAME], [service.NAME], [secret.NAME], [hum], [sample], [alert] and [[chaos]]",
+                "the top level accepts {}, [postgres.NAME], [replication.NAME], [service.NAME], [secret.NAME], [data.TABLE], [hum], [sample], [alert] and [[chaos]]",
                 LAB_KEYS.join(", ")
             ),
             Shape::Section { path, keys } => format!("[{path}] accepts {}", keys.join(", ")),

@@ -60,6 +60,7 @@ fn expected_plan(file: Option<&Path>, dir: &Path) -> Plan {
         services: Vec::new(),
         secrets: Vec::new(),
         alert: None,
+        data: Vec::new(),
         hum: Some(lab::HumPlan {
             node: "publisher".into(),
             workload: lab::HumWorkload::Books,

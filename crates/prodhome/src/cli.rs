@@ -216,6 +216,10 @@ pub(crate) enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Burly synthetic data for the lab's own schema: `data fill` writes
+    /// rows that satisfy its constraints, `data plan` shows what and why.
+    #[command(subcommand)]
+    Data(DataCommand),
     /// Read sampled series from the embedded store (<state dir>/metrics.db).
     Metrics(MetricsArgs),
     /// Print the running lab's dashboard URL (and open it in a browser when
@@ -248,6 +252,61 @@ pub(crate) enum Command {
         #[arg(long, value_parser = parse_duration)]
         timeout: Duration,
     },
+}
+
+/// `prodhome data …`.
+#[derive(Debug, Subcommand)]
+pub(crate) enum DataCommand {
+    /// Generate rows for the replicated tables (parents first), stream them
+    /// with COPY; a re-run with the same arguments adds nothing twice, an
+    /// interrupted one resumes.
+    Fill(DataFillArgs),
+    /// Print what `fill` would generate per table and column, and why.
+    Plan {
+        /// Only this table (`t` or `schema.t`); repeatable. Default: the
+        /// replicated tables.
+        #[arg(long = "table", value_name = "TABLE")]
+        tables: Vec<String>,
+        /// The node whose tables are read (default: the first replication's publisher).
+        #[arg(long)]
+        node: Option<String>,
+        /// Rows per table, as `fill --rows` would use (default: [data.TABLE] rows, else 1000).
+        #[arg(long)]
+        rows: Option<u64>,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// `prodhome data fill`'s flags.
+#[derive(Debug, Args)]
+#[command(group = clap::ArgGroup::new("amount").required(true).args(["rows", "scale"]))]
+pub(crate) struct DataFillArgs {
+    /// Only this table (`t` or `schema.t`); repeatable. Its parents must
+    /// already have rows. Default: the replicated tables.
+    #[arg(long = "table", value_name = "TABLE")]
+    pub(crate) tables: Vec<String>,
+    /// Rows for every table.
+    #[arg(long)]
+    pub(crate) rows: Option<u64>,
+    /// Multiply each table's rows ([data.TABLE] rows, else 1000) by this.
+    #[arg(long)]
+    pub(crate) scale: Option<u64>,
+    /// Seeds every value: the same seed gives the same rows.
+    #[arg(long, default_value_t = 1)]
+    pub(crate) seed: u64,
+    /// The node to write to (default: the first replication's publisher).
+    #[arg(long)]
+    pub(crate) node: Option<String>,
+    /// Then wait until the subscribers caught up and verify they match.
+    #[arg(long)]
+    pub(crate) wait: bool,
+    /// How long --wait waits for the subscribers.
+    #[arg(long, default_value = "5m", value_parser = parse_duration)]
+    pub(crate) timeout: Duration,
+    /// Print a JSON summary instead of lines.
+    #[arg(long)]
+    pub(crate) json: bool,
 }
 
 /// `prodhome metrics`'s flags.

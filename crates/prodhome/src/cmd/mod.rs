@@ -3,6 +3,7 @@
 mod chaos;
 mod check;
 mod dash;
+mod data;
 mod doctor;
 mod down;
 mod env;
@@ -65,6 +66,7 @@ pub(crate) fn dispatch(cli: Cli) -> Result<i32> {
                     let ledger = ledger_file.or_else(|| ledger.then(|| ctx.state.ledger()));
                     verify::run(&ctx, timeout, ledger, json)
                 }
+                Command::Data(command) => data::run(&ctx, command),
                 Command::Metrics(args) => metrics::run(&ctx, &args),
                 Command::Dash => dash::run(&ctx),
                 Command::Migrate(args) => migrate::run(&ctx, &args),

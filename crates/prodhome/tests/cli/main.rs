@@ -8,6 +8,7 @@ mod chaos;
 mod check;
 mod crashes;
 mod dashboard;
+mod data;
 mod ddl;
 mod dispatch;
 mod lifecycle;

@@ -1,0 +1,29 @@
+//! Burly synthetic data for the user's own schema.
+//!
+//! Data flows one way: [`catalog::read`] reads the tables' definitions from a
+//! node (types, NOT NULL, defaults, identity, PK/UNIQUE/FK/CHECK) into
+//! [`catalog::Table`]s; [`plan::plan`] turns them plus the user's
+//! [`Request`] (rows, overrides) into a [`plan::FillPlan`]: per table and
+//! column the generator and why, tables ordered parents first, or a
+//! [`Error`] naming the table, column and constraint it cannot satisfy;
+//! [`copy::fill`] streams each table's rows with COPY in batches, each batch
+//! its own transaction recorded in `prodhome.data_fills` (so a re-run adds
+//! nothing twice and an interrupted run resumes), tables of one FK depth in
+//! parallel.
+//!
+//! Every value comes from a ChaCha8 stream seeded by (seed, table, column,
+//! batch), so the same seed gives the same rows whatever the parallelism.
+//! This crate knows nothing of lab files: the CLI maps `[data.TABLE]` onto
+//! [`Request`].
+
+pub mod catalog;
+pub mod copy;
+mod error;
+pub mod generator;
+pub mod ledger;
+pub mod plan;
+
+pub use copy::{FillOptions, FillReport, Progress, TableReport, fill};
+pub use error::Error;
+pub use generator::Named;
+pub use plan::{FillPlan, Request, Rows, TableOverride, plan};

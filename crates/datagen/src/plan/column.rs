@@ -1,0 +1,436 @@
+//! Per column: the generator and why. Keys first (which column carries a
+//! UNIQUE/PK), then CHECK bounds, then the type.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use super::check::{self, Cond};
+use super::{ColumnPlan, TableOverride};
+use crate::catalog::{Column, Kind, Table, Type};
+use crate::generator::Gen;
+
+/// Non-key integers and numerics land in `[1, SPAN]` unless a CHECK says.
+const SPAN: i64 = 100_000;
+
+struct Ctx<'a> {
+    table: &'a Table,
+    rows: u64,
+    refusals: &'a mut Vec<String>,
+}
+
+pub(super) fn plan_columns(
+    table: &Table,
+    rows: u64,
+    over: &TableOverride,
+    nulled: &BTreeSet<String>,
+    refusals: &mut Vec<String>,
+) -> Vec<ColumnPlan> {
+    let mut cx = Ctx {
+        table,
+        rows,
+        refusals,
+    };
+    let conds = checks(&mut cx, over);
+    let foreign = foreign_columns(table);
+    let (unique, foreign_unique) = keys(&mut cx, over, &foreign);
+    let mut out = Vec::new();
+    for col in &table.columns {
+        let (generator, why) = if col.generated {
+            (
+                Gen::ServerDefault,
+                "generated column: the server computes it".to_string(),
+            )
+        } else if let Some(named) = over.columns.get(&col.name) {
+            (
+                Gen::Named(named.clone()),
+                format!("[data.{}] columns.{}", table.name, col.name),
+            )
+        } else if let Some((constraint, position, parent)) = foreign.get(&col.name) {
+            if nulled.contains(constraint) {
+                (
+                    Gen::Null,
+                    format!("NULL: breaks the foreign-key cycle at {constraint}"),
+                )
+            } else if foreign_unique.contains(constraint) {
+                let why = format!("one key of {parent} each ({constraint}, unique)");
+                (
+                    Gen::ForeignUnique {
+                        constraint: constraint.clone(),
+                        position: *position,
+                    },
+                    why,
+                )
+            } else {
+                let why = format!("a key of {parent} ({constraint}), skewed: the first parents are hot");
+                (
+                    Gen::Foreign {
+                        constraint: constraint.clone(),
+                        position: *position,
+                    },
+                    why,
+                )
+            }
+        } else if col.numbered_by_server() {
+            (
+                Gen::ServerDefault,
+                "identity/serial: the server numbers it".to_string(),
+            )
+        } else {
+            let conds = conds.get(&col.name).map(Vec::as_slice).unwrap_or(&[]);
+            match typed(&mut cx, col, &col.ty, conds, unique.contains(&col.name)) {
+                Some(g) => g,
+                None => continue,
+            }
+        };
+        out.push(ColumnPlan {
+            name: col.name.clone(),
+            type_name: col.type_name.clone(),
+            generator,
+            why,
+        });
+    }
+    out
+}
+
+/// Conditions per column from the CHECKs it can read; refuses the others
+/// unless the user gave every column they touch a generator.
+fn checks(cx: &mut Ctx<'_>, over: &TableOverride) -> BTreeMap<String, Vec<Cond>> {
+    let mut out: BTreeMap<String, Vec<Cond>> = BTreeMap::new();
+    let t = cx.table;
+    for c in &t.constraints {
+        let covered = !c.columns.is_empty() && c.columns.iter().all(|k| over.columns.contains_key(k));
+        match c.kind {
+            Kind::Check if covered => {}
+            Kind::Check => match check::parse(&c.definition) {
+                Some(conds) if conds.iter().all(|(k, _)| t.columns.iter().any(|x| &x.name == k)) => {
+                    for (k, cond) in conds {
+                        out.entry(k).or_default().push(cond);
+                    }
+                }
+                _ => cx.refusals.push(format!(
+                    "{}: CHECK constraint {} `{}` on column(s) {} is not a range or IN list prodhome can satisfy; give {} a generator in [data.{}] columns",
+                    t.name, c.name, c.definition, c.columns.join(", "), if c.columns.len() == 1 { "it" } else { "them" }, t.name
+                )),
+            },
+            Kind::Other if !covered => cx.refusals.push(format!(
+                "{}: constraint {} `{}` (exclusion) cannot be satisfied by construction; give its columns generators in [data.{}] columns",
+                t.name, c.name, c.definition, t.name
+            )),
+            _ => {}
+        }
+    }
+    out
+}
+
+/// Column → (FK constraint, position in it, parent table).
+fn foreign_columns(t: &Table) -> BTreeMap<String, (String, usize, String)> {
+    let mut out = BTreeMap::new();
+    for c in &t.constraints {
+        if let Kind::Foreign { parent, .. } = &c.kind {
+            for (i, col) in c.columns.iter().enumerate() {
+                out.entry(col.clone())
+                    .or_insert((c.name.clone(), i, parent.clone()));
+            }
+        }
+    }
+    out
+}
+
+/// Which columns must be unique, and which FKs one child per parent.
+fn keys(
+    cx: &mut Ctx<'_>,
+    over: &TableOverride,
+    foreign: &BTreeMap<String, (String, usize, String)>,
+) -> (BTreeSet<String>, BTreeSet<String>) {
+    let t = cx.table;
+    let (mut unique, mut foreign_unique) = (BTreeSet::new(), BTreeSet::new());
+    let column = |name: &str| t.columns.iter().find(|c| c.name == name);
+    for c in t
+        .constraints
+        .iter()
+        .filter(|c| matches!(c.kind, Kind::Primary | Kind::Unique))
+    {
+        if c.columns
+            .iter()
+            .any(|k| column(k).is_some_and(Column::numbered_by_server))
+        {
+            continue;
+        }
+        let same_fk = t.constraints.iter().find(|f| {
+            matches!(f.kind, Kind::Foreign { .. }) && {
+                let (a, b): (BTreeSet<_>, BTreeSet<_>) =
+                    (f.columns.iter().collect(), c.columns.iter().collect());
+                a == b
+            }
+        });
+        if let Some(f) = same_fk {
+            foreign_unique.insert(f.name.clone());
+            continue;
+        }
+        if c.columns
+            .iter()
+            .any(|k| over.columns.get(k).is_some_and(|n| n.unique()))
+        {
+            continue;
+        }
+        let pick = c.columns.iter().find(|k| {
+            !foreign.contains_key(*k)
+                && !over.columns.contains_key(*k)
+                && column(k).is_some_and(|c| !c.generated)
+        });
+        match pick {
+            Some(k) => {
+                unique.insert(k.clone());
+            }
+            None => cx.refusals.push(format!(
+                "{}: {} {} on ({}) needs distinct combinations of foreign keys or overridden columns, which prodhome cannot guarantee; add a column of its own to the key or fill the table yourself",
+                t.name, if c.kind == Kind::Primary { "primary key" } else { "unique constraint" }, c.name, c.columns.join(", ")
+            )),
+        }
+    }
+    (unique, foreign_unique)
+}
+
+/// The generator for a column's type within its CHECK bounds.
+fn typed(cx: &mut Ctx<'_>, col: &Column, ty: &Type, conds: &[Cond], unique: bool) -> Option<(Gen, String)> {
+    let t = cx.table.name.clone();
+    let refuse = |cx: &mut Ctx<'_>, what: String| {
+        cx.refusals.push(format!(
+            "{t}.{}: {what}; give it a generator in [data.{t}] columns",
+            col.name
+        ));
+        None
+    };
+    let values = conds.iter().rev().find_map(|c| match c {
+        Cond::In(v) => Some(v.clone()),
+        _ => None,
+    });
+    if let Some(values) = values {
+        if unique && cx.rows > values.len() as u64 {
+            return refuse(
+                cx,
+                format!(
+                    "unique, but its CHECK allows only {} values for {} rows",
+                    values.len(),
+                    cx.rows
+                ),
+            );
+        }
+        return Some((Gen::Choice { values }, "one of its CHECK's IN list".into()));
+    }
+    let bounded = conds.iter().any(|c| matches!(c, Cond::Min(..) | Cond::Max(..)));
+    let why_unique = "unique: numbered by row, so no duplicates";
+    let result = match ty {
+        Type::Int2 | Type::Int4 | Type::Int8 => {
+            let max = match ty {
+                Type::Int2 => i16::MAX as i64,
+                Type::Int4 => i32::MAX as i64,
+                _ => i64::MAX,
+            };
+            let (lo, hi) = int_bounds(conds, 1, SPAN.min(max), -max, max);
+            if lo > hi {
+                return refuse(cx, "its CHECK constraints leave no value".into());
+            }
+            if unique {
+                if (hi - lo) as u128 + 1 < u128::from(cx.rows) {
+                    return refuse(
+                        cx,
+                        format!(
+                            "unique, but its type or CHECK allow only {} values for {} rows",
+                            hi - lo + 1,
+                            cx.rows
+                        ),
+                    );
+                }
+                (Gen::Sequence { lo }, why_unique.to_string())
+            } else {
+                (
+                    Gen::Int { lo, hi },
+                    if bounded {
+                        "uniform within its CHECK"
+                    } else {
+                        "uniform"
+                    }
+                    .to_string(),
+                )
+            }
+        }
+        Type::Numeric { precision, scale } => {
+            let p = precision.unwrap_or(18).min(18);
+            let scale = (*scale).min(p);
+            let max_units = 10i64.pow(p) - 1;
+            let f = 10f64.powi(scale as i32);
+            let scaled: Vec<Cond> = conds
+                .iter()
+                .map(|c| match c {
+                    Cond::Min(v, i) => Cond::Min(v * f, *i),
+                    Cond::Max(v, i) => Cond::Max(v * f, *i),
+                    o => o.clone(),
+                })
+                .collect();
+            let default_hi = (SPAN as f64 * f).min(max_units as f64) as i64;
+            let (lo, hi) = int_bounds(&scaled, 1, default_hi, -max_units, max_units);
+            if lo > hi {
+                return refuse(cx, "its CHECK constraints leave no value".into());
+            }
+            if unique {
+                // Whole numbers lo/f, lo/f + 1, …: scaled back for the sequence.
+                let first = (lo as f64 / f).ceil() as i64;
+                let last = (hi as f64 / f).floor() as i64;
+                if last < first || (last - first) as u128 + 1 < u128::from(cx.rows) {
+                    return refuse(
+                        cx,
+                        format!(
+                            "unique, but numeric({p},{scale}) and its CHECK allow too few whole values for {} rows",
+                            cx.rows
+                        ),
+                    );
+                }
+                (Gen::Sequence { lo: first }, why_unique.to_string())
+            } else {
+                (
+                    Gen::Numeric { lo, hi, scale },
+                    format!(
+                        "uniform, {scale} decimal places{}",
+                        if bounded { ", within its CHECK" } else { "" }
+                    ),
+                )
+            }
+        }
+        Type::Float4 | Type::Float8 => {
+            let lo = conds
+                .iter()
+                .find_map(|c| if let Cond::Min(v, _) = c { Some(*v) } else { None });
+            let hi = conds
+                .iter()
+                .find_map(|c| if let Cond::Max(v, _) = c { Some(*v) } else { None });
+            let lo = lo.unwrap_or(0.0);
+            let hi = hi.unwrap_or(lo + 1000.0);
+            // Exclusive bounds: stay a hair inside.
+            let (lo, hi) = (lo + (hi - lo) * 1e-9, hi - (hi - lo) * 1e-9);
+            if unique || lo >= hi {
+                return refuse(cx, "a unique or empty-range floating point column".into());
+            }
+            (Gen::Float { lo, hi }, "uniform".into())
+        }
+        _ if bounded => {
+            return refuse(
+                cx,
+                format!(
+                    "a range CHECK on {}, which prodhome only reads for numbers",
+                    col.type_name
+                ),
+            );
+        }
+        Type::Text { max } => {
+            let max = max.unwrap_or(u32::MAX);
+            if unique {
+                let digits = base36_digits(cx.rows.saturating_sub(1));
+                if digits > max {
+                    return refuse(
+                        cx,
+                        format!(
+                            "unique in {} characters, too short for {} distinct rows",
+                            max, cx.rows
+                        ),
+                    );
+                }
+                (
+                    Gen::UniqueText { max },
+                    "unique: the row number in base 36".into(),
+                )
+            } else {
+                (
+                    Gen::Text {
+                        min: max.min(4),
+                        max: max.min(16),
+                    },
+                    "random letters within its length".into(),
+                )
+            }
+        }
+        Type::Bool if unique => return refuse(cx, "a unique boolean".into()),
+        Type::Bool => (Gen::Bool, "true or false".into()),
+        Type::Date if unique => (Gen::UniqueDate, "unique: one day per row from 2000-01-01".into()),
+        Type::Date => (Gen::Date { span: 9131 }, "a day in 2000–2024".into()),
+        Type::Timestamp | Type::Timestamptz if unique => return refuse(cx, "a unique timestamp".into()),
+        Type::Timestamp => (Gen::Timestamp { tz: false }, "a moment in 2000–2024".into()),
+        Type::Timestamptz => (Gen::Timestamp { tz: true }, "a moment in 2000–2024, UTC".into()),
+        Type::Uuid if unique => (
+            Gen::UniqueUuid,
+            "unique: random bits around the row number".into(),
+        ),
+        Type::Uuid => (Gen::Uuid, "random version 4".into()),
+        Type::Json | Type::Jsonb if unique => return refuse(cx, "a unique json column".into()),
+        Type::Json | Type::Jsonb => (Gen::Json, "a small object {n, tag, ok}".into()),
+        Type::Bytea => (Gen::Bytea, "4 to 31 random bytes".into()),
+        Type::Enum(labels) if unique => {
+            return refuse(cx, format!("a unique enum with {} labels", labels.len()));
+        }
+        Type::Enum(labels) if labels.is_empty() => return refuse(cx, "an enum with no labels".into()),
+        Type::Enum(labels) => (
+            Gen::Choice {
+                values: labels.clone(),
+            },
+            "one of the enum's labels".into(),
+        ),
+        Type::Array(_) if unique => return refuse(cx, "a unique array".into()),
+        Type::Array(elem) => match **elem {
+            Type::Array(_) | Type::Unknown(_) | Type::Json | Type::Jsonb | Type::Bytea => {
+                return refuse(
+                    cx,
+                    format!("an array of a type prodhome cannot generate ({})", col.type_name),
+                );
+            }
+            _ => {
+                let (element, _) = typed(cx, col, elem, &[], false)?;
+                (
+                    Gen::Array {
+                        element: Box::new(element),
+                    },
+                    "0 to 4 elements".into(),
+                )
+            }
+        },
+        Type::Unknown(name) => return refuse(cx, format!("type {name} is not one prodhome can generate")),
+    };
+    Some(result)
+}
+
+/// `[lo, hi]` from Min/Max conditions, defaults where absent, within the
+/// type's `[min, max]`.
+fn int_bounds(conds: &[Cond], default_lo: i64, default_hi: i64, min: i64, max: i64) -> (i64, i64) {
+    let mut lo: Option<i64> = None;
+    let mut hi: Option<i64> = None;
+    for c in conds {
+        match *c {
+            Cond::Min(v, inclusive) => {
+                let b = if inclusive { v.ceil() } else { v.floor() + 1.0 };
+                lo = Some(lo.map_or(b as i64, |l| l.max(b as i64)));
+            }
+            Cond::Max(v, inclusive) => {
+                let b = if inclusive { v.floor() } else { v.ceil() - 1.0 };
+                hi = Some(hi.map_or(b as i64, |h| h.min(b as i64)));
+            }
+            _ => {}
+        }
+    }
+    let (lo, hi) = match (lo, hi) {
+        (Some(l), Some(h)) => (l, h),
+        (Some(l), None) => (l, l.saturating_add(default_hi - default_lo)),
+        (None, Some(h)) => (
+            h.saturating_sub(default_hi - default_lo).max(default_lo.min(h)),
+            h,
+        ),
+        (None, None) => (default_lo, default_hi),
+    };
+    (lo.max(min), hi.min(max))
+}
+
+fn base36_digits(mut n: u64) -> u32 {
+    let mut d = 1;
+    while n >= 36 {
+        n /= 36;
+        d += 1;
+    }
+    d
+}

@@ -1,0 +1,322 @@
+//! `prodhome data fill` / `data plan`: synthetic rows for the lab's own
+//! schema. This file maps the lab's `[data.TABLE]` sections and the flags
+//! onto a `datagen::Request`, shows progress, and with `--wait` runs the
+//! same proof `verify` does.
+
+use std::collections::BTreeMap;
+use std::io::IsTerminal as _;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, Result, anyhow};
+use datagen::copy::Progress;
+use datagen::{FillOptions, FillPlan, Request, Rows, TableOverride};
+use serde::Serialize;
+use tokio_postgres::{Client, Config, NoTls};
+
+use crate::cli::{DataCommand, DataFillArgs};
+use crate::cmd::env::connection;
+use crate::cmd::verify;
+use crate::context::{Context, runtime};
+
+pub(crate) fn run(ctx: &Context, command: DataCommand) -> Result<i32> {
+    runtime()?.block_on(async {
+        match command {
+            DataCommand::Fill(args) => fill(ctx, args).await,
+            DataCommand::Plan {
+                tables,
+                node,
+                rows,
+                json,
+            } => {
+                let node = target(ctx, node.as_deref())?;
+                let client = connect(&config(ctx, &node)?, &node).await?;
+                let rows = rows.map_or(Rows::Scale(1), Rows::Count);
+                let plan = load_plan(ctx, &client, &node, tables, rows).await?;
+                if json {
+                    println!("{}", serde_json::to_string_pretty(&plan)?);
+                } else {
+                    print_plan(&plan, &node);
+                }
+                Ok(0)
+            }
+        }
+    })
+}
+
+/// `--node`, else the first replication's publisher, else the first node.
+fn target(ctx: &Context, node: Option<&str>) -> Result<String> {
+    let name = node
+        .map(str::to_string)
+        .or_else(|| ctx.plan.replications.first().map(|r| r.publisher.clone()))
+        .or_else(|| ctx.plan.nodes.first().map(|n| n.name.clone()))
+        .ok_or_else(|| anyhow!("lab {} has no postgres node to fill", ctx.plan.name))?;
+    ctx.check_node(&name)?;
+    Ok(name)
+}
+
+fn config(ctx: &Context, node: &str) -> Result<Config> {
+    let conn = connection(ctx, node)?;
+    let mut config = Config::new();
+    config
+        .host("127.0.0.1")
+        .port(conn.port)
+        .user(pg::SUPERUSER)
+        .password(conn.password.expose())
+        .dbname(pg::DATABASE)
+        .application_name("prodhome data");
+    Ok(config)
+}
+
+async fn connect(config: &Config, node: &str) -> Result<Client> {
+    let (client, connection) = config
+        .connect(NoTls)
+        .await
+        .with_context(|| format!("connecting to node {node}: is the lab up? (`prodhome status`)"))?;
+    tokio::spawn(connection);
+    Ok(client)
+}
+
+/// The flags' tables, else the tables the node publishes (all of them when
+/// a replication publishes `all`).
+fn default_tables(ctx: &Context, node: &str, tables: Vec<String>) -> Vec<String> {
+    if !tables.is_empty() {
+        return tables;
+    }
+    let mut out = Vec::new();
+    for repl in ctx.plan.replications.iter().filter(|r| r.publisher == node) {
+        match &repl.tables {
+            lab::Tables::All => return Vec::new(),
+            lab::Tables::List(list) => out.extend(list.iter().cloned()),
+        }
+    }
+    out
+}
+
+/// The lab's `[data.TABLE]` sections as datagen's overrides.
+fn overrides(ctx: &Context) -> BTreeMap<String, TableOverride> {
+    ctx.plan
+        .data
+        .iter()
+        .map(|d| {
+            let columns = d
+                .columns
+                .iter()
+                .map(|(name, g)| (name.clone(), named(g)))
+                .collect();
+            (
+                d.table.clone(),
+                TableOverride {
+                    rows: d.rows,
+                    columns,
+                },
+            )
+        })
+        .collect()
+}
+
+fn named(g: &lab::DataGenerator) -> datagen::Named {
+    match g {
+        lab::DataGenerator::Email => datagen::Named::Email,
+        lab::DataGenerator::Name => datagen::Named::Name,
+        lab::DataGenerator::Lorem => datagen::Named::Lorem,
+        lab::DataGenerator::Range(lo, hi) => datagen::Named::Range { lo: *lo, hi: *hi },
+        lab::DataGenerator::List { values, weights } => datagen::Named::List {
+            values: values.clone(),
+            weights: weights.clone(),
+        },
+    }
+}
+
+async fn load_plan(
+    ctx: &Context,
+    client: &Client,
+    node: &str,
+    tables: Vec<String>,
+    rows: Rows,
+) -> Result<FillPlan> {
+    let catalog = datagen::catalog::read(client)
+        .await
+        .map_err(|e| anyhow!("{e}"))
+        .with_context(|| format!("reading the tables of node {node}"))?;
+    let request = Request {
+        tables: default_tables(ctx, node, tables),
+        rows,
+        overrides: overrides(ctx),
+    };
+    datagen::plan(&catalog, &request).map_err(|e| anyhow!("{e}"))
+}
+
+fn print_plan(plan: &FillPlan, node: &str) {
+    println!("data plan for node {node} (parents first; one depth fills in parallel):");
+    for t in &plan.tables {
+        println!("{} — {} rows, depth {}", t.name, t.rows, t.depth);
+        for c in &t.columns {
+            println!("  {:<20} {:<28} {}", c.name, c.type_name, c.why);
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct Summary<'a> {
+    node: &'a str,
+    #[serde(flatten)]
+    report: &'a datagen::FillReport,
+    /// With --wait: did verify pass.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    verified: Option<bool>,
+}
+
+async fn fill(ctx: &Context, args: DataFillArgs) -> Result<i32> {
+    let node = target(ctx, args.node.as_deref())?;
+    let config = config(ctx, &node)?;
+    let client = connect(&config, &node).await?;
+    let rows = match (args.rows, args.scale) {
+        (Some(n), _) => Rows::Count(n),
+        (None, Some(s)) => Rows::Scale(s),
+        (None, None) => return Err(anyhow!("say how many rows: --rows N or --scale S")),
+    };
+    let plan = load_plan(ctx, &client, &node, args.tables, rows).await?;
+    ensure_ledgers(ctx, &node, &client).await?;
+    let progress = Progress::new(&plan);
+    let terminal = std::io::stderr().is_terminal();
+    let ticker = tokio::spawn(tick(progress.clone(), terminal));
+    let opts = FillOptions { seed: args.seed };
+    let result = tokio::select! {
+        r = datagen::fill(&config, &plan, opts, progress.clone()) => Some(r),
+        _ = tokio::signal::ctrl_c() => None,
+    };
+    ticker.abort();
+    if terminal {
+        eprintln!();
+    }
+    let report = match result {
+        None => {
+            interrupted(&progress);
+            return Ok(130);
+        }
+        Some(Err(e)) => {
+            interrupted(&progress);
+            return Err(anyhow!("{e}")).with_context(|| format!("filling node {node}"));
+        }
+        Some(Ok(r)) => r,
+    };
+    if !args.json {
+        print_report(&report, &node);
+    }
+    let verified = if args.wait {
+        let proof = verify::prove(ctx, args.timeout, None).await?;
+        if !args.json {
+            verify::print_proof(&proof);
+            if proof.ok {
+                println!("subscribers caught up: `prodhome verify` passes");
+            }
+        }
+        Some(proof.ok)
+    } else {
+        None
+    };
+    if args.json {
+        let summary = Summary {
+            node: &node,
+            report: &report,
+            verified,
+        };
+        println!("{}", serde_json::to_string_pretty(&summary)?);
+    }
+    Ok(if verified == Some(false) { 1 } else { 0 })
+}
+
+/// `prodhome.data_fills` on every node, subscribers before the node
+/// written to: a `FOR ALL TABLES` publication sends the ledger's rows too.
+async fn ensure_ledgers(ctx: &Context, node: &str, client: &Client) -> Result<()> {
+    for other in ctx.plan.nodes.iter().filter(|n| n.name != node) {
+        let c = connect(&config(ctx, &other.name)?, &other.name).await?;
+        datagen::ledger::ensure(&c)
+            .await
+            .map_err(|e| anyhow!("on node {}: {e}", other.name))?;
+    }
+    datagen::ledger::ensure(client)
+        .await
+        .map_err(|e| anyhow!("on node {node}: {e}"))
+}
+
+/// Progress: rows, rows/s, MB/s, ETA; redrawn on a terminal.
+async fn tick(progress: Arc<Progress>, terminal: bool) {
+    let started = Instant::now();
+    let first: u64 = progress
+        .tables
+        .iter()
+        .map(|t| t.done.load(Ordering::Relaxed))
+        .sum();
+    // Elsewhere (a log, CI) a plain line now and then, not a redrawn one.
+    let every = if terminal { 500 } else { 5000 };
+    let mut interval = tokio::time::interval(Duration::from_millis(every));
+    interval.tick().await;
+    loop {
+        interval.tick().await;
+        let total: u64 = progress.tables.iter().map(|t| t.rows).sum();
+        let done: u64 = progress
+            .tables
+            .iter()
+            .map(|t| t.done.load(Ordering::Relaxed))
+            .sum();
+        let bytes: u64 = progress
+            .tables
+            .iter()
+            .map(|t| t.bytes.load(Ordering::Relaxed))
+            .sum();
+        let secs = started.elapsed().as_secs_f64().max(1e-3);
+        let rate = (done - first.min(done)) as f64 / secs;
+        let eta = if rate > 0.0 {
+            format!("{:.0}s", (total - done.min(total)) as f64 / rate)
+        } else {
+            "?".into()
+        };
+        let line = format!(
+            "{done}/{total} rows  {rate:.0} rows/s  {:.1} MB/s  ETA {eta}",
+            bytes as f64 / 1e6 / secs
+        );
+        if terminal {
+            eprint!("\r{line}   ");
+        } else {
+            eprintln!("data fill: {line}");
+        }
+    }
+}
+
+/// How far each table got: what is committed stays, a re-run resumes.
+fn interrupted(progress: &Progress) {
+    eprintln!("stopped; committed so far (run the same command again to resume):");
+    for t in &progress.tables {
+        eprintln!(
+            "  {}: {} of {} rows",
+            t.name,
+            t.done.load(Ordering::Relaxed),
+            t.rows
+        );
+    }
+}
+
+fn print_report(report: &datagen::FillReport, node: &str) {
+    for t in &report.tables {
+        if t.already_filled {
+            println!(
+                "{}: already filled with seed {} and {} rows; nothing added",
+                t.table, report.seed, t.rows
+            );
+        } else if t.resumed_from > 0 {
+            println!(
+                "{}: resumed at row {}, added {} ({} rows in all)",
+                t.table, t.resumed_from, t.added, t.rows
+            );
+        } else {
+            println!("{}: added {} rows", t.table, t.added);
+        }
+    }
+    println!(
+        "filled node {node}: {} rows in {:.1}s ({:.0} rows/s, {:.1} MB/s), seed {}",
+        report.rows_added, report.seconds, report.rows_per_sec, report.mb_per_sec, report.seed
+    );
+}
