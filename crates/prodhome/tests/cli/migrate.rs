@@ -240,10 +240,10 @@ fn lock_timeout_retries_are_each_reported_and_squawk_warns_beside_the_numbers() 
     let (_, report) = migrate(&lab, &["index.sql"]);
     assert_eq!(report["ok"], true, "{report}");
     if report["squawk"]["installed"] != true {
-        eprintln!(
-            "skipped: squawk is not installed (pip install squawk-cli): {}",
+        testkit::skip(&format!(
+            "squawk is not installed (pip install squawk-cli): {}",
             report["squawk"]
-        );
+        ));
         assert!(
             report["squawk"]["note"]
                 .as_str()
