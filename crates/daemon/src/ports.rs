@@ -43,7 +43,7 @@ pub fn resolve(plan: &Plan, state: &StateDir, links: &[String]) -> Result<BTreeM
                 port
             }
             None => match kept.get(&node.name) {
-                Some(&port) if is_free(port) => port,
+                Some(&port) if is_free(port) && reserve(port) => port,
                 _ => free_port(chosen.values().copied().collect::<Vec<_>>().as_slice())?,
             },
         };
@@ -51,7 +51,7 @@ pub fn resolve(plan: &Plan, state: &StateDir, links: &[String]) -> Result<BTreeM
     }
     for link in links {
         let port = match kept.get(link) {
-            Some(&port) if is_free(port) && !chosen.values().any(|&p| p == port) => port,
+            Some(&port) if is_free(port) && !chosen.values().any(|&p| p == port) && reserve(port) => port,
             _ => free_port(chosen.values().copied().collect::<Vec<_>>().as_slice())?,
         };
         chosen.insert(link.clone(), port);
@@ -89,7 +89,7 @@ pub fn free_port(taken: &[u16]) -> Result<u16> {
         state ^= state >> 7;
         state ^= state << 17;
         let port = (CHOSEN.start + (state % (CHOSEN.end - CHOSEN.start) as u64) as u32) as u16;
-        if !taken.contains(&port) && is_free(port) {
+        if !taken.contains(&port) && is_free(port) && reserve(port) {
             return Ok(port);
         }
     }
@@ -98,4 +98,54 @@ pub fn free_port(taken: &[u16]) -> Result<u16> {
         CHOSEN.start,
         CHOSEN.end
     )
+}
+
+/// Locks on the ports this process chose, held until it exits.
+static RESERVED: std::sync::Mutex<Vec<nix::fcntl::Flock<std::fs::File>>> = std::sync::Mutex::new(Vec::new());
+
+/// Claims `port` for this process among prodhome daemons on this machine:
+/// a port found free is not yet bound (Postgres binds it a second later),
+/// so two labs coming up at once could both pick it, and the loser's server
+/// would fail its first start. Each chosen port is a lock file in a shared
+/// directory, flocked while the daemon lives (the kernel lets go when it
+/// dies, however it dies). Best effort: where the directory cannot be used,
+/// every port counts as claimed.
+fn reserve(port: u16) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = std::env::temp_dir().join("prodhome-ports");
+    if std::fs::create_dir(&dir).is_ok() {
+        // Like /tmp itself: every account may add its own lock files.
+        let _ = std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o1777));
+    }
+    let file = match std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(dir.join(format!("{port}.lock")))
+    {
+        Ok(file) => file,
+        Err(_) => return true,
+    };
+    match nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusiveNonblock) {
+        Ok(lock) => {
+            RESERVED.lock().unwrap_or_else(|e| e.into_inner()).push(lock);
+            true
+        }
+        Err(_) => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Another daemon coming up at the same moment (here: a second claim)
+    /// does not get a port this one chose.
+    #[test]
+    fn a_chosen_port_is_not_chosen_again_while_its_chooser_lives() {
+        let port = free_port(&[]).unwrap();
+        assert!(!reserve(port), "port {port} was claimed twice");
+        let other = free_port(&[]).unwrap();
+        assert_ne!(port, other);
+    }
 }

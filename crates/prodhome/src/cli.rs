@@ -273,6 +273,7 @@ pub(crate) enum DataCommand {
         /// Rows per table, as `fill --rows` would use (default: [data.TABLE] rows, else 1000).
         #[arg(long)]
         rows: Option<u64>,
+        /// Print the plan as one JSON document.
         #[arg(long)]
         json: bool,
     },
@@ -445,6 +446,7 @@ pub(crate) struct MigrateArgs {
     /// How long every subscriber may take to show the change.
     #[arg(long, default_value = "15s", value_parser = parse_duration)]
     pub(crate) replication_timeout: Duration,
+    /// Print the whole report as one JSON object (blocked_sessions, max_lock_wait_ms, ..., verdict).
     #[arg(long)]
     pub(crate) json: bool,
 }
