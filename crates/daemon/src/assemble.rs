@@ -140,3 +140,48 @@ pub fn hum_options(
     opts.ledger = Some(ledger);
     Ok(opts)
 }
+
+/// The influx sink's options from `[sample.influx]`; `lab` tags every point
+/// (the daemon's sink) or nothing (doctor's one-off look). A v2 token is
+/// read from its variable now: `Err` names the variable when it is unset.
+pub fn influx_options(
+    influx: &lab::InfluxPlan,
+    lab: Option<&str>,
+) -> std::result::Result<store::InfluxOptions, MissingToken> {
+    let (url, api, create_database) = match influx {
+        lab::InfluxPlan::V1 {
+            url,
+            db,
+            create_database,
+        } => (url, store::InfluxApi::V1 { db: db.clone() }, *create_database),
+        lab::InfluxPlan::V2 {
+            url,
+            org,
+            bucket,
+            token_env,
+        } => {
+            let token = std::env::var(token_env)
+                .ok()
+                .filter(|t| !t.is_empty())
+                .ok_or_else(|| MissingToken(token_env.clone()))?;
+            let api = store::InfluxApi::V2 {
+                org: org.clone(),
+                bucket: bucket.clone(),
+                token: model::Secret::new(token),
+            };
+            (url, api, false)
+        }
+    };
+    Ok(store::InfluxOptions {
+        url: url.clone(),
+        api,
+        batch: 5000,
+        buffer: 100_000,
+        lab: lab.map(str::to_string),
+        create_database,
+    })
+}
+
+/// `[sample.influx] token_env` names a variable that is not set.
+#[derive(Debug)]
+pub struct MissingToken(pub String);

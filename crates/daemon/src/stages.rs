@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Result, anyhow};
-use lab::{InfluxPlan, Plan};
+use lab::Plan;
 use model::{Event, EventKind, Point};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
@@ -30,46 +30,14 @@ pub(crate) fn start_store(plan: &Plan, state: &StateDir) -> Result<store::Store>
         influx: sample
             .influx
             .as_ref()
-            .map(|i| influx_options(i, &plan.name))
-            .transpose()?,
+            .map(|i| assemble::influx_options(i, Some(&plan.name)))
+            .transpose()
+            .map_err(|assemble::MissingToken(var)| {
+                anyhow!("[sample.influx] reads its token from ${var}, which is not set; export it and run `prodhome up` again")
+            })?,
         prometheus: sample.prometheus,
     };
     store::start(opts).map_err(|e| anyhow!("starting the metrics store: {e}"))
-}
-
-/// The influx sink's options; a v2 token is read from its variable now.
-fn influx_options(influx: &InfluxPlan, lab: &str) -> Result<store::InfluxOptions> {
-    let (url, api, create_database) = match influx {
-        InfluxPlan::V1 {
-            url,
-            db,
-            create_database,
-        } => (url, store::InfluxApi::V1 { db: db.clone() }, *create_database),
-        InfluxPlan::V2 {
-            url,
-            org,
-            bucket,
-            token_env,
-        } => {
-            let token = std::env::var(token_env).map_err(|_| {
-                anyhow!("[sample.influx] reads its token from ${token_env}, which is not set; export it and run `prodhome up` again")
-            })?;
-            let api = store::InfluxApi::V2 {
-                org: org.clone(),
-                bucket: bucket.clone(),
-                token: model::Secret::new(token),
-            };
-            (url, api, false)
-        }
-    };
-    Ok(store::InfluxOptions {
-        url: url.clone(),
-        api,
-        batch: 5000,
-        buffer: 100_000,
-        lab: Some(lab.to_string()),
-        create_database,
-    })
 }
 
 /// The running background stages.

@@ -28,42 +28,20 @@ pub(super) fn check(plan: &Plan, daemon: Option<&api::Client>) -> Vec<Finding> {
 }
 
 fn influx_findings(influx: &InfluxPlan) -> Vec<Finding> {
-    let (url, api, create_database) = match influx {
-        InfluxPlan::V1 {
-            url,
-            db,
-            create_database,
-        } => (url, store::InfluxApi::V1 { db: db.clone() }, *create_database),
-        InfluxPlan::V2 {
-            url,
-            org,
-            bucket,
-            token_env,
-        } => match std::env::var(token_env) {
-            Ok(token) if !token.is_empty() => {
-                let api = store::InfluxApi::V2 {
-                    org: org.clone(),
-                    bucket: bucket.clone(),
-                    token: model::Secret::new(token),
-                };
-                (url, api, false)
-            }
-            _ => {
-                let line = format!(
-                    "influx sink: ${token_env} (the InfluxDB token, [sample.influx] token_env) is not set; export it before `prodhome up`"
-                );
-                return vec![(false, line)];
-            }
+    let opts = match daemon::assemble::influx_options(influx, None) {
+        Ok(opts) => store::InfluxOptions {
+            batch: 1,
+            buffer: 1,
+            ..opts
         },
+        Err(daemon::assemble::MissingToken(var)) => {
+            let line = format!(
+                "influx sink: ${var} (the InfluxDB token, [sample.influx] token_env) is not set; export it before `prodhome up`"
+            );
+            return vec![(false, line)];
+        }
     };
-    let opts = store::InfluxOptions {
-        url: url.clone(),
-        api,
-        batch: 1,
-        buffer: 1,
-        lab: None,
-        create_database,
-    };
+    let url = &opts.url;
     let checked = match runtime() {
         Ok(rt) => rt.block_on(store::check_influx(&opts)),
         Err(e) => return vec![(false, format!("influx sink: {e:#}"))],
