@@ -69,7 +69,10 @@ elapsed() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.3f", b - a}'; }
 
 ours() {
     local seed=$1 t0 t1
-    psql_c "TRUNCATE accounts" "DELETE FROM prodhome.data_fills" "CHECKPOINT" >/dev/null
+    # The ledger exists once a fill ran: empty it so this round fills again.
+    psql_c "TRUNCATE accounts" \
+        "DO \$\$ BEGIN IF to_regclass('prodhome.data_fills') IS NOT NULL THEN DELETE FROM prodhome.data_fills; END IF; END \$\$" \
+        "CHECKPOINT" >/dev/null
     t0=$(now)
     "${PH[@]}" data fill --table accounts --rows "$ROWS" --seed "$seed" --json >"$WORK/ours.json"
     t1=$(now)

@@ -226,7 +226,10 @@ fn typed(cx: &mut Ctx<'_>, col: &Column, ty: &Type, conds: &[Cond], unique: bool
                 Type::Int4 => i32::MAX as i64,
                 _ => i64::MAX,
             };
-            let (lo, hi) = int_bounds(conds, 1, SPAN.min(max), -max, max);
+            // A key is numbered by row: only the type (or a CHECK) bounds it,
+            // not the span non-key values are drawn from.
+            let default_hi = if unique { max } else { SPAN.min(max) };
+            let (lo, hi) = int_bounds(conds, 1, default_hi, -max, max);
             if lo > hi {
                 return refuse(cx, "its CHECK constraints leave no value".into());
             }
@@ -433,4 +436,61 @@ fn base36_digits(mut n: u64) -> u32 {
         d += 1;
     }
     d
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::catalog::Constraint;
+
+    /// pgbench_accounts' shape: an int primary key and a million rows.
+    fn accounts() -> Table {
+        let column = |name: &str| Column {
+            name: name.into(),
+            num: 1,
+            not_null: true,
+            identity: false,
+            generated: false,
+            default: None,
+            type_name: "integer".into(),
+            ty: Type::Int4,
+        };
+        Table {
+            oid: 1,
+            name: "public.accounts".into(),
+            sql: "\"public\".\"accounts\"".into(),
+            columns: vec![column("aid"), column("bid")],
+            constraints: vec![Constraint {
+                name: "accounts_pkey".into(),
+                kind: Kind::Primary,
+                columns: vec!["aid".into()],
+                definition: "PRIMARY KEY (aid)".into(),
+            }],
+        }
+    }
+
+    /// Regression: a key was held to the 100,000-value span of non-key
+    /// integers, so a million-row fill of an int key was refused.
+    #[test]
+    fn an_int_key_takes_as_many_rows_as_its_type_allows() {
+        let mut refusals = Vec::new();
+        let plan = plan_columns(
+            &accounts(),
+            1_000_000,
+            &TableOverride::default(),
+            &BTreeSet::new(),
+            &mut refusals,
+        );
+        assert!(refusals.is_empty(), "{refusals:?}");
+        assert!(
+            matches!(plan[0].generator, Gen::Sequence { lo: 1 }),
+            "{:?}",
+            plan[0]
+        );
+        assert!(
+            matches!(plan[1].generator, Gen::Int { lo: 1, hi: SPAN }),
+            "{:?}",
+            plan[1]
+        );
+    }
 }
