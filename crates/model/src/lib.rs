@@ -10,17 +10,20 @@
 //!   fields, timestamp in ns). The sampler and hum make them; the store fans
 //!   them out to its sinks.
 //! - [`Secret`]: a string that never prints itself.
+//! - [`civil_from_days`]: a day number as a calendar date.
 //! - [`parse_duration`]: `500ms`, `30s`, `2m` as lab files, flags and the
 //!   API write them.
 //!
 //! This crate has no async runtime and no I/O so that every other crate can
 //! depend on it cheaply.
 
+mod calendar;
 mod duration;
 mod event;
 mod point;
 mod secret;
 
+pub use calendar::civil_from_days;
 pub use duration::{parse_duration, parse_duration_in};
 pub use event::{Event, EventKind, Exit, now_ns};
 pub use point::{FieldValue, Point};

@@ -99,17 +99,9 @@ fn unique_text(out: &mut BytesMut, index: u64) {
     out.extend_from_slice(&digits[i..]);
 }
 
-/// Days since 2000-01-01 as Y-M-D (Howard Hinnant's civil_from_days).
+/// Days since 2000-01-01 (Postgres's own epoch) as Y-M-D.
 fn date(out: &mut BytesMut, days: i64) {
-    let z = days + 10_957 + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
+    let (y, m, d) = model::civil_from_days(days + 10_957);
     let _ = write!(Fmt(out), "{y:04}-{m:02}-{d:02}");
 }
 
