@@ -17,6 +17,15 @@ pub(crate) struct Context {
 }
 
 impl Context {
+    /// Every node as the running lab has it (kept ports, generated
+    /// secrets), read from the state directory: for commands that talk to
+    /// the servers directly.
+    pub(crate) fn node_specs(&self) -> Result<Vec<pg::NodeSpec>> {
+        let ports = daemon::ports::load(&self.state);
+        let secrets = daemon::secrets::load(&self.state)?;
+        daemon::assemble::node_specs(&self.plan, &self.state, &ports, &secrets)
+    }
+
     pub(crate) fn load(global: &Global) -> Result<Context> {
         let (plan, seed) = match lab_file(global)? {
             Some(f) => (lab::load(&f).map_err(|e| anyhow!("{e}"))?, false),

@@ -97,9 +97,7 @@ pub(crate) async fn init_shared(
     workload: &Workload,
     fresh: bool,
 ) -> Result<()> {
-    let ports = daemon::ports::load(&ctx.state);
-    let secrets = daemon::secrets::load(&ctx.state)?;
-    let nodes = daemon::assemble::node_specs(&ctx.plan, &ctx.state, &ports, &secrets)?;
+    let nodes = ctx.node_specs()?;
     daemon::humtables::init(&ctx.plan, &ctx.state, &nodes, target, workload, fresh).await
 }
 

@@ -47,9 +47,7 @@ struct Nodes {
 
 impl Nodes {
     fn load(ctx: &Context, node: &str) -> Result<Nodes> {
-        let ports = daemon::ports::load(&ctx.state);
-        let secrets = daemon::secrets::load(&ctx.state)?;
-        let mut specs = daemon::assemble::node_specs(&ctx.plan, &ctx.state, &ports, &secrets)?;
+        let mut specs = ctx.node_specs()?;
         let mut names: Vec<&str> = Vec::new();
         for r in ctx.plan.replications.iter().filter(|r| r.publisher == node) {
             for s in &r.subscribers {

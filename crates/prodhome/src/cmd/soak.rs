@@ -200,9 +200,7 @@ async fn soak(
 /// hum's connection to the writer, through its client-path proxy so that
 /// client faults reach the load.
 fn writer_target(ctx: &Context, status: &api::Status, writer: &str) -> Result<hum::Target> {
-    let ports = daemon::ports::load(&ctx.state);
-    let secrets = daemon::secrets::load(&ctx.state)?;
-    let nodes = daemon::assemble::node_specs(&ctx.plan, &ctx.state, &ports, &secrets)?;
+    let nodes = ctx.node_specs()?;
     let node = nodes
         .iter()
         .find(|n| n.name == writer)

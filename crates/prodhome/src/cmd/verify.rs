@@ -48,9 +48,7 @@ pub(crate) fn run(ctx: &Context, timeout: Duration, ledger: Option<PathBuf>, jso
 
 /// Runs every check; used by `verify` and `soak`.
 pub(crate) async fn prove(ctx: &Context, timeout: Duration, ledger: Option<&Path>) -> Result<Proof> {
-    let ports = daemon::ports::load(&ctx.state);
-    let secrets = daemon::secrets::load(&ctx.state)?;
-    let nodes = daemon::assemble::node_specs(&ctx.plan, &ctx.state, &ports, &secrets)?;
+    let nodes = ctx.node_specs()?;
     let mut clients: BTreeMap<String, Client> = BTreeMap::new();
     for node in &nodes {
         let client = pg::user(node, pg::SUPERUSER, node.credentials.superuser.expose())
