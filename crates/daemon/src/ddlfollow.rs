@@ -30,6 +30,8 @@ use crate::up::{Lab, LinkErrors};
 
 /// How often the queue is read: the bulk of a change's delay.
 const TICK: Duration = Duration::from_millis(200);
+/// How long a new connection to a node may take: a paused one never answers.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 /// How soon a change that failed on a subscriber is tried again.
 const RETRY: Duration = Duration::from_secs(3);
 /// Queue rows read per tick.
@@ -177,7 +179,7 @@ impl Follower {
 
     /// One look at the queue; `None` when the publisher cannot be reached.
     async fn tick(&mut self, events: &mpsc::Sender<Event>) -> Option<()> {
-        let publisher = connection(&mut self.client, &self.node).await?;
+        let publisher = pg::kept_admin(&mut self.client, &self.node, CONNECT_TIMEOUT).await?;
         if !self.installed {
             let record = !self.subscribers.is_empty();
             if let Err(e) = pg::ddl::install(publisher, &self.node.name, record).await {
@@ -241,7 +243,7 @@ impl Follower {
 impl Subscriber {
     async fn last_applied(&mut self, publisher: &str) -> Option<i64> {
         if self.last.is_none() {
-            let client = connection(&mut self.client, &self.node).await?;
+            let client = pg::kept_admin(&mut self.client, &self.node, CONNECT_TIMEOUT).await?;
             match pg::ddl::applied(client, &self.node.name, publisher).await {
                 Ok(last) => self.last = Some(last),
                 Err(_) => self.client = None,
@@ -368,15 +370,4 @@ fn failure_help(e: &pg::Error, node: &str, publisher: &str, change: &Change) -> 
         RETRY.as_secs(),
         change.last_id
     )
-}
-
-/// The kept admin connection to `node`, opened again when it broke.
-async fn connection<'a>(slot: &'a mut Option<Client>, node: &NodeSpec) -> Option<&'a Client> {
-    if slot.as_ref().is_some_and(|c| c.is_closed()) {
-        *slot = None;
-    }
-    if slot.is_none() {
-        *slot = pg::admin(node).await.ok();
-    }
-    slot.as_ref()
 }

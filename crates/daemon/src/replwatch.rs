@@ -77,29 +77,23 @@ impl Subscriber {
     }
 
     async fn tick(&mut self, errors: &LinkErrors, events: &mpsc::Sender<Event>) {
-        let Some(client) = self.connection().await else {
+        let Some(client) = pg::kept_admin(&mut self.client, &self.node, ASK_TIMEOUT).await else {
             return;
         };
         for link in &mut self.links {
-            match timeout(ASK_TIMEOUT, pg::worker_state(&client, &link.subscription)).await {
+            match timeout(ASK_TIMEOUT, pg::worker_state(client, &link.subscription)).await {
                 Ok(Ok(state)) => {
                     link.observe(state, &self.node.name, &self.log, errors, events)
                         .await
                 }
                 // Down, restarting or stalled: ask again over a new
                 // connection next tick; the link keeps what it showed.
-                _ => return,
+                _ => {
+                    self.client = None;
+                    return;
+                }
             }
         }
-        self.client = Some(client);
-    }
-
-    /// The kept connection, or a new one when it broke.
-    async fn connection(&mut self) -> Option<Client> {
-        if let Some(client) = self.client.take().filter(|c| !c.is_closed()) {
-            return Some(client);
-        }
-        timeout(ASK_TIMEOUT, pg::admin(&self.node)).await.ok()?.ok()
     }
 }
 

@@ -20,6 +20,28 @@ pub async fn admin(node: &NodeSpec) -> Result<Client, Error> {
     connect(&config, &node.name).await
 }
 
+/// The admin session kept in `slot` while it is open, else a new one, for
+/// the daemon's watchers that ask a node every tick. A new connection is
+/// bounded by `within`: a paused server accepts the socket but never
+/// answers, and a watcher must not hang on it. `None` when the node cannot
+/// be reached now (ask again next tick).
+pub async fn kept_admin<'a>(
+    slot: &'a mut Option<Client>,
+    node: &NodeSpec,
+    within: Duration,
+) -> Option<&'a Client> {
+    if slot.as_ref().is_some_and(Client::is_closed) {
+        *slot = None;
+    }
+    if slot.is_none() {
+        *slot = tokio::time::timeout(within, admin(node))
+            .await
+            .ok()
+            .and_then(Result::ok);
+    }
+    slot.as_ref()
+}
+
 /// A session over TCP on 127.0.0.1 as `role` with `password`.
 pub async fn user(node: &NodeSpec, role: &str, password: &str) -> Result<Client, Error> {
     let mut config = Config::new();

@@ -36,7 +36,7 @@ pub use account::{Account, check_reachable};
 pub use binaries::{Binaries, find_binaries};
 pub use cluster::{ensure_clusters, postmaster_pid, server_command};
 pub use conf::write_config;
-pub use connect::{admin, probe, user};
+pub use connect::{admin, kept_admin, probe, user};
 pub use describe::{SettingInfo, SettingKind, SettingProblem, describe_config, judge_settings};
 pub use drift::Drift;
 pub use error::{Error, ErrorKind};
