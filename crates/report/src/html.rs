@@ -28,7 +28,7 @@ table{border-collapse:collapse;margin:8px 0} th,td{border:1px solid #ddd;padding
 th{background:#f4f4f4} td.n{text-align:right;font-variant-numeric:tabular-nums}
 code{font:12px ui-monospace,monospace;white-space:pre-wrap;word-break:break-all}
 .muted{color:#777} .ok{color:#1a7f37;font-weight:600} .bad{color:#c62828;font-weight:600}
-.grid{display:flex;flex-wrap:wrap;gap:16px} figure{margin:0;border:1px solid #e4e4e4;padding:8px;background:#fcfcfc}
+.grid{display:flex;flex-wrap:wrap;gap:16px} figure{margin:0;width:576px;box-sizing:border-box;border:1px solid #e4e4e4;padding:8px;background:#fcfcfc}
 figcaption{font-weight:600;margin-bottom:4px} .legend span{margin-right:12px;font-size:12px}
 .legend i{display:inline-block;width:10px;height:10px;margin-right:4px}
 svg text{font:11px system-ui,sans-serif;fill:#555}

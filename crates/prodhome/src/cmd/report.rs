@@ -5,7 +5,7 @@
 
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result, anyhow, bail};
@@ -17,9 +17,9 @@ use crate::context::Context;
 
 /// About this many samples per line across a chart.
 const CHART_POINTS: u32 = 400;
-/// Chromium's window for `--png`: the page's width, and tall enough for
-/// the charts and the timeline.
-const PNG_WINDOW: &str = "1280,2400";
+/// Chromium's window width for `--png`; its height is the page's, guessed
+/// ([`page_height`]): headless Chromium shoots the window, not the page.
+const PNG_WIDTH: u32 = 1280;
 /// How long Chromium may take to draw the page.
 const PNG_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -29,7 +29,7 @@ pub(crate) fn run(ctx: &Context, since: Duration, out: &Path, png: Option<&Path>
     std::fs::write(out, &page).with_context(|| format!("writing the report to {}", out.display()))?;
     println!("wrote {} ({} KiB)", out.display(), page.len() / 1024);
     if let Some(png) = png {
-        screenshot(out, png)?;
+        screenshot(out, png, page_height(&page))?;
         println!("wrote {}", png.display());
     }
     Ok(0)
@@ -174,7 +174,7 @@ fn find_chromium() -> Option<PathBuf> {
 }
 
 /// `report.html` drawn by headless Chromium into `png`, offline.
-fn screenshot(html: &Path, png: &Path) -> Result<()> {
+fn screenshot(html: &Path, png: &Path, height: u32) -> Result<()> {
     let chromium = find_chromium().ok_or_else(|| {
         anyhow!(
             "--png needs Chromium, and none of {} is on PATH: install it (Debian: `apt-get install chromium`), \
@@ -211,7 +211,7 @@ fn screenshot(html: &Path, png: &Path) -> Result<()> {
         .arg("--host-resolver-rules=MAP * ~NOTFOUND")
         .arg("--hide-scrollbars")
         .arg(format!("--user-data-dir={}", profile.path().display()))
-        .arg(format!("--window-size={PNG_WINDOW}"))
+        .arg(format!("--window-size={PNG_WIDTH},{height}"))
         .arg(format!("--screenshot={}", png.display()))
         .arg(format!("file://{}", html.display()))
         .stdin(Stdio::null())
@@ -220,24 +220,12 @@ fn screenshot(html: &Path, png: &Path) -> Result<()> {
         .process_group(0)
         .spawn()
         .with_context(|| format!("starting {}", chromium.display()))?;
-    let deadline = Instant::now() + PNG_TIMEOUT;
-    let status = loop {
-        if let Some(status) = child.try_wait()? {
-            break status;
-        }
-        if Instant::now() > deadline {
-            let _ = nix::sys::signal::killpg(
-                nix::unistd::Pid::from_raw(child.id() as i32),
-                nix::sys::signal::SIGKILL,
-            );
-            let _ = child.wait();
-            bail!(
-                "{} took longer than {PNG_TIMEOUT:?} to draw the report; the HTML report was written",
-                chromium.display()
-            );
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let status = wait_or_kill(&mut child, PNG_TIMEOUT)?.ok_or_else(|| {
+        anyhow!(
+            "{} took longer than {PNG_TIMEOUT:?} to draw the report; the HTML report was written",
+            chromium.display()
+        )
+    })?;
     let stderr = std::fs::read_to_string(&log).unwrap_or_default();
     if !status.success() || !png.exists() {
         bail!(
@@ -245,12 +233,39 @@ fn screenshot(html: &Path, png: &Path) -> Result<()> {
             chromium.display(),
             stderr
                 .lines()
-                .filter(|l| !l.contains("dbus"))
-                .last()
+                .rfind(|l| !l.contains("dbus"))
                 .unwrap_or("no message")
         );
     }
     Ok(())
+}
+
+/// The child's exit, or `None` when it ran past `limit` (then its whole
+/// process group, Chromium's helpers included, is killed).
+fn wait_or_kill(child: &mut Child, limit: Duration) -> Result<Option<ExitStatus>> {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(status) = child.try_wait()? {
+            return Ok(Some(status));
+        }
+        if Instant::now() > deadline {
+            let group = nix::unistd::Pid::from_raw(child.id() as i32);
+            let _ = nix::sys::signal::killpg(group, nix::sys::signal::SIGKILL);
+            let _ = child.wait();
+            return Ok(None);
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// About how tall the page draws at [`PNG_WIDTH`]: table rows, charts
+/// two to a row, the timeline, headings; a little too tall rather than cut.
+fn page_height(page: &str) -> u32 {
+    let rows = page.matches("<tr>").count() as u32;
+    let charts = page.matches("<figure").count() as u32;
+    let sections = page.matches("<section").count() as u32;
+    let estimate = 300 + rows * 30 + charts.div_ceil(2) * 275 + sections * 90 + 240;
+    estimate.clamp(800, 16_000)
 }
 
 fn absolute(path: &Path) -> Result<PathBuf> {
