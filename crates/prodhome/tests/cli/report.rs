@@ -1,6 +1,7 @@
-//! `prodhome report` of a real run: a lab with hum, a fault applied and
-//! healed, a verify; the page has every section, names no URL, and opens in
-//! headless Chromium with networking cut off.
+//! `prodhome report` of a real run: a lab with hum, a column whose name is
+//! markup, a fault applied and healed, a verify; the page has every
+//! section, escapes the name, names no URL, and opens in headless Chromium
+//! with networking cut off.
 
 use std::path::Path;
 use std::time::Duration;
@@ -59,6 +60,16 @@ fn the_report_of_a_real_run_tells_it_all_and_opens_offline() {
         has_points(&lab, "hum")?;
         has_points(&lab, "replication")
     });
+    // User data with markup in it: a column name, which DDL follow carries
+    // into a ddl_applied event and so onto the page.
+    lab.sql(
+        "publisher",
+        r#"alter table books add column "<img src=x onerror=alert(1)>" int"#,
+    );
+    poll("the DDL applied on subscriber1", Duration::from_secs(60), || {
+        let events = std::fs::read_to_string(lab.state().join("events.jsonl")).ok()?;
+        events.contains(r#""kind":"ddl_applied""#).then_some(())
+    });
     assert_success(&lab.run(&["chaos", "pause", "subscriber1"]), "chaos pause");
     assert_success(&lab.run(&["chaos", "heal"]), "chaos heal");
     let verify = lab.run(&["verify"]);
@@ -96,6 +107,11 @@ fn the_report_of_a_real_run_tells_it_all_and_opens_offline() {
     assert!(
         page.contains("<td>verify</td><td><span class=\"ok\">pass</span>"),
         "verify's verdict"
+    );
+    assert!(!page.contains("<img"), "unescaped user data in the page");
+    assert!(
+        page.contains("&quot;&lt;img src=x onerror=alert(1)&gt;&quot;"),
+        "the DDL, escaped"
     );
     // Nothing on the page reaches out: no URL at all.
     assert!(
