@@ -148,15 +148,6 @@ pub const CHARTS: &[Chart] = &[
     ),
 ];
 
-/// The measurements the charts and tables read: what a caller must load.
-pub fn measurements() -> Vec<&'static str> {
-    let mut names: Vec<&'static str> = CHARTS.iter().map(|c| c.measurement).collect();
-    names.dedup();
-    names.sort_unstable();
-    names.dedup();
-    names
-}
-
 /// One line of a chart: its label and samples, oldest first.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Line {
