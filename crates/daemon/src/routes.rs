@@ -97,17 +97,20 @@ async fn get_events(State(lab): State<Arc<Lab>>, Query(q): Query<Since>) -> Json
     Json(eventlog::read(&lab.state.events(), q.since.unwrap_or(0)))
 }
 
-/// An event the CLI reports (only kinds the CLI owns: a migration), into
-/// the event log and the store like the daemon's own.
+/// An event the CLI reports (only kinds the CLI owns: a migration, a
+/// verify/soak verdict), into the event log and the store like the daemon's own.
 async fn post_event(
     State(lab): State<Arc<Lab>>,
     Json(event): Json<model::Event>,
 ) -> Result<&'static str, (StatusCode, String)> {
-    if !matches!(event.kind, model::EventKind::Migration { .. }) {
+    if !matches!(
+        event.kind,
+        model::EventKind::Migration { .. } | model::EventKind::Verdict { .. }
+    ) {
         return Err((
             StatusCode::BAD_REQUEST,
             format!(
-                "events of kind {:?} come from the daemon itself; the API takes only \"migration\" events",
+                "events of kind {:?} come from the daemon itself; the API takes only \"migration\" and \"verdict\" events",
                 event.kind.name()
             ),
         ));

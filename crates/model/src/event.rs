@@ -127,6 +127,14 @@ pub enum EventKind {
         statement: String,
         message: String,
     },
+    /// `prodhome verify` or `prodhome soak` finished: `command` is which,
+    /// `ok` its verdict, `summary` one line of what it found (the report
+    /// shows it).
+    Verdict {
+        command: String,
+        ok: bool,
+        summary: String,
+    },
 }
 
 impl EventKind {
@@ -153,6 +161,7 @@ impl EventKind {
             EventKind::Migration { .. } => "migration",
             EventKind::DdlApplied { .. } => "ddl_applied",
             EventKind::DdlFailed { .. } => "ddl_failed",
+            EventKind::Verdict { .. } => "verdict",
         }
     }
 }
@@ -240,6 +249,10 @@ impl fmt::Display for Event {
                 statement,
                 message,
             } => write!(f, "DDL failed on {subscriber}: {statement}: {message}"),
+            EventKind::Verdict { command, ok, summary } => {
+                let verdict = if *ok { "ok" } else { "FAILED" };
+                write!(f, "{command} verdict: {verdict} ({summary})")
+            }
         }
     }
 }
@@ -312,6 +325,11 @@ mod tests {
             EventKind::Migration {
                 phase: "finished".into(),
                 file: "add_index.sql".into(),
+            },
+            EventKind::Verdict {
+                command: "verify".into(),
+                ok: true,
+                summary: "1 replication converged".into(),
             },
         ];
         for kind in kinds {

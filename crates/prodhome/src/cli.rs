@@ -222,6 +222,25 @@ pub(crate) enum Command {
     Data(DataCommand),
     /// Read sampled series from the embedded store (<state dir>/metrics.db).
     Metrics(MetricsArgs),
+    /// Write the run's story as one self-contained HTML file: the lab, what
+    /// ran (hum, faults, migrations), charts, a timeline of events and
+    /// faults, top errors and slow statements, verify/soak verdicts.
+    ///
+    /// Read from the state directory (metrics.db, events.jsonl), so it works
+    /// for a lab that is down too. The file needs no network: charts are
+    /// inline SVG, with no scripts, fonts or images fetched.
+    Report {
+        /// How far back the report looks.
+        #[arg(long, default_value = "1h", value_parser = parse_duration, value_name = "DUR")]
+        since: Duration,
+        /// The HTML file to write.
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+        /// Also draw the page into this PNG, with headless Chromium (which
+        /// must be installed: Debian's `chromium`), offline.
+        #[arg(long, value_name = "FILE")]
+        png: Option<PathBuf>,
+    },
     /// Print the running lab's dashboard URL (and open it in a browser when
     /// stdout is a terminal).
     Dash,

@@ -15,6 +15,7 @@ mod logs;
 mod metrics;
 mod migrate;
 mod psql;
+mod report;
 mod soak;
 mod status;
 mod units;
@@ -69,6 +70,7 @@ pub(crate) fn dispatch(cli: Cli) -> Result<i32> {
                 Command::Data(command) => data::run(&ctx, command),
                 Command::Metrics(args) => metrics::run(&ctx, &args),
                 Command::Dash => dash::run(&ctx),
+                Command::Report { since, out, png } => report::run(&ctx, since, &out, png.as_deref()),
                 Command::Migrate(args) => migrate::run(&ctx, &args),
                 Command::Export {
                     what,

@@ -80,6 +80,20 @@ pub(crate) fn run(ctx: &Context, opts: SoakOptions) -> Result<i32> {
     let client = ctx.control(&info)?;
     let rt = runtime()?;
     let verdict = rt.block_on(soak(ctx, &client, &writer, &opts, &schedule, described))?;
+    let summary = format!(
+        "seed {}, {:.0} s, {} transactions, {} acknowledged, {} lost{}",
+        verdict.seed,
+        verdict.duration_s,
+        verdict.transactions,
+        verdict.acknowledged,
+        verdict.lost,
+        if verdict.reasons.is_empty() {
+            String::new()
+        } else {
+            format!(": {}", verdict.reasons.join("; "))
+        }
+    );
+    rt.block_on(verify::record_verdict(ctx, "soak", verdict.ok, summary));
     if opts.json {
         println!("{}", serde_json::to_string_pretty(&verdict)?);
     } else {

@@ -37,7 +37,9 @@ pub(crate) struct Proof {
 }
 
 pub(crate) fn run(ctx: &Context, timeout: Duration, ledger: Option<PathBuf>, json: bool) -> Result<i32> {
-    let proof = runtime()?.block_on(prove(ctx, timeout, ledger.as_deref()))?;
+    let rt = runtime()?;
+    let proof = rt.block_on(prove(ctx, timeout, ledger.as_deref()))?;
+    rt.block_on(record_verdict(ctx, "verify", proof.ok, summary(&proof)));
     if json {
         println!("{}", serde_json::to_string_pretty(&proof)?);
     } else {
@@ -111,6 +113,59 @@ pub(crate) async fn prove(ctx: &Context, timeout: Duration, ledger: Option<&Path
         drift,
         slots,
     })
+}
+
+/// One line of what verify found, for the verdict event.
+fn summary(proof: &Proof) -> String {
+    let converged = proof.replications.iter().filter(|r| r.converged).count();
+    let mut text = format!(
+        "{converged} of {} replications converged",
+        proof.replications.len()
+    );
+    if proof.ledger.is_some() {
+        text.push_str(&format!(
+            ", {} acknowledged writes, {} lost",
+            proof.acknowledged, proof.lost
+        ));
+    }
+    if !proof.drift.is_empty() {
+        text.push_str(&format!(", {} tables drifted", proof.drift.len()));
+    }
+    let missing = proof.slots.iter().filter(|s| !(s.exists && s.active)).count();
+    if missing > 0 {
+        text.push_str(&format!(", {missing} slots missing or inactive"));
+    }
+    text
+}
+
+/// Records a verify/soak verdict in the lab's event log (through the
+/// daemon, which owns it), for `prodhome report`. A lab whose daemon is
+/// not running, or that refuses, gets a line on stderr: the verdict itself
+/// stands.
+pub(crate) async fn record_verdict(ctx: &Context, command: &str, ok: bool, summary: String) {
+    let Some(info) = ctx.state.running_daemon() else {
+        eprintln!("prodhome: the daemon is not running, so this verdict is not in the event log");
+        return;
+    };
+    let event = model::Event::now(
+        ctx.plan.name.clone(),
+        model::EventKind::Verdict {
+            command: command.into(),
+            ok,
+            summary,
+        },
+    );
+    let sent = match ctx.control(&info) {
+        Ok(client) => client
+            .event(&event)
+            .await
+            .map_err(|e| format!("{e:#}"))
+            .and_then(|r| r),
+        Err(e) => Err(format!("{e:#}")),
+    };
+    if let Err(why) = sent {
+        eprintln!("prodhome: the verdict is not in the event log: {why}");
+    }
 }
 
 async fn check_ledger(

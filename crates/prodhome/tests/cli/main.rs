@@ -18,6 +18,7 @@ mod prestart;
 mod prodhome_tables;
 mod readme;
 mod replication;
+mod report;
 mod schemas;
 mod services;
 mod sinks;
