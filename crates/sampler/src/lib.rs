@@ -49,6 +49,7 @@
 //! older than ten minutes once a minute.
 
 mod collectors;
+mod failure;
 mod node;
 pub mod rates;
 mod schedule;

@@ -9,7 +9,7 @@ use tokio_postgres::types::ToSql;
 use tokio_postgres::{Client, Config, NoTls, Row, Statement};
 
 use crate::NodeTarget;
-use crate::collectors::Failure;
+use crate::failure::Failure;
 
 /// What the sampler's sessions are called in `pg_stat_activity`.
 pub const APPLICATION_NAME: &str = "prodhome-sampler";

@@ -12,8 +12,9 @@
 use model::Point;
 use tokio_postgres::SimpleQueryMessage;
 
-use super::{Ctx, Failure};
+use super::Ctx;
 use crate::CustomQuery;
+use crate::failure::Failure;
 use crate::session::Session;
 
 pub(crate) async fn collect(

@@ -21,7 +21,8 @@ use std::time::{Duration, Instant};
 
 use model::Point;
 
-use super::{Ctx, Failure, seconds};
+use super::{Ctx, seconds};
+use crate::failure::Failure;
 use crate::session::Session;
 use crate::{NodeTarget, ReplicationTarget};
 
