@@ -5,7 +5,8 @@
 //!
 //! Inputs are small options the daemon builds from the lab's Plan
 //! ([`SamplerOptions`]: nodes, replications, custom queries, interval);
-//! output goes to a [`store::PointSink`] (points) and a channel of
+//! output goes to a [`model::PointSender`] (points; the store gives one
+//! out, its queues drop and count what does not fit) and a channel of
 //! [`model::Event`]s. [`run`] samples until told to stop; [`Sampler`] runs
 //! one cycle at a time for tests and benchmarks.
 //!

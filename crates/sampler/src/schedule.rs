@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use model::Event;
+use model::{Event, PointSender};
 use tokio::sync::{mpsc, watch};
 use tokio::time::{Instant, MissedTickBehavior};
 
@@ -18,7 +18,7 @@ use crate::{Error, Sampler, SamplerOptions};
 /// options that cannot work.
 pub async fn run(
     opts: SamplerOptions,
-    points: store::PointSink,
+    points: PointSender,
     events: mpsc::Sender<Event>,
     stop: watch::Receiver<bool>,
 ) -> Result<(), Error> {
@@ -41,7 +41,7 @@ pub async fn run(
 async fn node_loop(
     mut node: NodeSampler,
     interval: Duration,
-    points: store::PointSink,
+    points: PointSender,
     events: mpsc::Sender<Event>,
     mut stop: watch::Receiver<bool>,
 ) {
