@@ -14,6 +14,7 @@
 //!   queue drops the batch and counts it ([`Full`]).
 //! - [`Secret`]: a string that never prints itself.
 //! - [`civil_from_days`]: a day number as a calendar date.
+//! - [`root_cause`]: the bottom of an error chain, for messages.
 //! - [`parse_duration`]: `500ms`, `30s`, `2m` as lab files, flags and the
 //!   API write them.
 //!
@@ -22,6 +23,7 @@
 
 mod calendar;
 mod duration;
+mod error_chain;
 mod event;
 mod handover;
 mod point;
@@ -29,6 +31,7 @@ mod secret;
 
 pub use calendar::civil_from_days;
 pub use duration::{parse_duration, parse_duration_in};
+pub use error_chain::root_cause;
 pub use event::{Event, EventKind, Exit, now_ns};
 pub use handover::{Full, PointSender, PointSink};
 pub use point::{FieldValue, Point};

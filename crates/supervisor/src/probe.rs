@@ -176,7 +176,11 @@ async fn http_get(url: &str) -> Result<(), String> {
     if !url.starts_with("http://") {
         return Err("only http:// URLs can be probed".into());
     }
-    let response = client()?.get(url).send().await.map_err(|e| root_cause(&e))?;
+    let response = client()?
+        .get(url)
+        .send()
+        .await
+        .map_err(|e| model::root_cause(&e))?;
     let code = response.status();
     if code.is_success() {
         Ok(())
@@ -195,21 +199,10 @@ fn client() -> Result<&'static reqwest::Client, String> {
                 .pool_max_idle_per_host(0)
                 .user_agent("prodhome-probe")
                 .build()
-                .map_err(|e| format!("could not build an HTTP client: {}", root_cause(&e)))
+                .map_err(|e| format!("could not build an HTTP client: {}", model::root_cause(&e)))
         })
         .as_ref()
         .map_err(Clone::clone)
-}
-
-/// What went wrong at the bottom (`Connection refused (os error 111)`),
-/// rather than reqwest's "error sending request for url (…)", which repeats
-/// the URL the message already names.
-fn root_cause(e: &reqwest::Error) -> String {
-    let mut cause: &dyn std::error::Error = e;
-    while let Some(next) = cause.source() {
-        cause = next;
-    }
-    cause.to_string()
 }
 
 type Attempt = Pin<Box<dyn Future<Output = Result<(), String>> + Send>>;

@@ -1,5 +1,5 @@
 use super::*;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
 
 const SEC: i64 = 1_000_000_000;
 const T0: i64 = 1_700_000_000 * SEC;
