@@ -15,15 +15,12 @@
 //! secrets, so neither do payloads.
 
 use std::collections::{HashMap, HashSet};
-use std::os::unix::process::ExitStatusExt;
 use std::path::PathBuf;
-use std::process::Stdio;
 use std::sync::Arc;
 use std::time::Duration;
 
-use model::{Event, EventKind, Exit};
+use model::{Event, EventKind};
 use serde_json::{Value, json};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::mpsc;
 
 /// A webhook that has not answered by then counts as not delivered.
@@ -365,63 +362,23 @@ async fn run_command(
     command
         .args(args)
         .env("PRODHOME_ALERT", kind.name())
-        .env("PRODHOME_UNIT", unit)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .process_group(0)
-        .kill_on_drop(true);
+        .env("PRODHOME_UNIT", unit);
     if let Some(dir) = &opts.workdir {
         command.current_dir(dir);
     }
-    let mut child = match command.spawn() {
-        Ok(child) => child,
-        Err(e) => return (false, format!("cannot run {program}: {e}")),
-    };
-    let pid = child.id();
-    let stdin = child.stdin.take();
-    let stderr = child.stderr.take();
-    let run = async {
-        if let Some(mut stdin) = stdin {
-            // A command need not read its input: a closed pipe is fine. The
-            // newline makes `cat >> alerts.log` a file of JSON lines.
-            let _ = stdin.write_all(format!("{payload}\n").as_bytes()).await;
-        }
-        let mut said = Vec::new();
-        if let Some(stderr) = stderr {
-            let _ = stderr.take(4096).read_to_end(&mut said).await;
-        }
-        (child.wait().await, said)
-    };
-    let outcome = tokio::time::timeout(opts.command_timeout, run).await;
-    match outcome {
-        Ok((Ok(status), said)) => {
-            let exit = Exit {
-                code: status.code(),
-                signal: status.signal(),
-            };
-            let said = String::from_utf8_lossy(&said);
-            match said.lines().rev().find(|l| !l.trim().is_empty()) {
-                Some(line) if !exit.success() => (false, format!("{program}: {exit}: {}", line.trim())),
-                _ => (exit.success(), format!("{program}: {exit}")),
-            }
-        }
-        Ok((Err(e), _)) => (false, format!("{program}: {e}")),
-        Err(_) => {
-            // Also whatever it started: it runs in a process group of its own.
-            if let Some(pid) = pid {
-                let group = nix::unistd::Pid::from_raw(pid as i32);
-                let _ = nix::sys::signal::killpg(group, nix::sys::signal::Signal::SIGKILL);
-            }
-            let _ = child.wait().await;
-            (
-                false,
-                format!(
-                    "{program}: killed after {:?} without finishing",
-                    opts.command_timeout
-                ),
-            )
-        }
+    // The newline makes `cat >> alerts.log` a file of JSON lines.
+    let input = format!("{payload}\n");
+    match supervisor::run_with_timeout(command, Some(input.as_bytes()), opts.command_timeout).await {
+        Ok(done) => match done.last_stderr_line {
+            Some(line) if !done.exit.success() => (false, format!("{program}: {}: {line}", done.exit)),
+            _ => (done.exit.success(), format!("{program}: {}", done.exit)),
+        },
+        Err(supervisor::JobError::Spawn(e)) => (false, format!("cannot run {program}: {e}")),
+        // Killed with whatever it started: it runs in a process group of its own.
+        Err(supervisor::JobError::TimedOut(limit)) => (
+            false,
+            format!("{program}: killed after {limit:?} without finishing"),
+        ),
     }
 }
 

@@ -37,6 +37,7 @@
 //! outlives a daemon that is killed -9, to be found again by the next one.
 
 mod handle;
+mod job;
 mod log;
 mod order;
 pub mod policy;
@@ -46,6 +47,7 @@ mod run;
 mod unit;
 
 pub use handle::{UnitHandle, spawn_unit};
+pub use job::{Finished, JobError, run_with_timeout};
 pub use log::LogMode;
 pub use order::{Condition, OrderError, start_order};
 pub use policy::{Decision, Ending, RestartMode, RestartPolicy};

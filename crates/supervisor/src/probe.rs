@@ -7,7 +7,6 @@ use std::fmt;
 use std::future::Future;
 use std::path::PathBuf;
 use std::pin::Pin;
-use std::process::Stdio;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
@@ -16,7 +15,8 @@ use tokio::net::TcpStream;
 use tokio::process::Command;
 use tokio::time::{Instant, sleep_until, timeout};
 
-use crate::process::{signal_group, to_exit};
+use crate::job::run_with_timeout;
+use crate::process::signal_group;
 
 /// A check written in code (postgres nodes: a real connection runs a real
 /// query): resolves `Ok` when the unit serves, `Err(what went wrong)` when not.
@@ -126,46 +126,22 @@ async fn exec(argv: &[String], ctx: &ProbeContext, limit: Duration) -> Result<()
         return Err("empty command".into());
     };
     let mut cmd = Command::new(program);
-    cmd.args(args)
-        .envs(ctx.env.iter().map(|(k, v)| (k, v)))
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .process_group(0)
-        .kill_on_drop(true);
+    cmd.args(args).envs(ctx.env.iter().map(|(k, v)| (k, v)));
     if let Some(dir) = &ctx.cwd {
         cmd.current_dir(dir);
     }
     if let Some((uid, gid)) = ctx.user {
         cmd.uid(uid).gid(gid);
     }
-    let child = cmd.spawn().map_err(|e| format!("could not run it: {e}"))?;
-    // Whatever the probe left behind goes with it, also when this future is
-    // dropped mid-way (the unit stopped while it ran).
-    let _group = KillGroup(child.id().unwrap_or(0));
-    match timeout(limit, child.wait_with_output()).await {
-        Ok(Ok(out)) if out.status.success() => Ok(()),
-        Ok(waited) => {
-            let stderr = waited.as_ref().map(|o| o.stderr.clone()).unwrap_or_default();
-            let exit = to_exit(waited.map(|o| o.status));
-            let stderr = String::from_utf8_lossy(&stderr);
-            match stderr.lines().rev().find(|l| !l.trim().is_empty()) {
-                Some(last) => Err(format!("{exit}: {}", last.trim())),
-                None => Err(exit.to_string()),
-            }
-        }
-        Err(_) => Err(format!("still running after {limit:?}; killed")),
-    }
-}
-
-/// SIGKILLs a process group when dropped.
-struct KillGroup(u32);
-
-impl Drop for KillGroup {
-    fn drop(&mut self) {
-        if self.0 != 0 {
-            let _ = signal_group(self.0, Signal::SIGKILL);
-        }
+    let done = run_with_timeout(cmd, None, limit)
+        .await
+        .map_err(|e| e.to_string())?;
+    // Whatever the probe left behind goes with it.
+    let _ = signal_group(done.pid, Signal::SIGKILL);
+    match done.last_stderr_line {
+        _ if done.exit.success() => Ok(()),
+        Some(last) => Err(format!("{}: {last}", done.exit)),
+        None => Err(done.exit.to_string()),
     }
 }
 

@@ -1,4 +1,6 @@
 use super::*;
+use model::Exit;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
 const SEC: i64 = 1_000_000_000;
