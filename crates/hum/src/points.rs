@@ -77,6 +77,8 @@ impl Reporter {
         }
     }
 
+    /// The `--progress` line of `prodhome hum`: output for the person
+    /// watching the run (as pgbench's), not logging, so not `tracing`.
     fn line(&self, w: WindowReport) {
         eprintln!(
             "progress: {:.1} s, {:.1} tps, lat p50 {:.3} ms p99 {:.3} ms max {:.3} ms, {} errors, {} reconnects",

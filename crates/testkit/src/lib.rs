@@ -232,5 +232,7 @@ pub fn skip(reason: &str) {
     if std::env::var_os("PRODHOME_TEST_NO_SKIP").is_some_and(|v| v == "1") {
         panic!("this test would be skipped, which PRODHOME_TEST_NO_SKIP=1 forbids: {reason}");
     }
+    // The test's own report (the harness shows it with the result), not
+    // logging: no subscriber runs in tests.
     eprintln!("skipped: {reason}");
 }
