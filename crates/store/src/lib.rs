@@ -39,8 +39,8 @@
 //!
 //! [`start`] must be called inside a tokio runtime: the sinks are tasks
 //! (and one thread for SQLite). They end when the last [`Store`] and
-//! [`PointSink`] are dropped, after writing what they hold; [`Store::flush`]
-//! waits for that explicitly.
+//! [`model::PointSender`] are dropped, after writing what they hold;
+//! [`Store::flush`] waits for that explicitly.
 
 mod codec;
 mod error;
