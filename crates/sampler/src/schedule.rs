@@ -9,8 +9,9 @@ use model::{Event, PointSender};
 use tokio::sync::{mpsc, watch};
 use tokio::time::{Instant, MissedTickBehavior};
 
+use crate::cycle::Sampler;
 use crate::node::NodeSampler;
-use crate::{Error, Sampler, SamplerOptions};
+use crate::options::{Error, SamplerOptions};
 
 /// Samples every node every `opts.interval` until `stop` turns true (or its
 /// sender is dropped). Points go to `points` and events to `events`, both

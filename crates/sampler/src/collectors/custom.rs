@@ -13,8 +13,8 @@ use model::Point;
 use tokio_postgres::SimpleQueryMessage;
 
 use super::Ctx;
-use crate::CustomQuery;
 use crate::failure::Failure;
+use crate::options::CustomQuery;
 use crate::session::Session;
 
 pub(crate) async fn collect(
