@@ -11,7 +11,7 @@
 use std::fmt;
 use std::sync::Arc;
 
-use crate::Point;
+use crate::point::Point;
 
 /// Where points are handed over. Implemented by the store.
 ///
