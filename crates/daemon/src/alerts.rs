@@ -15,16 +15,12 @@
 //! secrets, so neither do payloads.
 
 use std::collections::{HashMap, HashSet};
-use std::os::unix::process::ExitStatusExt;
 use std::path::PathBuf;
-use std::process::Stdio;
 use std::sync::Arc;
 use std::time::Duration;
 
-use model::{Event, EventKind, Exit};
+use model::{Event, EventKind};
 use serde_json::{Value, json};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 
 /// A webhook that has not answered by then counts as not delivered.
@@ -366,63 +362,23 @@ async fn run_command(
     command
         .args(args)
         .env("PRODHOME_ALERT", kind.name())
-        .env("PRODHOME_UNIT", unit)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .process_group(0)
-        .kill_on_drop(true);
+        .env("PRODHOME_UNIT", unit);
     if let Some(dir) = &opts.workdir {
         command.current_dir(dir);
     }
-    let mut child = match command.spawn() {
-        Ok(child) => child,
-        Err(e) => return (false, format!("cannot run {program}: {e}")),
-    };
-    let pid = child.id();
-    let stdin = child.stdin.take();
-    let stderr = child.stderr.take();
-    let run = async {
-        if let Some(mut stdin) = stdin {
-            // A command need not read its input: a closed pipe is fine. The
-            // newline makes `cat >> alerts.log` a file of JSON lines.
-            let _ = stdin.write_all(format!("{payload}\n").as_bytes()).await;
-        }
-        let mut said = Vec::new();
-        if let Some(stderr) = stderr {
-            let _ = stderr.take(4096).read_to_end(&mut said).await;
-        }
-        (child.wait().await, said)
-    };
-    let outcome = tokio::time::timeout(opts.command_timeout, run).await;
-    match outcome {
-        Ok((Ok(status), said)) => {
-            let exit = Exit {
-                code: status.code(),
-                signal: status.signal(),
-            };
-            let said = String::from_utf8_lossy(&said);
-            match said.lines().rev().find(|l| !l.trim().is_empty()) {
-                Some(line) if !exit.success() => (false, format!("{program}: {exit}: {}", line.trim())),
-                _ => (exit.success(), format!("{program}: {exit}")),
-            }
-        }
-        Ok((Err(e), _)) => (false, format!("{program}: {e}")),
-        Err(_) => {
-            // Also whatever it started: it runs in a process group of its own.
-            if let Some(pid) = pid {
-                let group = nix::unistd::Pid::from_raw(pid as i32);
-                let _ = nix::sys::signal::killpg(group, nix::sys::signal::Signal::SIGKILL);
-            }
-            let _ = child.wait().await;
-            (
-                false,
-                format!(
-                    "{program}: killed after {:?} without finishing",
-                    opts.command_timeout
-                ),
-            )
-        }
+    // The newline makes `cat >> alerts.log` a file of JSON lines.
+    let input = format!("{payload}\n");
+    match supervisor::run_with_timeout(command, Some(input.as_bytes()), opts.command_timeout).await {
+        Ok(done) => match done.last_stderr_line {
+            Some(line) if !done.exit.success() => (false, format!("{program}: {}: {line}", done.exit)),
+            _ => (done.exit.success(), format!("{program}: {}", done.exit)),
+        },
+        Err(supervisor::JobError::Spawn(e)) => (false, format!("cannot run {program}: {e}")),
+        // Killed with whatever it started: it runs in a process group of its own.
+        Err(supervisor::JobError::TimedOut(limit)) => (
+            false,
+            format!("{program}: killed after {limit:?} without finishing"),
+        ),
     }
 }
 
@@ -432,13 +388,32 @@ async fn post(url: &str, payload: &str) -> (bool, String) {
     let Some(rest) = url.strip_prefix("http://") else {
         return (false, "the webhook must be an http:// URL".into());
     };
-    let (authority, path) = match rest.find('/') {
-        Some(at) => rest.split_at(at),
-        None => (rest, "/"),
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    let client = match webhook_client() {
+        Ok(client) => client,
+        Err(e) => return (false, format!("{authority}: {e}")),
     };
-    match tokio::time::timeout(WEBHOOK_TIMEOUT, exchange(authority, path, payload)).await {
-        Ok(Ok(code)) => ((200..300).contains(&code), format!("{authority}: HTTP {code}")),
-        Ok(Err(e)) => (false, format!("{authority}: {e}")),
+    let request = client
+        .post(url)
+        .header(reqwest::header::CONTENT_TYPE, "application/json")
+        .body(payload.to_string())
+        .send();
+    match tokio::time::timeout(WEBHOOK_TIMEOUT, request).await {
+        Ok(Ok(response)) => {
+            let code = response.status();
+            (code.is_success(), format!("{authority}: HTTP {}", code.as_u16()))
+        }
+        // The root cause, never reqwest's own message: that one has the URL.
+        Ok(Err(e)) if e.is_connect() || e.is_builder() => {
+            (false, format!("{authority}: {}", model::root_cause(&e)))
+        }
+        Ok(Err(e)) => (
+            false,
+            format!(
+                "{authority}: closed without an HTTP response ({})",
+                model::root_cause(&e)
+            ),
+        ),
         Err(_) => (
             false,
             format!("{authority}: no answer within {WEBHOOK_TIMEOUT:?}"),
@@ -446,32 +421,20 @@ async fn post(url: &str, payload: &str) -> (bool, String) {
     }
 }
 
-/// One HTTP/1.1 request; the response's status code.
-async fn exchange(authority: &str, path: &str, payload: &str) -> std::io::Result<u16> {
-    let mut stream = TcpStream::connect(authority).await?;
-    let request = format!(
-        "POST {path} HTTP/1.1\r\nHost: {authority}\r\nContent-Type: application/json\r\n\
-         Content-Length: {}\r\nConnection: close\r\nUser-Agent: prodhome\r\n\r\n{payload}",
-        payload.len()
-    );
-    stream.write_all(request.as_bytes()).await?;
-    let mut head = Vec::new();
-    let mut buf = [0u8; 512];
-    while !head.windows(2).any(|w| w == b"\r\n") && head.len() < 4096 {
-        let n = stream.read(&mut buf).await?;
-        if n == 0 {
-            break;
-        }
-        head.extend_from_slice(&buf[..n]);
-    }
-    let head = String::from_utf8_lossy(&head);
-    let status = head.lines().next().unwrap_or_default();
-    match status.split_whitespace().collect::<Vec<_>>()[..] {
-        [version, code, ..] if version.starts_with("HTTP/") => code
-            .parse()
-            .map_err(|_| std::io::Error::other(format!("bad HTTP status line {status:?}"))),
-        _ => Err(std::io::Error::other("closed without an HTTP response")),
-    }
+/// One client for every webhook: plain http, no proxy from the environment
+/// (the old hand-written client connected directly, too).
+fn webhook_client() -> Result<&'static reqwest::Client, String> {
+    static CLIENT: std::sync::OnceLock<Result<reqwest::Client, String>> = std::sync::OnceLock::new();
+    CLIENT
+        .get_or_init(|| {
+            reqwest::Client::builder()
+                .no_proxy()
+                .user_agent("prodhome")
+                .build()
+                .map_err(|e| format!("could not build an HTTP client: {}", model::root_cause(&e)))
+        })
+        .as_ref()
+        .map_err(Clone::clone)
 }
 
 #[cfg(test)]

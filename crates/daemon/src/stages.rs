@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use anyhow::{Result, anyhow};
 use lab::Plan;
-use model::{Event, EventKind, Point};
+use model::{Event, EventKind};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
@@ -156,15 +156,9 @@ async fn start_hum(
     crate::humtables::init(plan, &lab.state, &specs, &opts.target, &opts.workload, false)
         .await
         .map_err(|e| anyhow!("preparing hum's tables on {}: {e:#}", hum_plan.node))?;
-    // hum's points go to the store once a second; a full channel drops
-    // (hum counts it) rather than slowing the load.
-    let (points_tx, mut points_rx) = mpsc::channel::<Point>(256);
-    let sink = lab.store.points();
-    tokio::spawn(async move {
-        while let Some(point) = points_rx.recv().await {
-            sink.send(vec![point]);
-        }
-    });
+    // hum hands its points to the store itself; a full queue drops (and
+    // counts) rather than slowing the load.
+    let points = lab.store.points();
     let unit = hum_plan.node.clone();
     let _ = events
         .send(Event::now(
@@ -175,7 +169,7 @@ async fn start_hum(
         ))
         .await;
     Ok(tokio::spawn(async move {
-        let phase = match hum::run(opts, Some(points_tx), stopped).await {
+        let phase = match hum::run(opts, Some(points), stopped).await {
             Ok(summary) => format!("stopped after {} transactions", summary.transactions),
             Err(e) => format!("failed: {e}"),
         };

@@ -5,7 +5,9 @@
 //! It reads pickup requests from the `pickups` table of one Postgres
 //! database ([`Config`], from the environment), marks them dispatched in
 //! batches (`FOR UPDATE SKIP LOCKED`, so several dispatchers can share a
-//! table) and logs one line per batch to stdout. It is built for retrying:
+//! table) and logs one line per batch to stdout (its output, which tests
+//! and users read); trouble goes through `tracing` (the binary writes it to
+//! stderr). It is built for retrying:
 //! it waits for the database at start, reconnects after a lost connection,
 //! and never exits on its own; SIGTERM finishes the current batch and ends
 //! it with status 0. `GET /health` on 127.0.0.1:`PORT` answers 200 once it
@@ -100,11 +102,13 @@ pub async fn run(config: Config, mut stop: watch::Receiver<bool>) -> Result<(), 
                 }
                 Ok(Err(e)) => {
                     let why = causes(&e);
-                    eprintln!("lost the database at {address}: {why}; reconnecting (build for retrying)");
+                    tracing::warn!(
+                        "lost the database at {address}: {why}; reconnecting (build for retrying)"
+                    );
                     break;
                 }
                 Err(_) => {
-                    eprintln!(
+                    tracing::warn!(
                         "a batch on {address} took over {} s; reconnecting (build for retrying)",
                         OP_TIMEOUT.as_secs()
                     );
@@ -176,7 +180,7 @@ async fn connect(
             Ok(Err(e)) => causes(&e),
             Err(_) => format!("no answer within {} s", OP_TIMEOUT.as_secs()),
         };
-        eprintln!(
+        tracing::warn!(
             "cannot use the database at {address} (attempt {attempt}): {why}; retrying in {} ms (build for retrying)",
             backoff.as_millis()
         );

@@ -8,6 +8,12 @@ use tokio::sync::watch;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
+    // The library's warnings (lost connections, retries) go to stderr, which
+    // the supervisor keeps in the service's log; no colours in a file.
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_ansi(false)
+        .init();
     match run().await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

@@ -14,8 +14,8 @@
 //!
 //! Data flows out three ways: a [`Summary`] at the end (HdrHistogram
 //! percentiles, errors by SQLSTATE, reconnects); [`model::Point`]s once a
-//! second on an optional channel, for the store and the dashboard (see
-//! `points.rs` for the fields); and the [`ledger`] of acknowledged writes,
+//! second to an optional [`model::PointSender`] (the store's), for the
+//! dashboard and the sinks (see `points.rs` for the fields); and the [`ledger`] of acknowledged writes,
 //! which a later `verify` checks against the publisher. Lost connections
 //! are re-opened with backoff and counted; nothing the server does ends a
 //! run. Every random choice comes from ChaCha8 streams of one seed, so a
@@ -39,7 +39,7 @@ pub mod script;
 mod stats;
 mod workload;
 
-use tokio::sync::{mpsc, watch};
+use tokio::sync::watch;
 
 pub use error::{Error, ErrorKind};
 pub use options::{HumOptions, Rate, Stochastic, Target, Workload};
@@ -51,7 +51,7 @@ pub use stats::{Latency, Summary};
 /// afterwards server errors and lost connections are counted, not returned.
 pub async fn run(
     opts: HumOptions,
-    points: Option<mpsc::Sender<model::Point>>,
+    points: Option<model::PointSender>,
     stop: watch::Receiver<bool>,
 ) -> Result<Summary, Error> {
     run::run(opts, points, stop).await

@@ -6,22 +6,22 @@
 //! types never change) `tps`, `latency_p50_ms`, `latency_p99_ms`,
 //! `latency_max_ms` (F64, over the last second; max counts transactions
 //! still in flight) and `transactions`, `errors`, `reconnects` (I64,
-//! cumulative). The channel is never waited on: a full one drops the point
-//! and counts it.
+//! cumulative). They are handed to a [`model::PointSender`], never waited
+//! on: a point its queue has no room for is dropped, counted by the store
+//! and in the run's `points_dropped`.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use model::Point;
-use tokio::sync::mpsc::{Sender, error::TrySendError};
+use model::{Point, PointSender};
 use tokio::time::{Interval, MissedTickBehavior};
 
 use crate::stats::{Stats, Which, WindowReport};
 
 pub(crate) struct Reporter {
     pub(crate) stats: Arc<Stats>,
-    pub(crate) points: Option<Sender<Point>>,
+    pub(crate) points: Option<PointSender>,
     pub(crate) progress: Option<Duration>,
     pub(crate) node: String,
     pub(crate) workload: String,
@@ -46,7 +46,7 @@ async fn tick(t: &mut Option<Interval>) {
 
 impl Reporter {
     /// Runs until aborted.
-    pub(crate) async fn run(mut self) {
+    pub(crate) async fn run(self) {
         let mut every_second = self.points.as_ref().map(|_| ticker(Duration::from_secs(1)));
         let mut progress = self.progress.filter(|p| !p.is_zero()).map(ticker);
         if every_second.is_none() && progress.is_none() {
@@ -60,7 +60,7 @@ impl Reporter {
         }
     }
 
-    fn point(&mut self, w: WindowReport) {
+    fn point(&self, w: WindowReport) {
         let Some(tx) = &self.points else { return };
         let point = Point::new("hum", model::now_ns())
             .tag("node", &self.node)
@@ -72,16 +72,13 @@ impl Reporter {
             .int("transactions", w.transactions as i64)
             .int("errors", w.errors as i64)
             .int("reconnects", w.reconnects as i64);
-        match tx.try_send(point) {
-            Ok(()) => {}
-            Err(TrySendError::Full(_)) => {
-                self.dropped.fetch_add(1, Ordering::Relaxed);
-            }
-            // Nobody listens any more.
-            Err(TrySendError::Closed(_)) => self.points = None,
+        if let Err(full) = tx.try_send(vec![point]) {
+            self.dropped.fetch_add(full.dropped as u64, Ordering::Relaxed);
         }
     }
 
+    /// The `--progress` line of `prodhome hum`: output for the person
+    /// watching the run (as pgbench's), not logging, so not `tracing`.
     fn line(&self, w: WindowReport) {
         eprintln!(
             "progress: {:.1} s, {:.1} tps, lat p50 {:.3} ms p99 {:.3} ms max {:.3} ms, {} errors, {} reconnects",

@@ -11,8 +11,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use futures_util::future::try_join_all;
-use model::Point;
-use tokio::sync::{mpsc, oneshot, watch};
+use model::PointSender;
+use tokio::sync::{oneshot, watch};
 use tokio::task::JoinSet;
 
 use crate::client::{Conn, Halt, TxError, connect};
@@ -56,7 +56,7 @@ pub(crate) fn connect_error(target: &Target, e: tokio_postgres::Error) -> Error 
 
 pub(crate) async fn run(
     opts: HumOptions,
-    points: Option<mpsc::Sender<Point>>,
+    points: Option<PointSender>,
     stop: watch::Receiver<bool>,
 ) -> Result<Summary, Error> {
     opts.check()?;
@@ -103,7 +103,7 @@ async fn drive<W: Work>(
     work: W,
     setup: tokio_postgres::Client,
     opts: HumOptions,
-    points: Option<mpsc::Sender<Point>>,
+    points: Option<PointSender>,
     stop: watch::Receiver<bool>,
 ) -> Result<Summary, Error> {
     let config = opts.target.config();

@@ -44,6 +44,26 @@ fn int(node: &PgNode, sql: &str) -> i64 {
 }
 
 /// Waits for a point that satisfies `pred`, at most `limit`.
+/// The test's end of hum's point handover: the store's place, a bounded
+/// channel read by the test (a point that does not fit is dropped, as the
+/// store drops it).
+struct Points(mpsc::Sender<Point>);
+
+impl model::PointSink for Points {
+    fn try_send(&self, points: Vec<Point>) -> Result<(), model::Full> {
+        let n = points.len();
+        for point in points {
+            self.0.try_send(point).map_err(|_| model::Full { dropped: n })?;
+        }
+        Ok(())
+    }
+}
+
+fn points(capacity: usize) -> (model::PointSender, mpsc::Receiver<Point>) {
+    let (tx, rx) = mpsc::channel(capacity);
+    (model::PointSender::new(Points(tx)), rx)
+}
+
 async fn point_where(
     rx: &mut mpsc::Receiver<Point>,
     what: &str,
@@ -324,7 +344,7 @@ async fn open_loop_latency_shows_a_paused_server() {
     opts.clients = 2;
     opts.rate = Rate::PerSecond(50.0);
     opts.duration = Some(Duration::from_secs(8));
-    let (points_tx, mut points) = mpsc::channel(100);
+    let (points_tx, mut points) = points(100);
     let (_stop, stop_rx) = watch::channel(false);
     let running = tokio::spawn(hum::run(opts, Some(points_tx), stop_rx));
 
@@ -371,7 +391,7 @@ async fn a_run_survives_the_server_being_killed_and_restarted() {
     let mut opts = options(&node, Workload::Tpcb { scale: 1 });
     opts.clients = 2;
     opts.rate = Rate::PerSecond(100.0);
-    let (points_tx, mut points) = mpsc::channel(100);
+    let (points_tx, mut points) = points(100);
     let (stop, stop_rx) = watch::channel(false);
     let running = tokio::spawn(hum::run(opts, Some(points_tx), stop_rx));
 

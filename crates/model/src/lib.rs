@@ -9,8 +9,12 @@
 //! - [`Point`]: one sample in InfluxDB's data model (measurement, tags,
 //!   fields, timestamp in ns). The sampler and hum make them; the store fans
 //!   them out to its sinks.
+//! - [`PointSender`]: how producers hand points to the store, through the
+//!   [`PointSink`] the store implements: bounded, never waiting, a full
+//!   queue drops the batch and counts it ([`Full`]).
 //! - [`Secret`]: a string that never prints itself.
 //! - [`civil_from_days`]: a day number as a calendar date.
+//! - [`root_cause`]: the bottom of an error chain, for messages.
 //! - [`parse_duration`]: `500ms`, `30s`, `2m` as lab files, flags and the
 //!   API write them.
 //!
@@ -19,12 +23,16 @@
 
 mod calendar;
 mod duration;
+mod error_chain;
 mod event;
+mod handover;
 mod point;
 mod secret;
 
 pub use calendar::civil_from_days;
 pub use duration::{parse_duration, parse_duration_in};
+pub use error_chain::root_cause;
 pub use event::{Event, EventKind, Exit, now_ns};
+pub use handover::{Full, PointSender, PointSink};
 pub use point::{FieldValue, Point};
 pub use secret::Secret;

@@ -5,7 +5,8 @@
 //!
 //! Inputs are small options the daemon builds from the lab's Plan
 //! ([`SamplerOptions`]: nodes, replications, custom queries, interval);
-//! output goes to a [`store::PointSink`] (points) and a channel of
+//! output goes to a [`model::PointSender`] (points; the store gives one
+//! out, its queues drop and count what does not fit) and a channel of
 //! [`model::Event`]s. [`run`] samples until told to stop; [`Sampler`] runs
 //! one cycle at a time for tests and benchmarks.
 //!
@@ -49,180 +50,17 @@
 //! older than ten minutes once a minute.
 
 mod collectors;
+mod cycle;
+mod failure;
 mod node;
+mod options;
 pub mod rates;
 mod schedule;
 mod session;
 
 /// The `database` measurement's fields: one per-second rate per pg_stat_database counter.
 pub use collectors::database::COUNTERS as DATABASE_COUNTERS;
+pub use cycle::Sampler;
+pub use options::{CustomQuery, Error, MEASUREMENTS, NodeTarget, ReplicationTarget, SamplerOptions};
 pub use schedule::run;
 pub use session::APPLICATION_NAME;
-
-use std::fmt;
-use std::time::Duration;
-
-use model::{Event, Point, Secret};
-
-use node::NodeSampler;
-
-/// One Postgres node to sample.
-#[derive(Debug, Clone)]
-pub struct NodeTarget {
-    pub name: String,
-    pub host: String,
-    pub port: u16,
-    pub user: String,
-    /// Empty for trust authentication.
-    pub password: Secret,
-    pub dbname: String,
-    /// The postmaster's pid, used only while the node cannot be queried:
-    /// otherwise the sampler finds it itself (the parent of its own
-    /// backend), so it stays right across restarts.
-    pub postmaster_pid: Option<u32>,
-}
-
-/// One logical replication of the lab.
-#[derive(Debug, Clone)]
-pub struct ReplicationTarget {
-    /// The publication's name (also the replication's in the lab file).
-    pub name: String,
-    /// The publisher node's name.
-    pub publisher: String,
-    /// The subscriber nodes' names; each subscription (and its slot) is
-    /// named `<name>_<subscriber>`.
-    pub subscribers: Vec<String>,
-}
-
-/// A query from the lab file's `[[sample.query]]`.
-#[derive(Debug, Clone)]
-pub struct CustomQuery {
-    /// The measurement's name.
-    pub name: String,
-    /// The nodes to run it on; empty means every node.
-    pub nodes: Vec<String>,
-    pub sql: String,
-    /// Columns that become tags.
-    pub tags: Vec<String>,
-    /// Columns that become fields (numbers; stored as f64).
-    pub fields: Vec<String>,
-}
-
-/// Everything the sampler needs.
-#[derive(Debug, Clone)]
-pub struct SamplerOptions {
-    pub interval: Duration,
-    pub nodes: Vec<NodeTarget>,
-    pub replications: Vec<ReplicationTarget>,
-    pub custom: Vec<CustomQuery>,
-    /// Limit for every statement and lock wait of the sampler's sessions.
-    /// A node's whole cycle (connecting included) gets
-    /// max(interval, 2 x statement_timeout) before it is abandoned.
-    pub statement_timeout: Duration,
-}
-
-impl SamplerOptions {
-    /// How long one node's cycle may take.
-    pub fn deadline(&self) -> Duration {
-        self.interval.max(self.statement_timeout * 2)
-    }
-}
-
-/// Built-in measurement names, which a custom query may not take.
-pub const MEASUREMENTS: &[&str] = &[
-    "locks",
-    "activity",
-    "database",
-    "replication",
-    "process",
-    "sample_errors",
-    "sampler",
-];
-
-/// Options that cannot work, said plainly.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Error {
-    message: String,
-}
-
-impl fmt::Display for Error {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.message)
-    }
-}
-
-impl std::error::Error for Error {}
-
-fn check(opts: &SamplerOptions) -> Result<(), Error> {
-    let fail = |message: String| Err(Error { message });
-    if opts.interval.is_zero() {
-        return fail("the sample interval must be above zero; write e.g. interval = \"1s\"".into());
-    }
-    let names: Vec<&str> = opts.nodes.iter().map(|n| n.name.as_str()).collect();
-    for q in &opts.custom {
-        if MEASUREMENTS.contains(&q.name.as_str()) {
-            return fail(format!(
-                "custom query `{}` has the name of a built-in measurement; built-in are {}",
-                q.name,
-                MEASUREMENTS.join(", ")
-            ));
-        }
-        if q.fields.is_empty() {
-            return fail(format!("custom query `{}` names no field columns", q.name));
-        }
-        if q.tags.iter().any(|t| t == "node") {
-            return fail(format!(
-                "custom query `{}` uses `node` as a tag column; the sampler sets that tag itself",
-                q.name
-            ));
-        }
-        if let Some(n) = q.nodes.iter().find(|n| !names.contains(&n.as_str())) {
-            return fail(format!(
-                "custom query `{}` runs on node `{n}`, which is not sampled; nodes are {}",
-                q.name,
-                names.join(", ")
-            ));
-        }
-    }
-    Ok(())
-}
-
-/// The sampler driven one cycle at a time (tests, benchmarks). [`run`]
-/// drives the same per-node samplers, each on its own tick.
-pub struct Sampler {
-    nodes: Vec<NodeSampler>,
-}
-
-impl Sampler {
-    /// Checks the options; connects lazily, in the first cycle.
-    pub fn new(opts: SamplerOptions) -> Result<Sampler, Error> {
-        check(&opts)?;
-        let deadline = opts.deadline();
-        let nodes = opts
-            .nodes
-            .into_iter()
-            .map(|n| {
-                NodeSampler::new(
-                    n,
-                    &opts.replications,
-                    &opts.custom,
-                    opts.statement_timeout,
-                    deadline,
-                )
-            })
-            .collect();
-        Ok(Sampler { nodes })
-    }
-
-    /// One cycle of every collector on every node, concurrently.
-    pub async fn sample_once(&mut self) -> Vec<Point> {
-        let ts_ns = model::now_ns();
-        let cycles = futures_util::future::join_all(self.nodes.iter_mut().map(|n| n.sample(ts_ns))).await;
-        cycles.into_iter().flat_map(|c| c.points).collect()
-    }
-
-    /// Events since the last call (collectors that started failing).
-    pub fn take_events(&mut self) -> Vec<Event> {
-        self.nodes.iter_mut().flat_map(|n| n.take_events()).collect()
-    }
-}

@@ -7,9 +7,10 @@ use std::time::{Duration, Instant};
 
 use model::{Event, EventKind, FieldValue, Point};
 
-use crate::collectors::{self, Ctx, Failure, activity, custom, database, locks, process, replication};
+use crate::collectors::{self, Ctx, activity, custom, database, locks, process, replication};
+use crate::failure::Failure;
+use crate::options::{CustomQuery, NodeTarget, ReplicationTarget};
 use crate::session::Session;
-use crate::{CustomQuery, NodeTarget, ReplicationTarget};
 
 pub(crate) struct NodeSampler {
     pub(crate) target: NodeTarget,

@@ -5,12 +5,13 @@
 
 use std::time::Duration;
 
-use model::Event;
+use model::{Event, PointSender};
 use tokio::sync::{mpsc, watch};
 use tokio::time::{Instant, MissedTickBehavior};
 
+use crate::cycle::Sampler;
 use crate::node::NodeSampler;
-use crate::{Error, Sampler, SamplerOptions};
+use crate::options::{Error, SamplerOptions};
 
 /// Samples every node every `opts.interval` until `stop` turns true (or its
 /// sender is dropped). Points go to `points` and events to `events`, both
@@ -18,7 +19,7 @@ use crate::{Error, Sampler, SamplerOptions};
 /// options that cannot work.
 pub async fn run(
     opts: SamplerOptions,
-    points: store::PointSink,
+    points: PointSender,
     events: mpsc::Sender<Event>,
     stop: watch::Receiver<bool>,
 ) -> Result<(), Error> {
@@ -41,7 +42,7 @@ pub async fn run(
 async fn node_loop(
     mut node: NodeSampler,
     interval: Duration,
-    points: store::PointSink,
+    points: PointSender,
     events: mpsc::Sender<Event>,
     mut stop: watch::Receiver<bool>,
 ) {

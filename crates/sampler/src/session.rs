@@ -8,8 +8,8 @@ use std::time::Duration;
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{Client, Config, NoTls, Row, Statement};
 
-use crate::NodeTarget;
-use crate::collectors::Failure;
+use crate::failure::Failure;
+use crate::options::NodeTarget;
 
 /// What the sampler's sessions are called in `pg_stat_activity`.
 pub const APPLICATION_NAME: &str = "prodhome-sampler";

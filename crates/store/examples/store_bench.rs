@@ -3,7 +3,7 @@
 //! 1. ingest: points shaped like the sampler's (one cycle read from a JSON
 //!    file of `Vec<model::Point>`, or a built-in mix of the same shape),
 //!    repeated with new timestamps and node tags, handed to a running
-//!    store through its `PointSink` in per-cycle batches; timed until
+//!    store through its `model::PointSender` in per-cycle batches; timed until
 //!    `flush` says everything is written. Prints points/s and values/s
 //!    (the median of three runs).
 //! 2. query: a store holding 1 h of 1 s data for 50 series; timed reads of

@@ -143,30 +143,25 @@ impl Lane {
     }
 
     /// Queues `msg` if `cost` points of room are free; otherwise drops it
-    /// and counts the loss. Never waits.
-    pub(crate) fn offer(&self, msg: Msg, cost: usize) {
+    /// and counts the loss. Never waits. True when queued.
+    pub(crate) fn offer(&self, msg: Msg, cost: usize) -> bool {
         let permit = u32::try_from(cost)
             .ok()
             .and_then(|n| self.room.clone().try_acquire_many_owned(n).ok());
-        match permit {
-            Some(room) => {
-                if self
-                    .tx
-                    .send(Item {
-                        msg,
-                        _room: Some(room),
-                    })
-                    .is_err()
-                {
-                    // The sink task is gone (it panicked or the runtime is
-                    // shutting down): what it would have written is lost.
-                    self.counters.dropped.fetch_add(cost as u64, Ordering::Relaxed);
-                }
-            }
-            None => {
-                self.counters.dropped.fetch_add(cost as u64, Ordering::Relaxed);
-            }
+        let queued = permit.is_some_and(|room| {
+            // Fails only when the sink task is gone (it panicked or the
+            // runtime is shutting down): what it would have written is lost.
+            self.tx
+                .send(Item {
+                    msg,
+                    _room: Some(room),
+                })
+                .is_ok()
+        });
+        if !queued {
+            self.counters.dropped.fetch_add(cost as u64, Ordering::Relaxed);
         }
+        queued
     }
 
     /// Asks the sink to write what it holds; resolves when it did (or at

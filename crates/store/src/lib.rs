@@ -1,11 +1,13 @@
 //! Where sampled points and events go: a fan-out to sinks, each behind its
 //! own bounded queue, and the queries that read the embedded store back.
 //!
-//! Producers (the sampler, hum, the daemon's event log) hold a [`PointSink`]
-//! or the [`Store`] itself and hand over [`model::Point`]s and
-//! [`model::Event`]s. Handing over never waits: each sink has a queue
-//! bounded in points, and a batch that does not fit is dropped and counted
-//! ([`Store::stats`]), so a slow disk or a dead InfluxDB never stalls
+//! Producers (the sampler, hum) hold the [`model::PointSender`] that
+//! [`Store::points`] gives out and hand over [`model::Point`]s; the
+//! daemon's event log hands [`model::Event`]s to the [`Store`] itself.
+//! Handing over never waits: each sink has a queue bounded in points, and
+//! a batch that does not fit is dropped from that sink's queue, counted
+//! ([`Store::stats`], and the `store` measurement below) and answered with
+//! [`model::Full`], so a slow disk or a dead InfluxDB never stalls
 //! sampling. The sinks:
 //!
 //! - **embedded** ([`EmbeddedOptions`]): a SQLite file in WAL mode
@@ -37,8 +39,8 @@
 //!
 //! [`start`] must be called inside a tokio runtime: the sinks are tasks
 //! (and one thread for SQLite). They end when the last [`Store`] and
-//! [`PointSink`] are dropped, after writing what they hold; [`Store::flush`]
-//! waits for that explicitly.
+//! [`model::PointSender`] are dropped, after writing what they hold;
+//! [`Store::flush`] waits for that explicitly.
 
 mod codec;
 mod error;
@@ -59,7 +61,7 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
-use model::{Event, Point};
+use model::{Event, Full, Point, PointSender};
 use serde::Serialize;
 use tokio::sync::watch;
 
@@ -88,10 +90,10 @@ pub struct Store {
     shared: Arc<Shared>,
 }
 
-/// The producer's handle: cloneable, never blocks; what a full sink cannot
-/// take is dropped and counted in that sink's [`SinkStats::dropped`].
-#[derive(Clone)]
-pub struct PointSink {
+/// The store's side of the producers' [`model::PointSender`]: never
+/// blocks; what a full sink cannot take is dropped and counted in that
+/// sink's [`SinkStats::dropped`].
+struct Handover {
     shared: Arc<Shared>,
 }
 
@@ -194,11 +196,12 @@ pub fn start(opts: StoreOptions) -> Result<Store, Error> {
 }
 
 impl Store {
-    /// A handle for producers.
-    pub fn points(&self) -> PointSink {
-        PointSink {
+    /// A handle for producers (see [`model::PointSink`] for what happens
+    /// when a queue is full). It keeps the sinks running, as a `Store` does.
+    pub fn points(&self) -> PointSender {
+        PointSender::new(Handover {
             shared: self.shared.clone(),
-        }
+        })
     }
 
     /// Records an event in every sink that keeps events (embedded, influx).
@@ -246,18 +249,25 @@ impl Store {
     }
 }
 
-impl PointSink {
-    /// Hands a batch to every sink; never waits.
-    pub fn send(&self, points: Vec<Point>) {
-        if points.is_empty() {
-            return;
-        }
-        let n = points.len();
-        let batch: Arc<[Point]> = points.into();
-        for lane in &self.shared.lanes {
-            lane.offer(Msg::Points(batch.clone()), n);
-        }
+impl model::PointSink for Handover {
+    /// Offers the batch to every sink; never waits. [`Full`] when at least
+    /// one sink had no room (the others still took it).
+    fn try_send(&self, points: Vec<Point>) -> Result<(), Full> {
+        offer_points(&self.shared, points)
     }
+}
+
+fn offer_points(shared: &Shared, points: Vec<Point>) -> Result<(), Full> {
+    if points.is_empty() {
+        return Ok(());
+    }
+    let n = points.len();
+    let batch: Arc<[Point]> = points.into();
+    let mut all = true;
+    for lane in &shared.lanes {
+        all &= lane.offer(Msg::Points(batch.clone()), n);
+    }
+    if all { Ok(()) } else { Err(Full { dropped: n }) }
 }
 
 fn stats(shared: &Shared) -> StoreStats {
@@ -311,6 +321,7 @@ async fn report_stats(shared: Weak<Shared>) {
                     .int("queued", s.queued as i64)
             })
             .collect();
-        PointSink { shared }.send(points);
+        // A drop here is counted like any other (and shows in the next report).
+        let _ = offer_points(&shared, points);
     }
 }

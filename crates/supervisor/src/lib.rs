@@ -36,6 +36,8 @@
 //! whole tree and escalates to SIGKILL after a timeout; and so a child
 //! outlives a daemon that is killed -9, to be found again by the next one.
 
+mod handle;
+mod job;
 mod log;
 mod order;
 pub mod policy;
@@ -44,9 +46,11 @@ mod process;
 mod run;
 mod unit;
 
+pub use handle::{UnitHandle, spawn_unit};
+pub use job::{Finished, JobError, run_with_timeout};
 pub use log::LogMode;
 pub use order::{Condition, OrderError, start_order};
 pub use policy::{Decision, Ending, RestartMode, RestartPolicy};
 pub use probe::{Probe, ProbeCheck, ProbeSpec};
 pub use process::{alive, process_tree, signal_group, signal_tree, stop_pid};
-pub use unit::{UnitHandle, UnitSpec, UnitState, UnitStatus, spawn_unit};
+pub use unit::{UnitSpec, UnitState, UnitStatus};

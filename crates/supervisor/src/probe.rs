@@ -7,17 +7,16 @@ use std::fmt;
 use std::future::Future;
 use std::path::PathBuf;
 use std::pin::Pin;
-use std::process::Stdio;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use nix::sys::signal::Signal;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::process::Command;
 use tokio::time::{Instant, sleep_until, timeout};
 
-use crate::process::{signal_group, to_exit};
+use crate::job::run_with_timeout;
+use crate::process::signal_group;
 
 /// A check written in code (postgres nodes: a real connection runs a real
 /// query): resolves `Ok` when the unit serves, `Err(what went wrong)` when not.
@@ -127,110 +126,59 @@ async fn exec(argv: &[String], ctx: &ProbeContext, limit: Duration) -> Result<()
         return Err("empty command".into());
     };
     let mut cmd = Command::new(program);
-    cmd.args(args)
-        .envs(ctx.env.iter().map(|(k, v)| (k, v)))
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .process_group(0)
-        .kill_on_drop(true);
+    cmd.args(args).envs(ctx.env.iter().map(|(k, v)| (k, v)));
     if let Some(dir) = &ctx.cwd {
         cmd.current_dir(dir);
     }
     if let Some((uid, gid)) = ctx.user {
         cmd.uid(uid).gid(gid);
     }
-    let child = cmd.spawn().map_err(|e| format!("could not run it: {e}"))?;
-    // Whatever the probe left behind goes with it, also when this future is
-    // dropped mid-way (the unit stopped while it ran).
-    let _group = KillGroup(child.id().unwrap_or(0));
-    match timeout(limit, child.wait_with_output()).await {
-        Ok(Ok(out)) if out.status.success() => Ok(()),
-        Ok(waited) => {
-            let stderr = waited.as_ref().map(|o| o.stderr.clone()).unwrap_or_default();
-            let exit = to_exit(waited.map(|o| o.status));
-            let stderr = String::from_utf8_lossy(&stderr);
-            match stderr.lines().rev().find(|l| !l.trim().is_empty()) {
-                Some(last) => Err(format!("{exit}: {}", last.trim())),
-                None => Err(exit.to_string()),
-            }
-        }
-        Err(_) => Err(format!("still running after {limit:?}; killed")),
+    let done = run_with_timeout(cmd, None, limit)
+        .await
+        .map_err(|e| e.to_string())?;
+    // Whatever the probe left behind goes with it.
+    let _ = signal_group(done.pid, Signal::SIGKILL);
+    match done.last_stderr_line {
+        _ if done.exit.success() => Ok(()),
+        Some(last) => Err(format!("{}: {last}", done.exit)),
+        None => Err(done.exit.to_string()),
     }
 }
 
-/// SIGKILLs a process group when dropped.
-struct KillGroup(u32);
-
-impl Drop for KillGroup {
-    fn drop(&mut self) {
-        if self.0 != 0 {
-            let _ = signal_group(self.0, Signal::SIGKILL);
-        }
-    }
-}
-
-/// The smallest HTTP/1.1 client that answers "did `GET url` return 2xx?".
+/// Did `GET url` answer 2xx? Every attempt opens a connection of its own
+/// (no pooling): a probe asks whether the unit accepts connections now, which
+/// a kept-alive socket from an earlier attempt would not tell.
 async fn http_get(url: &str) -> Result<(), String> {
-    let (authority, host, port, path) = split_url(url)?;
-    let mut stream = TcpStream::connect((host, port))
-        .await
-        .map_err(|e| e.to_string())?;
-    let request = format!(
-        "GET {path} HTTP/1.1\r\nHost: {authority}\r\nUser-Agent: prodhome-probe\r\nAccept: */*\r\nConnection: close\r\n\r\n"
-    );
-    stream
-        .write_all(request.as_bytes())
-        .await
-        .map_err(|e| e.to_string())?;
-    // Only the status line matters; read until it is complete.
-    let mut head = Vec::with_capacity(256);
-    let mut buf = [0u8; 256];
-    while !head.windows(2).any(|w| w == b"\r\n") {
-        let n = stream.read(&mut buf).await.map_err(|e| e.to_string())?;
-        if n == 0 || head.len() > 8192 {
-            return Err("the connection closed before an HTTP status line".into());
-        }
-        head.extend_from_slice(&buf[..n]);
+    if !url.starts_with("http://") {
+        return Err("only http:// URLs can be probed".into());
     }
-    let line = String::from_utf8_lossy(&head);
-    let line = line.lines().next().unwrap_or_default();
-    let code: u16 = line
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .filter(|_| line.starts_with("HTTP/"))
-        .ok_or_else(|| format!("not an HTTP status line: {line:?}"))?;
-    if (200..300).contains(&code) {
+    let response = client()?
+        .get(url)
+        .send()
+        .await
+        .map_err(|e| model::root_cause(&e))?;
+    let code = response.status();
+    if code.is_success() {
         Ok(())
     } else {
-        Err(format!("HTTP {code}, expected 2xx"))
+        Err(format!("HTTP {}, expected 2xx", code.as_u16()))
     }
 }
 
-/// `http://host[:port][/path][?query]` → (authority, host, port, path).
-fn split_url(url: &str) -> Result<(&str, &str, u16, String), String> {
-    let rest = url
-        .strip_prefix("http://")
-        .ok_or_else(|| "only http:// URLs can be probed".to_string())?;
-    let rest = rest.split('#').next().unwrap_or_default();
-    let (authority, path) = match rest.find(['/', '?']) {
-        Some(i) if rest[i..].starts_with('/') => (&rest[..i], rest[i..].to_string()),
-        Some(i) => (&rest[..i], format!("/{}", &rest[i..])),
-        None => (rest, "/".to_string()),
-    };
-    let (host, port) = match authority.rsplit_once(':') {
-        Some((host, port)) if !port.contains(']') => {
-            let port = port.parse().map_err(|_| format!("bad port {port:?}"))?;
-            (host, port)
-        }
-        _ => (authority, 80),
-    };
-    let host = host.trim_start_matches('[').trim_end_matches(']');
-    if host.is_empty() {
-        return Err("no host in the URL".into());
-    }
-    Ok((authority, host, port, path))
+/// The probes' one client: loopback only, so no proxy from the environment.
+fn client() -> Result<&'static reqwest::Client, String> {
+    static CLIENT: OnceLock<Result<reqwest::Client, String>> = OnceLock::new();
+    CLIENT
+        .get_or_init(|| {
+            reqwest::Client::builder()
+                .no_proxy()
+                .pool_max_idle_per_host(0)
+                .user_agent("prodhome-probe")
+                .build()
+                .map_err(|e| format!("could not build an HTTP client: {}", model::root_cause(&e)))
+        })
+        .as_ref()
+        .map_err(Clone::clone)
 }
 
 type Attempt = Pin<Box<dyn Future<Output = Result<(), String>> + Send>>;
@@ -319,22 +267,29 @@ impl Prober {
 mod tests {
     use super::*;
 
-    #[test]
-    fn urls_split_into_host_port_and_path() {
-        let cases = [
-            (
-                "http://127.0.0.1:8080/health",
-                ("127.0.0.1:8080", "127.0.0.1", 8080, "/health"),
-            ),
-            ("http://localhost", ("localhost", "localhost", 80, "/")),
-            ("http://[::1]:81/a?b=c#frag", ("[::1]:81", "::1", 81, "/a?b=c")),
-            ("http://h:1?x", ("h:1", "h", 1, "/?x")),
-        ];
-        for (url, want) in cases {
-            let (a, h, p, path) = want;
-            assert_eq!(split_url(url), Ok((a, h, p, path.to_string())), "{url}");
-        }
-        assert!(split_url("https://x/").unwrap_err().contains("http://"));
-        assert!(split_url("http://x:port/").unwrap_err().contains("bad port"));
+    fn http(url: &str) -> ProbeSpec {
+        ProbeSpec::new(ProbeCheck::Http { url: url.into() })
+    }
+
+    #[tokio::test]
+    async fn an_http_probe_of_a_closed_port_names_the_url_and_the_refusal() {
+        // Bound then dropped: nothing listens there now.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let url = format!("http://127.0.0.1:{port}/health");
+        let error = attempt(&http(&url), &ProbeContext::default()).await.unwrap_err();
+        assert!(error.starts_with(&format!("http GET {url}: ")), "{error}");
+        assert!(error.contains("refused"), "{error}");
+    }
+
+    #[tokio::test]
+    async fn only_http_urls_are_probed() {
+        let error = attempt(&http("https://127.0.0.1:1/"), &ProbeContext::default())
+            .await
+            .unwrap_err();
+        assert!(error.ends_with("only http:// URLs can be probed"), "{error}");
     }
 }

@@ -2,14 +2,17 @@
 //! the real `prodhome` binary against real Postgres in a private temporary
 //! directory, and cleans up every process it caused on `Drop` — also when
 //! the test panics. Plus [`poll`] (wait for a condition with a deadline, never
-//! a fixed sleep) and [`free_port`]. [`PgNode`] is a bare throwaway Postgres
+//! a fixed sleep), [`free_port`], and [`http_get`]/[`http_post`] (reqwest,
+//! from sync or async tests). [`PgNode`] is a bare throwaway Postgres
 //! server for library crates' tests; [`Server`] guards an external server
 //! (influxd, prometheus); [`chromium`] runs headless Chromium.
 
 pub mod chromium;
+mod http;
 mod pg;
 mod server;
 
+pub use http::{http_get, http_post};
 pub use pg::PgNode;
 pub use server::{Server, poll_async};
 
@@ -213,50 +216,6 @@ pub fn poll<T>(what: &str, limit: Duration, mut check: impl FnMut() -> Option<T>
     }
 }
 
-/// `GET url` (plain http on loopback) → (status code, body). `None` when
-/// nothing answers.
-pub fn http_get(url: &str) -> Option<(u16, String)> {
-    use std::io::{Read, Write};
-    let rest = url.strip_prefix("http://")?;
-    let (authority, path) = rest
-        .split_once('/')
-        .map(|(a, p)| (a, format!("/{p}")))
-        .unwrap_or((rest, "/".into()));
-    let mut stream = std::net::TcpStream::connect(authority).ok()?;
-    stream.set_read_timeout(Some(Duration::from_secs(30))).ok()?;
-    write!(
-        stream,
-        "GET {path} HTTP/1.1\r\nHost: {authority}\r\nConnection: close\r\n\r\n"
-    )
-    .ok()?;
-    let mut response = Vec::new();
-    stream.read_to_end(&mut response).ok()?;
-    let text = String::from_utf8_lossy(&response).into_owned();
-    let (head, body) = text.split_once("\r\n\r\n")?;
-    let code = head.split_whitespace().nth(1)?.parse().ok()?;
-    let body = if head.to_ascii_lowercase().contains("transfer-encoding: chunked") {
-        dechunk(body)
-    } else {
-        body.to_string()
-    };
-    Some((code, body))
-}
-
-fn dechunk(mut body: &str) -> String {
-    let mut out = String::new();
-    while let Some((size, rest)) = body.split_once("\r\n") {
-        let Ok(n) = usize::from_str_radix(size.trim(), 16) else {
-            break;
-        };
-        if n == 0 || rest.len() < n {
-            break;
-        }
-        out.push_str(&rest[..n]);
-        body = rest[n..].trim_start_matches("\r\n");
-    }
-    out
-}
-
 /// A port that was free on 127.0.0.1 a moment ago.
 pub fn free_port() -> u16 {
     TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
@@ -273,5 +232,7 @@ pub fn skip(reason: &str) {
     if std::env::var_os("PRODHOME_TEST_NO_SKIP").is_some_and(|v| v == "1") {
         panic!("this test would be skipped, which PRODHOME_TEST_NO_SKIP=1 forbids: {reason}");
     }
+    // The test's own report (the harness shows it with the result), not
+    // logging: no subscriber runs in tests.
     eprintln!("skipped: {reason}");
 }

@@ -1,5 +1,7 @@
 use super::*;
-use tokio::net::TcpListener;
+use model::Exit;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
 
 const SEC: i64 = 1_000_000_000;
 const T0: i64 = 1_700_000_000 * SEC;

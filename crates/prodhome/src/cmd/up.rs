@@ -25,6 +25,7 @@ pub(crate) fn daemon(ctx: &Context, timeout: Duration) -> Result<i32> {
 }
 
 fn run_daemon(ctx: &Context, timeout: Duration, echo: bool) -> Result<i32> {
+    init_logging();
     let opts = UpOptions {
         plan: ctx.plan.clone(),
         state: ctx.state.clone(),
@@ -39,6 +40,19 @@ fn run_daemon(ctx: &Context, timeout: Duration, echo: bool) -> Result<i32> {
         daemon::run(opts).await
     })?;
     Ok(0)
+}
+
+/// Where the library crates' `tracing` goes in a daemon process: its
+/// stderr, which is daemon.log for a detached daemon (see `spawn_daemon`)
+/// and the terminal for `up` in the foreground. Info and up; no colours,
+/// since it mostly ends up in a file. Once per process: a second call is a
+/// no-op.
+fn init_logging() {
+    let _ = tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_ansi(false)
+        .with_max_level(tracing::Level::INFO)
+        .try_init();
 }
 
 /// Starts the daemon in the background and returns once the lab is ready

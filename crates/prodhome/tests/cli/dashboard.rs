@@ -2,7 +2,6 @@
 //! killed with SIGKILL, and the page read back by a real headless Chromium:
 //! every panel drew data, and the kill is drawn as an annotation.
 
-use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -147,15 +146,7 @@ fn data_points(dom: &str, id: &str) -> Option<u64> {
     value[..value.find('"')?].parse().ok()
 }
 
-/// A GET over plain HTTP/1.0 (so the body is not chunked); `None` unless 200.
+/// `GET url`'s body; `None` unless 200.
 fn http_get(url: &str) -> Option<String> {
-    let rest = url.strip_prefix("http://")?;
-    let (host, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
-    let mut stream = std::net::TcpStream::connect(host).ok()?;
-    stream.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
-    write!(stream, "GET {path} HTTP/1.0\r\nHost: {host}\r\n\r\n").ok()?;
-    let mut response = String::new();
-    stream.read_to_string(&mut response).ok()?;
-    let (head, body) = response.split_once("\r\n\r\n")?;
-    (head.split_whitespace().nth(1) == Some("200")).then(|| body.to_string())
+    testkit::http_get(url).and_then(|(code, body)| (code == 200).then_some(body))
 }

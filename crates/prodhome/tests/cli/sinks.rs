@@ -3,13 +3,13 @@
 //! and recovers when the database appears; the daemon's `/metrics` passes
 //! `promtool check metrics`.
 
-use std::io::{Read, Write};
+use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use serde_json::Value;
-use testkit::{Server, TestLab, free_port, http_get, poll};
+use testkit::{Server, TestLab, free_port, http_get, http_post, poll};
 
 use crate::{BIN, text};
 
@@ -44,21 +44,8 @@ fn influxd(dir: &Path) -> Server {
 
 /// `POST /query?q=...` (InfluxDB refuses CREATE over GET); the status code.
 fn influx_post(port: u16, query: &str) -> u16 {
-    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
-    stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
     let q = query.replace(' ', "+");
-    write!(
-        stream,
-        "POST /query?q={q} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut response = String::new();
-    stream.read_to_string(&mut response).unwrap();
-    response
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0)
+    http_post(&format!("http://127.0.0.1:{port}/query?q={q}"), "").map_or(0, |(code, _)| code)
 }
 
 fn sink(status: &Value, name: &str) -> Option<Value> {

@@ -6,7 +6,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use model::Point;
 
-use super::{Ctx, Failure, seconds};
+use super::{Ctx, seconds};
+use crate::failure::Failure;
 use crate::session::Session;
 
 const BACKENDS: &str = "SELECT coalesce(state, ''), coalesce(wait_event_type, ''),

@@ -12,8 +12,9 @@
 use model::Point;
 use tokio_postgres::SimpleQueryMessage;
 
-use super::{Ctx, Failure};
-use crate::CustomQuery;
+use super::Ctx;
+use crate::failure::Failure;
+use crate::options::CustomQuery;
 use crate::session::Session;
 
 pub(crate) async fn collect(

@@ -12,7 +12,8 @@ use std::hash::{Hash, Hasher};
 
 use model::Point;
 
-use super::{Ctx, Failure};
+use super::Ctx;
+use crate::failure::Failure;
 use crate::rates::{Rates, Reading};
 use crate::session::Session;
 

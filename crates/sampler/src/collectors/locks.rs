@@ -9,7 +9,8 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use model::Point;
 
-use super::{Ctx, Failure, seconds};
+use super::{Ctx, seconds};
+use crate::failure::Failure;
 use crate::session::Session;
 
 const BY_MODE: &str = "SELECT mode, locktype, granted, count(*)::bigint

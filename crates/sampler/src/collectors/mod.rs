@@ -13,20 +13,6 @@ pub(crate) mod replication;
 
 use model::Point;
 
-/// A collector that could not collect this cycle, and why.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Failure {
-    pub(crate) message: String,
-}
-
-impl Failure {
-    pub(crate) fn new(message: impl Into<String>) -> Self {
-        Failure {
-            message: message.into(),
-        }
-    }
-}
-
 /// What every collector needs to stamp its points.
 #[derive(Clone, Copy)]
 pub(crate) struct Ctx<'a> {

@@ -22,7 +22,8 @@ use std::time::Instant;
 
 use model::Point;
 
-use super::{Ctx, Failure};
+use super::Ctx;
+use crate::failure::Failure;
 use crate::session::Session;
 
 /// Every process pg_stat_activity knows (it lists auxiliary processes too).

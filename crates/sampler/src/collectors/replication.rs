@@ -21,9 +21,10 @@ use std::time::{Duration, Instant};
 
 use model::Point;
 
-use super::{Ctx, Failure, seconds};
+use super::{Ctx, seconds};
+use crate::failure::Failure;
+use crate::options::{NodeTarget, ReplicationTarget};
 use crate::session::Session;
-use crate::{NodeTarget, ReplicationTarget};
 
 const SLOTS: &str = "SELECT s.slot_name, s.active,
         pg_wal_lsn_diff(w.lsn, s.restart_lsn)::bigint,

@@ -4,6 +4,7 @@
 //! against a recorded expectation.
 
 mod embedded;
+mod handover;
 mod influx;
 mod prometheus;
 mod util;
