@@ -5,8 +5,9 @@
 //!
 //! [`assemble`] is the only place a Plan becomes stage options (pg node
 //! specs, supervisor unit specs); [`layout::StateDir`] names every file the
-//! lab keeps on disk. The CLI uses both for the commands that work without a
-//! daemon (`psql`, `env`, `verify`, `down` of a lab whose daemon was killed).
+//! lab keeps on disk. The CLI reads a lab with no daemon running (`psql`,
+//! `env`, `verify`, `down` of a lab whose daemon was killed) only through
+//! [`offline`], and a running one only through `api`.
 
 mod alerts;
 pub mod assemble;
@@ -17,6 +18,7 @@ pub mod humtables;
 pub mod layout;
 mod leftovers;
 pub mod links;
+pub mod offline;
 pub mod ports;
 pub mod preflight;
 mod replwatch;

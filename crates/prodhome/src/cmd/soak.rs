@@ -211,7 +211,7 @@ fn writer_target(ctx: &Context, status: &api::Status, writer: &str) -> Result<hu
         .find(|n| n.name == writer)
         .and_then(|n| n.proxy_port)
         .unwrap_or(node.port);
-    Ok(daemon::assemble::hum_target(node, proxy_port))
+    Ok(daemon::offline::hum_target(node, proxy_port))
 }
 
 /// The load for `--duration` with the faults at their times.

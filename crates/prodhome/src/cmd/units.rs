@@ -29,7 +29,9 @@ pub(crate) fn secret(ctx: &Context, name: &str) -> Result<i32> {
             }
         );
     }
-    let secret = daemon::secrets::named(&ctx.state, name)?
+    let secret = ctx
+        .offline()
+        .named_secret(name)?
         .ok_or_else(|| anyhow!("secret {name} is generated on the next `prodhome up`"))?;
     println!("{}", secret.expose());
     Ok(0)
