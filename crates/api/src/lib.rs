@@ -152,51 +152,82 @@ pub struct ActiveFault {
     pub ends_ns: Option<i64>,
 }
 
-/// Failure to talk to the daemon, or its refusal.
-#[derive(Debug)]
+/// Failure to talk to the daemon, or its refusal: which one is told by
+/// [`Error::is_no_daemon`], [`Error::is_unauthorized`], [`Error::status`]
+/// (with [`Error::message`], the daemon's reason) and [`Error::is_decode`].
+#[derive(Debug, thiserror::Error)]
+#[error(transparent)]
 pub struct Error {
-    api: String,
     kind: ErrorKind,
 }
 
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 enum ErrorKind {
-    Http(reqwest::Error),
+    /// Nothing listens at the address: no daemon runs there (any more).
+    #[error("the prodhome daemon at {api} did not answer: {source}")]
+    NoDaemon { api: String, source: reqwest::Error },
+    /// The request went out but no answer came back (a timeout, a reset).
+    #[error("the prodhome daemon at {api} did not answer: {source}")]
+    Transport { api: String, source: reqwest::Error },
     /// 401: the request lacked the owner's token; the body says who may.
-    Unauthorized(String),
+    #[error("the prodhome daemon at {api} refused (401): {}", .why.trim_end())]
+    Unauthorized { api: String, why: String },
+    /// Any other answer but 2xx; the body is the daemon's reason, written
+    /// for the user, so it is what the error says.
+    #[error("{}", refusal(.api, *.status, .message))]
+    Status {
+        api: String,
+        status: u16,
+        message: String,
+    },
+    /// A 2xx answer whose body is not the type this client expects (a
+    /// daemon of another version).
+    #[error("the prodhome daemon at {api} answered in a form this prodhome cannot read: {source}")]
+    Decode { api: String, source: reqwest::Error },
+}
+
+/// A refusal's text: the daemon's reason, or its status when it gave none.
+fn refusal(api: &str, status: u16, message: &str) -> String {
+    match message.trim_end() {
+        "" => format!("the prodhome daemon at {api} answered {status}"),
+        why => why.to_string(),
+    }
 }
 
 impl Error {
+    /// True when nothing listens at the daemon's address (no daemon runs).
+    pub fn is_no_daemon(&self) -> bool {
+        matches!(self.kind, ErrorKind::NoDaemon { .. })
+    }
+
     /// True when the daemon refused for want of the owner's token.
     pub fn is_unauthorized(&self) -> bool {
-        matches!(self.kind, ErrorKind::Unauthorized(_))
+        matches!(self.kind, ErrorKind::Unauthorized { .. })
     }
-}
 
-impl std::fmt::Display for Error {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+    /// The HTTP status of a refusal (401 included); `None` when the daemon
+    /// did not answer or its answer could not be read.
+    pub fn status(&self) -> Option<u16> {
         match &self.kind {
-            ErrorKind::Http(source) => {
-                write!(f, "the prodhome daemon at {} did not answer: {source}", self.api)
-            }
-            ErrorKind::Unauthorized(why) => {
-                write!(
-                    f,
-                    "the prodhome daemon at {} refused (401): {}",
-                    self.api,
-                    why.trim_end()
-                )
-            }
+            ErrorKind::Unauthorized { .. } => Some(401),
+            ErrorKind::Status { status, .. } => Some(*status),
+            _ => None,
         }
     }
-}
 
-impl std::error::Error for Error {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+    /// The daemon's reason for a refusal, as it wrote it (e.g. why a fault
+    /// cannot be applied); `None` for the other failures.
+    pub fn message(&self) -> Option<&str> {
         match &self.kind {
-            ErrorKind::Http(source) => Some(source),
-            ErrorKind::Unauthorized(_) => None,
+            ErrorKind::Unauthorized { why, .. } => Some(why.trim_end()),
+            ErrorKind::Status { message, .. } => Some(message.trim_end()),
+            _ => None,
         }
+    }
+
+    /// True when the daemon answered 2xx with a body this client cannot read.
+    pub fn is_decode(&self) -> bool {
+        matches!(self.kind, ErrorKind::Decode { .. })
     }
 }
 
@@ -239,19 +270,13 @@ impl Client {
         self.get(&format!("/api/events?since={since_ns}")).await
     }
 
-    /// Applies a fault now.
-    pub async fn chaos(&self, fault: &chaos::Fault) -> Result<Result<ActiveFault, String>, Error> {
-        let resp = self
-            .request(reqwest::Method::POST, "/api/chaos")
-            .json(fault)
-            .send()
-            .await;
-        let resp = self.admitted(resp).await?;
-        if resp.status().is_success() {
-            return resp.json().await.map(Ok).map_err(|s| self.err(s));
-        }
-        // A fault the daemon refused: its reason is the body.
-        resp.text().await.map(Err).map_err(|s| self.err(s))
+    /// Applies a fault now; a fault the daemon cannot apply is an [`Error`]
+    /// with a [`status`](Error::status) and the daemon's reason as its
+    /// [`message`](Error::message).
+    pub async fn chaos(&self, fault: &chaos::Fault) -> Result<ActiveFault, Error> {
+        let req = self.request(reqwest::Method::POST, "/api/chaos").json(fault);
+        let resp = self.answered(req.send().await).await?;
+        self.decode(resp).await
     }
 
     /// The faults in force.
@@ -265,30 +290,16 @@ impl Client {
     }
 
     /// Starts, stops or restarts one node or service (`action` is "start",
-    /// "stop" or "restart"); `Err` holds the daemon's reason.
-    pub async fn unit(&self, name: &str, action: &str) -> Result<Result<(), String>, Error> {
-        let path = format!("/api/units/{name}/{action}");
-        let resp = self.request(reqwest::Method::POST, &path).send().await;
-        let resp = self.admitted(resp).await?;
-        if resp.status().is_success() {
-            return Ok(Ok(()));
-        }
-        resp.text().await.map(Err).map_err(|s| self.err(s))
+    /// "stop" or "restart"); a refusal carries the daemon's reason.
+    pub async fn unit(&self, name: &str, action: &str) -> Result<(), Error> {
+        self.post(&format!("/api/units/{name}/{action}")).await
     }
 
     /// Records `event` (a migration's start or end) in the lab's event log;
-    /// `Err` holds the daemon's reason when it refuses the kind.
-    pub async fn event(&self, event: &model::Event) -> Result<Result<(), String>, Error> {
-        let resp = self
-            .request(reqwest::Method::POST, "/api/events")
-            .json(event)
-            .send()
-            .await;
-        let resp = self.admitted(resp).await?;
-        if resp.status().is_success() {
-            return Ok(Ok(()));
-        }
-        resp.text().await.map(Err).map_err(|s| self.err(s))
+    /// a refusal carries the daemon's reason (e.g. a kind it does not take).
+    pub async fn event(&self, event: &model::Event) -> Result<(), Error> {
+        let req = self.request(reqwest::Method::POST, "/api/events").json(event);
+        self.answered(req.send().await).await.map(drop)
     }
 
     /// Asks the daemon to stop the lab and exit.
@@ -298,15 +309,13 @@ impl Client {
 
     async fn post(&self, path: &str) -> Result<(), Error> {
         let resp = self.request(reqwest::Method::POST, path).send().await;
-        let resp = self.admitted(resp).await?;
-        resp.error_for_status().map(drop).map_err(|s| self.err(s))
+        self.answered(resp).await.map(drop)
     }
 
     async fn get<T: serde::de::DeserializeOwned>(&self, path: &str) -> Result<T, Error> {
         let resp = self.request(reqwest::Method::GET, path).send().await;
-        let resp = self.admitted(resp).await?;
-        let resp = resp.error_for_status().map_err(|s| self.err(s))?;
-        resp.json().await.map_err(|s| self.err(s))
+        let resp = self.answered(resp).await?;
+        self.decode(resp).await
     }
 
     fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
@@ -317,28 +326,51 @@ impl Client {
         }
     }
 
-    /// The response, unless the request failed or was refused for want of
-    /// the owner's token.
-    async fn admitted(
+    /// The response if it is a 2xx; otherwise why not: no daemon, no
+    /// answer, or the daemon's refusal with its reason.
+    async fn answered(
         &self,
         resp: Result<reqwest::Response, reqwest::Error>,
     ) -> Result<reqwest::Response, Error> {
-        let resp = resp.map_err(|s| self.err(s))?;
-        if resp.status() != reqwest::StatusCode::UNAUTHORIZED {
+        let resp = resp.map_err(|source| self.unanswered(source))?;
+        let status = resp.status();
+        if status.is_success() {
             return Ok(resp);
         }
-        let why = resp.text().await.unwrap_or_default();
-        Err(Error {
-            api: self.api.clone(),
-            kind: ErrorKind::Unauthorized(why),
+        // A body that cannot be read still leaves the status to tell.
+        let message = resp.text().await.unwrap_or_default();
+        let api = self.api.clone();
+        let kind = if status == reqwest::StatusCode::UNAUTHORIZED {
+            ErrorKind::Unauthorized { api, why: message }
+        } else {
+            let status = status.as_u16();
+            ErrorKind::Status { api, status, message }
+        };
+        Err(Error { kind })
+    }
+
+    async fn decode<T: serde::de::DeserializeOwned>(&self, resp: reqwest::Response) -> Result<T, Error> {
+        resp.json().await.map_err(|source| {
+            let api = self.api.clone();
+            // A body cut off mid-way is a failed transfer, not a bad form.
+            let kind = if source.is_decode() {
+                ErrorKind::Decode { api, source }
+            } else {
+                ErrorKind::Transport { api, source }
+            };
+            Error { kind }
         })
     }
 
-    fn err(&self, source: reqwest::Error) -> Error {
-        Error {
-            api: self.api.clone(),
-            kind: ErrorKind::Http(source),
-        }
+    /// A request that got no answer: refused connections mean no daemon.
+    fn unanswered(&self, source: reqwest::Error) -> Error {
+        let api = self.api.clone();
+        let kind = if source.is_connect() {
+            ErrorKind::NoDaemon { api, source }
+        } else {
+            ErrorKind::Transport { api, source }
+        };
+        Error { kind }
     }
 }
 
@@ -380,5 +412,21 @@ mod tests {
         let mut starting = status(&[("streaming", None)]);
         starting.phase = "starting".into();
         assert!(!starting.ready());
+    }
+
+    #[tokio::test]
+    async fn a_port_nobody_listens_on_is_no_daemon_and_says_where() {
+        // A port just freed: connecting to it is refused.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .unwrap();
+        let api = format!("http://127.0.0.1:{port}");
+        let e = Client::new(&api).status().await.unwrap_err();
+        assert!(e.is_no_daemon(), "{e:?}");
+        assert!(!e.is_unauthorized() && !e.is_decode(), "{e:?}");
+        assert_eq!((e.status(), e.message()), (None, None));
+        let said = e.to_string();
+        assert!(said.contains(&api) && said.contains("did not answer"), "{said}");
     }
 }

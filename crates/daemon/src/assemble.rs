@@ -16,7 +16,7 @@ use crate::layout::StateDir;
 const MAX_SOCKET_PATH: usize = 107;
 
 /// The node specs for `plan`, with the given ports and credentials.
-pub fn node_specs(
+pub(crate) fn node_specs(
     plan: &Plan,
     state: &StateDir,
     ports: &BTreeMap<String, u16>,
@@ -54,7 +54,7 @@ pub fn node_specs(
 
 /// How the supervisor runs one node: as the server account, fast shutdown
 /// on SIGINT, readiness when a real connection runs a real query.
-pub fn node_unit(bins: &Binaries, account: &Account, state: &StateDir, node: &NodeSpec) -> UnitSpec {
+pub(crate) fn node_unit(bins: &Binaries, account: &Account, state: &StateDir, node: &NodeSpec) -> UnitSpec {
     let (program, args) = pg::server_command(bins, node);
     let probe_node = node.clone();
     let probe: Probe = std::sync::Arc::new(move || {
@@ -87,7 +87,7 @@ pub fn node_unit(bins: &Binaries, account: &Account, state: &StateDir, node: &No
 
 /// hum's connection to `node` at `port` (its proxied client port, so that
 /// client-path faults show in hum's latency), as the superuser.
-pub fn hum_target(node: &NodeSpec, port: u16) -> hum::Target {
+pub(crate) fn hum_target(node: &NodeSpec, port: u16) -> hum::Target {
     hum::Target {
         host: "127.0.0.1".into(),
         port,
@@ -100,7 +100,7 @@ pub fn hum_target(node: &NodeSpec, port: u16) -> hum::Target {
 
 /// The lab's `[hum]` as hum's options. `port_of` gives the port hum
 /// connects to for a node.
-pub fn hum_options(
+pub(crate) fn hum_options(
     plan: &lab::HumPlan,
     nodes: &[NodeSpec],
     port_of: impl Fn(&NodeSpec) -> u16,
@@ -144,7 +144,7 @@ pub fn hum_options(
 /// The influx sink's options from `[sample.influx]`; `lab` tags every point
 /// (the daemon's sink) or nothing (doctor's one-off look). A v2 token is
 /// read from its variable now: `Err` names the variable when it is unset.
-pub fn influx_options(
+pub(crate) fn influx_options(
     influx: &lab::InfluxPlan,
     lab: Option<&str>,
 ) -> std::result::Result<store::InfluxOptions, MissingToken> {

@@ -10,21 +10,17 @@ use model::Event;
 use tokio::sync::{mpsc, oneshot};
 
 /// The writer's handle: flush before exit so no event is lost.
-pub struct EventLog {
+pub(crate) struct EventLog {
     flush: mpsc::Sender<oneshot::Sender<()>>,
 }
 
 impl EventLog {
     /// Starts the writer; returns the sender units emit into. Each event is
-    /// also printed on stderr when `echo` is set, and handed to `store` (for
-    /// the dashboard's annotations and the sinks) when there is one.
-    pub fn start(path: PathBuf, echo: bool, store: Option<store::Store>) -> (mpsc::Sender<Event>, EventLog) {
-        EventLog::start_with_tap(path, echo, store, None)
-    }
-
-    /// Like [`EventLog::start`], and every event is also offered to `tap`
-    /// (the alerts) once it is on disk; a full tap drops, never blocks the log.
-    pub fn start_with_tap(
+    /// also printed on stderr when `echo` is set, handed to `store` (for
+    /// the dashboard's annotations and the sinks) when there is one, and
+    /// offered to `tap` (the alerts) once it is on disk; a full tap drops,
+    /// never blocks the log.
+    pub(crate) fn start_with_tap(
         path: PathBuf,
         echo: bool,
         store: Option<store::Store>,
@@ -70,7 +66,7 @@ impl EventLog {
     }
 
     /// Returns once every event sent before the call is on disk.
-    pub async fn flush(&self) {
+    pub(crate) async fn flush(&self) {
         let (done, wait) = oneshot::channel();
         if self.flush.send(done).await.is_ok() {
             let _ = wait.await;
@@ -114,7 +110,7 @@ fn append(file: Option<&mut std::fs::File>, batch: &[Event], echo: bool) {
 
 /// Events at or after `since_ns`, oldest first. A torn last line (the
 /// daemon was killed mid-write) is skipped.
-pub fn read(path: &Path, since_ns: i64) -> Vec<Event> {
+pub(crate) fn read(path: &Path, since_ns: i64) -> Vec<Event> {
     let Ok(file) = std::fs::File::open(path) else {
         return Vec::new();
     };

@@ -20,7 +20,7 @@ use tokio::sync::{Mutex, mpsc};
 use crate::links::{Links, clients_link, replication_link};
 
 /// The daemon's fault controller.
-pub struct Faults {
+pub(crate) struct Faults {
     units: BTreeMap<String, UnitHandle>,
     links: Links,
     events: mpsc::Sender<Event>,
@@ -52,7 +52,7 @@ enum Undo {
 }
 
 impl Faults {
-    pub fn new(
+    pub(crate) fn new(
         units: BTreeMap<String, UnitHandle>,
         links: Links,
         events: mpsc::Sender<Event>,
@@ -67,7 +67,7 @@ impl Faults {
     }
 
     /// Applies `fault` now; if it has a duration, it is undone after it.
-    pub async fn apply(self: &Arc<Self>, fault: Fault) -> Result<ActiveFault, String> {
+    pub(crate) async fn apply(self: &Arc<Self>, fault: Fault) -> Result<ActiveFault, String> {
         let undo = self.act(&fault).await?;
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let started_ns = now_ns();
@@ -107,7 +107,7 @@ impl Faults {
     }
 
     /// Undoes fault `id`; false when it is not active.
-    pub async fn end(&self, id: u64) -> bool {
+    pub(crate) async fn end(&self, id: u64) -> bool {
         let found = {
             let mut active = self.active.lock().await;
             active.iter().position(|a| a.id == id).map(|i| active.remove(i))
@@ -122,7 +122,7 @@ impl Faults {
     }
 
     /// Undoes every active fault and clears every link.
-    pub async fn heal_all(&self) {
+    pub(crate) async fn heal_all(&self) {
         let all: Vec<Active> = std::mem::take(&mut *self.active.lock().await);
         for active in all {
             self.undo(active).await;
@@ -130,7 +130,7 @@ impl Faults {
         self.links.heal_all();
     }
 
-    pub async fn list(&self) -> Vec<ActiveFault> {
+    pub(crate) async fn list(&self) -> Vec<ActiveFault> {
         let active = self.active.lock().await;
         active
             .iter()
@@ -241,7 +241,7 @@ impl Faults {
 
 /// Runs the lab's `[[chaos]]` scenarios from now on, until the task is
 /// dropped or aborted.
-pub async fn run_scenarios(faults: Arc<Faults>, scenarios: Vec<chaos::Scenario>, seed: u64) {
+pub(crate) async fn run_scenarios(faults: Arc<Faults>, scenarios: Vec<chaos::Scenario>, seed: u64) {
     let horizon = Duration::from_secs(7 * 24 * 3600);
     let start = tokio::time::Instant::now();
     for planned in chaos::schedule(&scenarios, seed, horizon) {

@@ -20,7 +20,7 @@ const SHARE_TIMEOUT: Duration = Duration::from_secs(120);
 /// first, so their apply workers never meet rows of a table they lack, then
 /// on the publisher, then copied (`pg::prepare_new_tables` has the whole
 /// order).
-pub async fn init(
+pub(crate) async fn init(
     plan: &Plan,
     state: &StateDir,
     nodes: &[pg::NodeSpec],

@@ -1,31 +1,34 @@
-//! The `up` daemon: it owns a running lab. [`up::run`] turns a checked
+//! The `up` daemon: it owns a running lab. [`run`] turns a checked
 //! `lab::Plan` into running, supervised Postgres nodes with logical
 //! replication, serves the control API (`api` crate types) on 127.0.0.1, and
 //! appends every supervisor event to the event log.
 //!
-//! [`assemble`] is the only place a Plan becomes stage options (pg node
+//! `assemble` is the only place a Plan becomes stage options (pg node
 //! specs, supervisor unit specs); [`layout::StateDir`] names every file the
-//! lab keeps on disk. The CLI uses both for the commands that work without a
-//! daemon (`psql`, `env`, `verify`, `down` of a lab whose daemon was killed).
+//! lab keeps on disk. The CLI reads a lab with no daemon running (`psql`,
+//! `env`, `verify`, `down` of a lab whose daemon was killed) only through
+//! [`offline`], and a running one only through `api`; every other module
+//! is private.
 
 mod alerts;
-pub mod assemble;
+mod assemble;
 mod ddlfollow;
-pub mod eventlog;
-pub mod faults;
-pub mod humtables;
+mod eventlog;
+mod faults;
+mod humtables;
 pub mod layout;
 mod leftovers;
-pub mod links;
-pub mod ports;
-pub mod preflight;
+mod links;
+pub mod offline;
+mod ports;
+mod preflight;
 mod replwatch;
 mod routes;
-pub mod secrets;
+mod secrets;
 mod services;
 mod stages;
 mod status;
-pub mod up;
+mod up;
 
 pub use layout::StateDir;
 pub use up::{UpOptions, run, tail};

@@ -13,22 +13,22 @@ use proxy::{Link, LinkOptions};
 
 /// Every link of a lab, by name.
 #[derive(Default, Clone)]
-pub struct Links {
+pub(crate) struct Links {
     pub by_name: BTreeMap<String, Link>,
 }
 
 /// The client path to `node`.
-pub fn clients_link(node: &str) -> String {
+pub(crate) fn clients_link(node: &str) -> String {
     format!("clients->{node}")
 }
 
 /// The replication link from `publisher` to `subscriber`.
-pub fn replication_link(publisher: &str, subscriber: &str) -> String {
+pub(crate) fn replication_link(publisher: &str, subscriber: &str) -> String {
     format!("{publisher}->{subscriber}")
 }
 
 /// Every link name `plan` needs, in a stable order.
-pub fn names(plan: &Plan) -> Vec<String> {
+pub(crate) fn names(plan: &Plan) -> Vec<String> {
     let mut names: Vec<String> = plan.nodes.iter().map(|n| clients_link(&n.name)).collect();
     for r in &plan.replications {
         for s in &r.subscribers {
@@ -42,7 +42,7 @@ pub fn names(plan: &Plan) -> Vec<String> {
 }
 
 /// Starts every link on its kept port, forwarding to the node's port.
-pub async fn start(plan: &Plan, ports: &BTreeMap<String, u16>) -> Result<Links> {
+pub(crate) async fn start(plan: &Plan, ports: &BTreeMap<String, u16>) -> Result<Links> {
     let mut links = Links::default();
     for name in names(plan) {
         let upstream_node = match name.split_once("->") {
@@ -63,17 +63,17 @@ pub async fn start(plan: &Plan, ports: &BTreeMap<String, u16>) -> Result<Links> 
 }
 
 impl Links {
-    pub fn get(&self, name: &str) -> Option<&Link> {
+    pub(crate) fn get(&self, name: &str) -> Option<&Link> {
         self.by_name.get(name)
     }
 
     /// The port clients reach `node` at through its proxy.
-    pub fn client_port(&self, node: &str) -> Option<u16> {
+    pub(crate) fn client_port(&self, node: &str) -> Option<u16> {
         self.get(&clients_link(node)).map(|l| l.addr().port())
     }
 
     /// Removes every link fault.
-    pub fn heal_all(&self) {
+    pub(crate) fn heal_all(&self) {
         for link in self.by_name.values() {
             link.heal();
         }

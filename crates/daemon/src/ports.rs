@@ -10,7 +10,7 @@ use lab::Plan;
 use crate::layout::{StateDir, write_atomic};
 
 /// Reads the kept ports (empty when none were chosen yet).
-pub fn load(state: &StateDir) -> BTreeMap<String, u16> {
+pub(crate) fn load(state: &StateDir) -> BTreeMap<String, u16> {
     std::fs::read_to_string(state.ports())
         .ok()
         .and_then(|t| serde_json::from_str(&t).ok())
@@ -21,7 +21,7 @@ pub fn load(state: &StateDir) -> BTreeMap<String, u16> {
 /// free, else a new free one; and the same for every name in `links` (the
 /// proxy links, whose ports subscriptions remember). Fails, naming the lab
 /// file line, when a fixed port is taken by another program.
-pub fn resolve(plan: &Plan, state: &StateDir, links: &[String]) -> Result<BTreeMap<String, u16>> {
+pub(crate) fn resolve(plan: &Plan, state: &StateDir, links: &[String]) -> Result<BTreeMap<String, u16>> {
     let kept = load(state);
     let mut chosen = BTreeMap::new();
     let mut problems = Vec::new();
@@ -71,7 +71,7 @@ pub fn resolve(plan: &Plan, state: &StateDir, links: &[String]) -> Result<BTreeM
 }
 
 /// True when nothing listens on 127.0.0.1:port.
-pub fn is_free(port: u16) -> bool {
+pub(crate) fn is_free(port: u16) -> bool {
     TcpListener::bind((Ipv4Addr::LOCALHOST, port)).is_ok()
 }
 
@@ -81,7 +81,7 @@ pub fn is_free(port: u16) -> bool {
 const CHOSEN: std::ops::Range<u32> = 20_000..32_000;
 
 /// A free port from `CHOSEN` (20000..32000), not in `taken`.
-pub fn free_port(taken: &[u16]) -> Result<u16> {
+pub(crate) fn free_port(taken: &[u16]) -> Result<u16> {
     let mut state = (std::process::id() as u64) ^ (model::now_ns() as u64) | 1;
     for _ in 0..500 {
         // xorshift: no need for more than a spread of guesses.

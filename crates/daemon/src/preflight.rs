@@ -26,7 +26,7 @@ use crate::services;
 /// Every pre-start problem of `plan`, in file order. Needs only the plan and
 /// the binaries of its Postgres version; starts nothing that outlives it
 /// (the binary runs for a few milliseconds per node with settings).
-pub fn check(plan: &Plan, bins: &Binaries) -> Vec<LabError> {
+pub(crate) fn check(plan: &Plan, bins: &Binaries) -> Vec<LabError> {
     let mut errors = settings(plan, bins);
     errors.extend(plan.services.iter().filter_map(program));
     errors.sort_by_key(|e| e.location.as_ref().map(|l| (l.line, l.column)));

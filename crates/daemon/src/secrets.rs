@@ -26,7 +26,7 @@ struct Pair {
 }
 
 /// Reads the secrets, generating (and saving) any a node lacks.
-pub fn load_or_generate(state: &StateDir, nodes: &[&str]) -> Result<BTreeMap<String, Credentials>> {
+pub(crate) fn load_or_generate(state: &StateDir, nodes: &[&str]) -> Result<BTreeMap<String, Credentials>> {
     let path = state.secrets();
     let mut file = read_or_default(state)?;
     let mut changed = false;
@@ -48,7 +48,7 @@ pub fn load_or_generate(state: &StateDir, nodes: &[&str]) -> Result<BTreeMap<Str
 }
 
 /// Reads the secrets without creating any (for commands other than `up`).
-pub fn load(state: &StateDir) -> Result<BTreeMap<String, Credentials>> {
+pub(crate) fn load(state: &StateDir) -> Result<BTreeMap<String, Credentials>> {
     Ok(to_credentials(read_existing(state)?))
 }
 
@@ -94,7 +94,10 @@ fn to_credentials(file: File) -> BTreeMap<String, Credentials> {
 
 /// The lab's `[secret.NAME]`s, generating (and saving) any that are missing.
 /// A secret keeps its value across runs.
-pub fn named_or_generate(state: &StateDir, wanted: &[lab::SecretPlan]) -> Result<BTreeMap<String, Secret>> {
+pub(crate) fn named_or_generate(
+    state: &StateDir,
+    wanted: &[lab::SecretPlan],
+) -> Result<BTreeMap<String, Secret>> {
     let path = state.secrets();
     let mut file = read_or_default(state)?;
     let mut changed = false;
@@ -117,7 +120,7 @@ pub fn named_or_generate(state: &StateDir, wanted: &[lab::SecretPlan]) -> Result
 }
 
 /// One `[secret.NAME]`, for `prodhome secret NAME`.
-pub fn named(state: &StateDir, name: &str) -> Result<Option<Secret>> {
+pub(crate) fn named(state: &StateDir, name: &str) -> Result<Option<Secret>> {
     Ok(read_existing(state)?
         .named
         .get(name)

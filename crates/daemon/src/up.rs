@@ -43,10 +43,10 @@ pub struct UpOptions {
 /// Replication links whose worker keeps failing, by (replication,
 /// subscriber): the subscriber's reason and what to do. The replication
 /// watcher writes it; the status reads it.
-pub type LinkErrors = Arc<std::sync::Mutex<BTreeMap<(String, String), String>>>;
+pub(crate) type LinkErrors = Arc<std::sync::Mutex<BTreeMap<(String, String), String>>>;
 
 /// The running lab, shared with the API routes.
-pub struct Lab {
+pub(crate) struct Lab {
     pub name: String,
     pub api: String,
     /// (phase, message)
@@ -66,7 +66,7 @@ pub struct Lab {
     pub events: mpsc::Sender<Event>,
 }
 
-pub struct ReplicationInfo {
+pub(crate) struct ReplicationInfo {
     pub name: String,
     pub publisher: String,
     pub subscribers: Vec<String>,

@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, Result, anyhow};
 use daemon::StateDir;
+use daemon::offline::OfflineLab;
 use lab::Plan;
 
 use crate::cli::Global;
@@ -21,9 +22,13 @@ impl Context {
     /// secrets), read from the state directory: for commands that talk to
     /// the servers directly.
     pub(crate) fn node_specs(&self) -> Result<Vec<pg::NodeSpec>> {
-        let ports = daemon::ports::load(&self.state);
-        let secrets = daemon::secrets::load(&self.state)?;
-        daemon::assemble::node_specs(&self.plan, &self.state, &ports, &secrets)
+        Ok(self.offline().node_specs()?)
+    }
+
+    /// The lab as its state directory keeps it, for commands that work
+    /// with no daemon running.
+    pub(crate) fn offline(&self) -> OfflineLab<'_> {
+        OfflineLab::open(&self.plan, &self.state)
     }
 
     pub(crate) fn load(global: &Global) -> Result<Context> {

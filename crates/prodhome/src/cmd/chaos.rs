@@ -76,10 +76,12 @@ pub(crate) fn run(
             fault.delay = params.delay;
             fault.jitter = params.jitter;
             fault.bytes_per_sec = params.bytes_per_sec;
-            match rt.block_on(client.chaos(&fault))? {
-                Ok(active) if json => println!("{}", serde_json::to_string_pretty(&active)?),
-                Ok(active) => eprintln!("prodhome: applied #{}: {}", active.id, active.fault),
-                Err(reason) => bail!("{reason}"),
+            // A refusal's text is the daemon's reason, as before.
+            let active = rt.block_on(client.chaos(&fault))?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&active)?);
+            } else {
+                eprintln!("prodhome: applied #{}: {}", active.id, active.fault);
             }
             Ok(0)
         }

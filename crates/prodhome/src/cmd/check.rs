@@ -30,13 +30,13 @@ pub(crate) type PlanCheck = fn(&Plan) -> Vec<LabError>;
 /// Every check beyond `lab`'s own, in the order their problems are listed.
 pub(crate) const PLAN_CHECKS: &[PlanCheck] = &[machine];
 
-/// What only this machine can tell (`daemon::preflight`, the same checks
+/// What only this machine can tell (`daemon::offline::preflight`, the same checks
 /// `up` runs before it starts anything): Postgres settings as the pinned
 /// binary reads them, service programs that resolve. Without the binaries
 /// the lab cannot run here at all, and that is said where the version is.
 fn machine(plan: &Plan) -> Vec<LabError> {
     match pg::find_binaries(plan.postgres_version) {
-        Ok(bins) => daemon::preflight::check(plan, &bins),
+        Ok(bins) => daemon::offline::preflight(plan, &bins),
         Err(e) => vec![LabError {
             location: plan.postgres_version_at.clone(),
             message: format!("postgres_version: {e}"),
@@ -86,7 +86,10 @@ pub(crate) fn run(global: &Global, json: bool) -> Result<i32> {
     let checked = collect(global)?;
     let state = checked.plan.as_ref().map(|p| state_dir(global, p)).transpose()?;
     // Read only: a state directory that does not exist stays that way.
-    let kept = state.as_ref().map(daemon::ports::load).unwrap_or_default();
+    let kept = match (&checked.plan, &state) {
+        (Some(plan), Some(state)) => daemon::offline::OfflineLab::open(plan, state).ports().clone(),
+        _ => Default::default(),
+    };
     let report = Report::new(&checked, state.as_ref(), &kept);
     if json {
         println!("{}", serde_json::to_string_pretty(&report)?);

@@ -92,7 +92,7 @@ pub(crate) fn run(global: &Global, json: bool) -> Result<i32> {
     let running = ctx.state.running_daemon().is_some();
     for node in &ctx.plan.nodes {
         if let Some(port) = node.port {
-            let free = running || daemon::ports::is_free(port);
+            let free = running || daemon::offline::port_is_free(port);
             let at = node
                 .port_at
                 .as_ref()

@@ -1,6 +1,6 @@
 //! `prodhome env NODE`: shell exports to reach a node.
 
-use anyhow::{Result, anyhow};
+use anyhow::Result;
 use model::Secret;
 
 use crate::context::Context;
@@ -13,20 +13,10 @@ pub(crate) struct Connection {
 /// The port and superuser password of `node`, from the state directory.
 pub(crate) fn connection(ctx: &Context, node: &str) -> Result<Connection> {
     ctx.check_node(node)?;
-    let ports = daemon::ports::load(&ctx.state);
-    let port = ctx
-        .plan
-        .node(node)
-        .and_then(|n| n.port)
-        .or_else(|| ports.get(node).copied())
-        .ok_or_else(|| anyhow!("node {node} has no port yet: run `prodhome up` first"))?;
-    let secrets = daemon::secrets::load(&ctx.state)?;
-    let creds = secrets
-        .get(node)
-        .ok_or_else(|| anyhow!("no password for {node} yet: run `prodhome up` first"))?;
+    let lab = ctx.offline();
     Ok(Connection {
-        port,
-        password: creds.superuser.clone(),
+        port: lab.required_port(node)?,
+        password: lab.superuser_password(node)?,
     })
 }
 

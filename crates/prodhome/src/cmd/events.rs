@@ -48,7 +48,7 @@ pub(crate) fn run(ctx: &Context, since: Option<Duration>, follow: bool, json: bo
 fn fetch(ctx: &Context, since_ns: i64) -> Result<Vec<Event>> {
     match ctx.state.running_daemon() {
         Some(info) => Ok(runtime()?.block_on(api::Client::new(&info.api).events(since_ns))?),
-        None => Ok(daemon::eventlog::read(&ctx.state.events(), since_ns)),
+        None => Ok(ctx.offline().events(since_ns)),
     }
 }
 

@@ -90,7 +90,7 @@ pub(crate) fn run(global: &Global, args: HumArgs) -> Result<i32> {
 }
 
 /// Prepares `workload`'s tables on `target`, a node of the lab, and on the
-/// subscribers that should have them (`daemon::humtables`).
+/// subscribers that should have them (`daemon::offline`, as the daemon does).
 pub(crate) async fn init_shared(
     ctx: &Context,
     target: &Target,
@@ -98,7 +98,8 @@ pub(crate) async fn init_shared(
     fresh: bool,
 ) -> Result<()> {
     let nodes = ctx.node_specs()?;
-    daemon::humtables::init(&ctx.plan, &ctx.state, &nodes, target, workload, fresh).await
+    let lab = ctx.offline();
+    Ok(lab.init_hum_tables(&nodes, target, workload, fresh).await?)
 }
 
 /// The lab (when a node is named), the write target and the read targets,

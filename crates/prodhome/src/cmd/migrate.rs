@@ -309,10 +309,8 @@ async fn announce(control: &api::Client, node: &str, phase: &str, file: &str) {
             file: file.into(),
         },
     );
-    match control.event(&event).await {
-        Ok(Ok(())) => {}
-        Ok(Err(why)) => eprintln!("prodhome: the dashboard will not show the migration {phase}: {why}"),
-        Err(e) => eprintln!("prodhome: the dashboard will not show the migration {phase}: {e:#}"),
+    if let Err(e) = control.event(&event).await {
+        eprintln!("prodhome: the dashboard will not show the migration {phase}: {e:#}");
     }
 }
 

@@ -225,7 +225,7 @@ fn writer_target(ctx: &Context, status: &api::Status, writer: &str) -> Result<hu
         .find(|n| n.name == writer)
         .and_then(|n| n.proxy_port)
         .unwrap_or(node.port);
-    Ok(daemon::assemble::hum_target(node, proxy_port))
+    Ok(daemon::offline::hum_target(node, proxy_port))
 }
 
 /// The load for `--duration` with the faults at their times.
@@ -249,13 +249,14 @@ async fn load_with_faults(
     for planned in schedule {
         tokio::time::sleep_until(start + planned.at).await;
         match client.chaos(&planned.fault).await {
-            Ok(Ok(_)) => {
+            Ok(_) => {
                 *run.applied
                     .entry(planned.fault.kind.name().to_string())
                     .or_default() += 1
             }
-            Ok(Err(reason)) => {
-                eprintln!("prodhome: skipped {}: {reason}", planned.fault);
+            // The daemon answered no (e.g. the node is down just now).
+            Err(e) if e.status().is_some() && !e.is_unauthorized() => {
+                eprintln!("prodhome: skipped {}: {e}", planned.fault);
                 run.skipped += 1;
             }
             Err(e) => {

@@ -21,7 +21,7 @@ pub(crate) fn run(ctx: &Context, json: bool) -> Result<i32> {
 /// The status of a lab with no daemon: nodes are stopped, or running on
 /// their own when a daemon was killed.
 fn offline(ctx: &Context) -> Status {
-    let ports = daemon::ports::load(&ctx.state);
+    let lab = ctx.offline();
     let nodes = ctx
         .plan
         .nodes
@@ -33,7 +33,7 @@ fn offline(ctx: &Context) -> Status {
                 kind: "postgres".into(),
                 state: if pid.is_some() { "unsupervised" } else { "stopped" }.into(),
                 pid,
-                port: n.port.or_else(|| ports.get(&n.name).copied()).unwrap_or(0),
+                port: lab.port(&n.name).unwrap_or(0),
                 proxy_port: None,
                 restarts: 0,
                 last_exit: None,

@@ -10,13 +10,9 @@ pub(crate) fn run(ctx: &Context, name: &str, action: &str) -> Result<i32> {
         .state
         .running_daemon()
         .ok_or_else(|| anyhow!("lab {} is not running; `prodhome up -d` starts it", ctx.plan.name))?;
-    match runtime()?.block_on(ctx.control(&info)?.unit(name, action))? {
-        Ok(()) => {
-            eprintln!("prodhome: {action}: {name}");
-            Ok(0)
-        }
-        Err(reason) => bail!("{reason}"),
-    }
+    runtime()?.block_on(ctx.control(&info)?.unit(name, action))?;
+    eprintln!("prodhome: {action}: {name}");
+    Ok(0)
 }
 
 /// Prints a `[secret.NAME]`: the one place prodhome shows one, on request.
@@ -33,7 +29,9 @@ pub(crate) fn secret(ctx: &Context, name: &str) -> Result<i32> {
             }
         );
     }
-    let secret = daemon::secrets::named(&ctx.state, name)?
+    let secret = ctx
+        .offline()
+        .named_secret(name)?
         .ok_or_else(|| anyhow!("secret {name} is generated on the next `prodhome up`"))?;
     println!("{}", secret.expose());
     Ok(0)

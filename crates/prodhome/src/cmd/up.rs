@@ -189,7 +189,7 @@ fn preflight(ctx: &Context) -> Result<()> {
     let Ok(bins) = pg::find_binaries(ctx.plan.postgres_version) else {
         return Ok(());
     };
-    let errors = daemon::preflight::check(&ctx.plan, &bins);
+    let errors = daemon::offline::preflight(&ctx.plan, &bins);
     if errors.is_empty() {
         return Ok(());
     }

@@ -28,13 +28,13 @@ pub(super) fn check(plan: &Plan, daemon: Option<&api::Client>) -> Vec<Finding> {
 }
 
 fn influx_findings(influx: &InfluxPlan) -> Vec<Finding> {
-    let opts = match daemon::assemble::influx_options(influx, None) {
+    let opts = match daemon::offline::influx_options(influx) {
         Ok(opts) => store::InfluxOptions {
             batch: 1,
             buffer: 1,
             ..opts
         },
-        Err(daemon::assemble::MissingToken(var)) => {
+        Err(daemon::offline::MissingToken(var)) => {
             let line = format!(
                 "influx sink: ${var} (the InfluxDB token, [sample.influx] token_env) is not set; export it before `prodhome up`"
             );

@@ -1,0 +1,71 @@
+//! initdb, adoption of an existing cluster, start, roles.
+
+use pg::{ErrorKind, REPLICATION_ROLE, SUPERUSER};
+
+use crate::server::{Machine, one};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cluster_is_made_once_then_adopted_and_its_roles_log_in_with_their_passwords() {
+    let Some(machine) = Machine::new() else { return };
+    let node = machine.start("alpha").await;
+    assert!(node.data_dir().join("PG_VERSION").exists());
+    assert_eq!(pg::postmaster_pid(node.data_dir()), Some(node.pid()));
+    pg::check_reachable(&machine.account, node.data_dir()).expect("reachable");
+
+    // A second `up` finds the cluster and makes nothing.
+    let spec = std::slice::from_ref(&node.spec);
+    let created = pg::ensure_clusters(&machine.bins, &machine.account, spec, None)
+        .await
+        .expect("ensure_clusters again");
+    assert!(created.is_empty(), "made again: {created:?}");
+
+    // Bootstrap is idempotent: every `up` runs it.
+    let admin = node.bootstrapped().await;
+    pg::bootstrap(&admin, "alpha", &node.spec.credentials)
+        .await
+        .expect("second bootstrap");
+    let (login, replication, superuser): (bool, bool, bool) = {
+        let row = admin
+            .query_one(
+                "SELECT rolcanlogin, rolreplication, rolsuper FROM pg_roles WHERE rolname = $1",
+                &[&REPLICATION_ROLE],
+            )
+            .await
+            .expect("replication role");
+        (row.get(0), row.get(1), row.get(2))
+    };
+    assert_eq!((login, replication, superuser), (true, true, false));
+    let tables: i64 = one(
+        &admin,
+        "SELECT count(*) FROM pg_tables WHERE schemaname = 'prodhome' AND tablename IN ('probe', 'applied', 'ddl_queue')",
+    )
+    .await;
+    assert_eq!(tables, 3);
+
+    let creds = &node.spec.credentials;
+    let su = pg::user(&node.spec, SUPERUSER, creds.superuser.expose()).await;
+    assert_eq!(one::<i32>(&su.expect("superuser over TCP"), "SELECT 1").await, 1);
+    let repl = pg::user(&node.spec, REPLICATION_ROLE, creds.replication.expose()).await;
+    assert!(repl.is_ok(), "replication role over TCP: {:?}", repl.err());
+    let wrong = pg::user(&node.spec, SUPERUSER, creds.replication.expose()).await;
+    let Err(e) = wrong else {
+        panic!("a wrong password logged in")
+    };
+    assert_eq!(e.kind(), ErrorKind::Connect, "{e}");
+    assert!(e.to_string().contains("could not connect to alpha"), "{e}");
+    // The plain password never reaches the server's log.
+    assert!(!node.log_text().contains(creds.superuser.expose()));
+}
+
+#[tokio::test]
+async fn a_stopped_server_has_no_postmaster_pid_and_fails_its_probe_as_a_connect_error() {
+    let Some(machine) = Machine::new() else { return };
+    let spec = {
+        let node = machine.start("beta").await;
+        node.spec.clone()
+    };
+    // Dropped: stopped. Its pid file is gone or names no live postgres.
+    assert_eq!(pg::postmaster_pid(&spec.data_dir), None);
+    let e = pg::probe(&spec).await.expect_err("a stopped server answered");
+    assert_eq!(e.kind(), ErrorKind::Connect, "{e}");
+}
