@@ -603,6 +603,29 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_guessed_tag_set_is_used_only_when_it_is_the_point_s() {
+        let point = |node: &str| Point::new("m", 0).tag("node", node);
+        let set = |node: &str, id| TagSet {
+            measurement: "m".into(),
+            tags: point(node).tags,
+            id,
+            fields: Vec::new(),
+        };
+        let mut sets = TagSets::default();
+        for (i, node) in ["a", "b", "c"].into_iter().enumerate() {
+            assert_eq!(sets.find(&point(node)), None);
+            assert_eq!(sets.add(set(node, i as i64)), i);
+        }
+        // The same order again hits the guesses; a new order (a, c, b) and
+        // a point of another measurement must not take the guess.
+        for node in ["a", "b", "c", "a", "c", "b", "b"] {
+            let i = sets.find(&point(node)).expect("known");
+            assert_eq!(sets.sets[i].tags["node"], node);
+        }
+        assert_eq!(sets.find(&Point::new("other", 0).tag("node", "b")), None);
+    }
+
+    #[test]
     fn chunks_are_cut_by_count_and_by_span() {
         let bytes: &[u8] = &[];
         let second = 1_000_000_000;
