@@ -71,7 +71,7 @@ ours() {
     local seed=$1 t0 t1
     # The ledger exists once a fill ran: empty it so this round fills again.
     psql_c "TRUNCATE accounts" \
-        "DO \$\$ BEGIN IF to_regclass('prodhome.data_fills') IS NOT NULL THEN DELETE FROM prodhome.data_fills; END IF; END \$\$" \
+        "DO \$\$ BEGIN IF to_regclass('prodhome.data_fills') IS NOT NULL THEN DELETE FROM prodhome.data_fills; DELETE FROM prodhome.data_fill_batches; END IF; END \$\$" \
         "CHECKPOINT" >/dev/null
     t0=$(now)
     "${PH[@]}" data fill --table accounts --rows "$ROWS" --seed "$seed" --json >"$WORK/ours.json"

@@ -1,17 +1,20 @@
 #!/usr/bin/env bash
-# Benchmark: the overhead of prodhome's TCP proxy (crates/proxy: one link, no
-# fault in force) against a direct connection to the same Postgres server, in
-# one run, with a third side for reference: the smallest tokio proxy there is
-# (examples/copy_baseline.rs, accept + copy_bidirectional), which shows what
-# any userspace hop costs on this machine.
+# Benchmark: prodhome's TCP proxy (crates/proxy: one link, no fault in force)
+# against the proxies a user would otherwise put on the path — HAProxy in TCP
+# mode and socat — and a direct connection, all to the same Postgres server
+# over the same loopback path, in one run; plus the smallest tokio proxy
+# there is (examples/copy_baseline.rs, accept + copy_bidirectional) for the
+# userspace floor.
 #   - latency: a prepared `select 1` from one client, the sides taking turns
 #     in blocks of 500 (examples/query_latency.rs): added p50 and p99; then
 #     again with everything pinned to one CPU (the proxies' own cost);
-#   - pgbench TPC-B (-M prepared -c 4 -T PGBENCH_T), the sides in turn, the
-#     order rotating each round: tps ratio;
+#   - pgbench TPC-B (-M prepared -c 4 and -c 16, -T PGBENCH_T), the sides in
+#     turn, the order rotating each round: tps ratio;
 #   - bulk: `COPY (...) TO STDOUT` of ~200 MB through psql into a file, the
 #     order rotating likewise: throughput ratio.
 # Prints the raw rounds (stderr) and a markdown table of medians (stdout).
+# HAProxy and socat are installed with apt-get when missing (as root), or
+# left out with a note when they cannot be.
 #
 #   bash bench/proxy.sh                   # debug builds of the examples
 #   PROFILE=release bash bench/proxy.sh   # release builds of the two proxies
@@ -44,9 +47,16 @@ if [[ $PROFILE == release ]]; then
 else
     (cd "$ROOT" && cargo build -q -p proxy --example link --example copy_baseline)
 fi
-QUERY_BIN=$ROOT/target/debug/examples/query_latency
-LINK_BIN=$ROOT/target/$PROFILE/examples/link
-BASE_BIN=$ROOT/target/$PROFILE/examples/copy_baseline
+TARGET=${CARGO_TARGET_DIR:-$ROOT/target}
+QUERY_BIN=$TARGET/debug/examples/query_latency
+LINK_BIN=$TARGET/$PROFILE/examples/link
+BASE_BIN=$TARGET/$PROFILE/examples/copy_baseline
+for tool in haproxy socat; do
+    if ! command -v $tool >/dev/null && [[ $(id -u) -eq 0 ]]; then
+        log "installing $tool (apt-get)"
+        apt-get install -y $tool >/dev/null 2>&1 || log "could not install $tool: left out"
+    fi
+done
 
 WORK=$(mktemp -d /tmp/prodhome-proxy-bench.XXXXXX)
 chmod 755 "$WORK"
@@ -107,6 +117,50 @@ declare -A PORT=([direct]=$PGPORT [link]=$PROXY_PORT)
 start_proxy baseline "$BASE_BIN"
 PORT[baseline]=$PROXY_PORT
 SIDES=(direct link baseline)
+# wait_port NAME PORT: until a Postgres answers through PORT (bounded).
+wait_port() {
+    local i
+    for ((i = 0; i < 200; i++)); do
+        "$PGBIN/pg_isready" -q -h 127.0.0.1 -p "$2" && return 0
+        kill -0 "${PIDS[-1]}" 2>/dev/null || { cat "$WORK/$1.log" >&2; exit 1; }
+        sleep 0.05
+    done
+    echo "$1 never forwarded to the server" >&2
+    exit 1
+}
+if command -v haproxy >/dev/null; then
+    PORT[haproxy]=$(free_port)
+    # TCP mode, one frontend, one server; threads default to the CPUs.
+    cat >"$WORK/haproxy.cfg" <<CFG
+global
+    maxconn 4096
+defaults
+    mode tcp
+    timeout connect 5s
+    timeout client 1h
+    timeout server 1h
+frontend pg
+    bind 127.0.0.1:${PORT[haproxy]}
+    default_backend pg
+backend pg
+    server pg 127.0.0.1:$PGPORT
+CFG
+    haproxy -db -f "$WORK/haproxy.cfg" >"$WORK/haproxy.log" 2>&1 &
+    PIDS+=($!)
+    wait_port haproxy "${PORT[haproxy]}"
+    log "haproxy 127.0.0.1:${PORT[haproxy]} -> 127.0.0.1:$PGPORT ($(haproxy -v | head -1 | cut -d' ' -f1-3))"
+    SIDES+=(haproxy)
+fi
+if command -v socat >/dev/null; then
+    PORT[socat]=$(free_port)
+    # A process per connection (fork), NODELAY both ways like the others.
+    socat "TCP-LISTEN:${PORT[socat]},bind=127.0.0.1,reuseaddr,fork,nodelay" \
+        "TCP:127.0.0.1:$PGPORT,nodelay" >"$WORK/socat.log" 2>&1 &
+    PIDS+=($!)
+    wait_port socat "${PORT[socat]}"
+    log "socat 127.0.0.1:${PORT[socat]} -> 127.0.0.1:$PGPORT ($(socat -V | sed -n 2p | cut -d' ' -f1-3))"
+    SIDES+=(socat)
+fi
 # The sides in the order round $1 runs them (rotating).
 order() { local i n=${#SIDES[@]}; for ((i = 0; i < n; i++)); do echo "${SIDES[(i + $1) % n]}"; done; }
 
@@ -152,17 +206,20 @@ if (($(nproc) > 1)) && command -v taskset >/dev/null; then
 fi
 
 # --------------------------------------------------------------- pgbench
-log "pgbench: init scale 10, then $PGBENCH_ROUNDS rounds of -M prepared -c 4 -T $PGBENCH_T per side"
+CLIENTS=(4 16)
+log "pgbench: init scale 10, then $PGBENCH_ROUNDS rounds of -M prepared -c ${CLIENTS[*]} -T $PGBENCH_T per side"
 "$PGBIN/pgbench" -h 127.0.0.1 -p "$PGPORT" -U postgres -i -s 10 -q postgres >/dev/null 2>&1
 declare -A TPS=()
 for ((r = 0; r < PGBENCH_ROUNDS; r++)); do
-    for side in $(order "$r"); do
-        out=$("$PGBIN/pgbench" -h 127.0.0.1 -p "${PORT[$side]}" -U postgres \
-            -M prepared -c 4 -j 2 -T "$PGBENCH_T" postgres 2>&1)
-        tps=$(sed -n 's/^tps = \([0-9.]*\) .*/\1/p' <<<"$out" | tail -1)
-        [[ -n $tps ]] || { echo "pgbench ($side) printed no tps:" >&2; echo "$out" >&2; exit 1; }
-        log "  round $r $side: $tps tps"
-        TPS[$side]+="$tps "
+    for c in "${CLIENTS[@]}"; do
+        for side in $(order "$r"); do
+            out=$("$PGBIN/pgbench" -h 127.0.0.1 -p "${PORT[$side]}" -U postgres \
+                -M prepared -c "$c" -j 2 -T "$PGBENCH_T" postgres 2>&1)
+            tps=$(sed -n 's/^tps = \([0-9.]*\) .*/\1/p' <<<"$out" | tail -1)
+            [[ -n $tps ]] || { echo "pgbench ($side) printed no tps:" >&2; echo "$out" >&2; exit 1; }
+            log "  round $r -c $c $side: $tps tps"
+            TPS[$side,$c]+="$tps "
+        done
     done
 done
 
@@ -193,19 +250,28 @@ wait "$LINK_PID" || true
 
 # ---------------------------------------------------------------- report
 med() { tr ' ' '\n' <<<"$1" | grep . | median; }
-DTPS=$(med "${TPS[direct]}"); DMBS=$(med "${MBS[direct]}")
+# paired SIDE C: the median over rounds of SIDE's tps / direct's in the same round.
+paired() {
+    paste <(tr ' ' '\n' <<<"${TPS[$1,$2]}" | grep .) <(tr ' ' '\n' <<<"${TPS[direct,$2]}" | grep .) |
+        awk '{ print $1 / $2 }' | median | awk '{ printf "%.3f", $1 }'
+}
+spread() { tr ' ' '\n' <<<"$1" | grep . | sort -g | awk 'NR == 1 { lo = $1 } { hi = $1 } END { printf "%s–%s", lo, hi }'; }
+DMBS=$(med "${MBS[direct]}")
 echo
-echo "proxy overhead: $(nproc) cores, $("$PGBIN/postgres" --version), proxies built $PROFILE"
-echo "medians of $ROUNDS latency rounds ($QUERIES queries per side each; \"added\" is the median of per-round differences to direct), $PGBENCH_ROUNDS pgbench rounds (${PGBENCH_T}s each), $ROUNDS bulk rounds of $((BYTES / 1000000)) MB"
+echo "proxy overhead: $(nproc) cores, $("$PGBIN/postgres" --version), link and baseline built $PROFILE"
+echo "medians of $ROUNDS latency rounds ($QUERIES queries per side each; \"added\" is the median of per-round differences to direct), $PGBENCH_ROUNDS pgbench rounds (${PGBENCH_T}s each; × direct is the median of per-round ratios), $ROUNDS bulk rounds of $((BYTES / 1000000)) MB"
 echo
-echo "| side | select 1 p50 (µs) | p99 (µs) | added p50 | added p99 | TPC-B tps | × direct | bulk MB/s | × direct |"
-echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|"
+echo "| side | select 1 p50 (µs) | p99 (µs) | added p50 | added p99 | TPC-B -c 4 tps | × direct | TPC-B -c 16 tps | × direct | bulk MB/s | × direct |"
+echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
 for side in "${SIDES[@]}"; do
-    tps=$(med "${TPS[$side]}"); mbs=$(med "${MBS[$side]}")
+    mbs=$(med "${MBS[$side]}")
     echo "| $side | $(lat "$WORK/lat" "$side" p50_us) | $(lat "$WORK/lat" "$side" p99_us)" \
         "| $(added "$WORK/lat" "$side" p50_us) | $(added "$WORK/lat" "$side" p99_us)" \
-        "| $tps | $(ratio "$tps" "$DTPS") | $mbs | $(ratio "$mbs" "$DMBS") |"
+        "| $(med "${TPS[$side,4]}") | $(paired "$side" 4) | $(med "${TPS[$side,16]}") | $(paired "$side" 16)" \
+        "| $mbs | $(ratio "$mbs" "$DMBS") |"
 done
+echo
+echo "Spread (min–max over rounds): $(for side in "${SIDES[@]}"; do printf '%s -c 4 %s, -c 16 %s, bulk %s; ' "$side" "$(spread "${TPS[$side,4]}")" "$(spread "${TPS[$side,16]}")" "$(spread "${MBS[$side]}")"; done)"
 if [[ -n $PINNED ]]; then
     echo
     echo "Latency with everything pinned to CPU 0 (the proxies' own cost, without cross-CPU wakeups):"
@@ -217,10 +283,17 @@ if [[ -n $PINNED ]]; then
             "| $(added "$WORK/lat-pinned" "$side" p50_us) | $(added "$WORK/lat-pinned" "$side" p99_us) |"
     done
 fi
-A50=$(added "$WORK/lat" link p50_us); LTPS=$(med "${TPS[link]}"); LMBS=$(med "${MBS[link]}")
-echo
-echo "targets for the link: added p50 $A50 µs ≤ +30 µs: $(at_most "$A50" 30);" \
-    "tps $(ratio "$LTPS" "$DTPS")× ≥ 0.95×: $(at_least "$(ratio "$LTPS" "$DTPS")" 0.95);" \
-    "bulk $(ratio "$LMBS" "$DMBS")× ≥ 0.8×: $(at_least "$(ratio "$LMBS" "$DMBS")" 0.8)"
+if [[ -n ${PORT[haproxy]:-} ]]; then
+    # The target: the link at least as good as HAProxy on all three.
+    vs() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", a / b }'; }
+    L50=$(added "$WORK/lat" link p50_us); H50=$(added "$WORK/lat" haproxy p50_us)
+    L99=$(added "$WORK/lat" link p99_us); H99=$(added "$WORK/lat" haproxy p99_us)
+    echo
+    echo "link vs haproxy: added p50 $L50 vs $H50 µs: $(awk -v l="$L50" -v h="$H50" 'BEGIN { print (l <= h) ? "met" : "MISSED" }');" \
+        "added p99 $L99 vs $H99 µs: $(awk -v l="$L99" -v h="$H99" 'BEGIN { print (l <= h) ? "met" : "MISSED" }');" \
+        "tps -c 4 $(vs "$(paired link 4)" "$(paired haproxy 4)")×: $(at_least "$(vs "$(paired link 4)" "$(paired haproxy 4)")" 1);" \
+        "tps -c 16 $(vs "$(paired link 16)" "$(paired haproxy 16)")×: $(at_least "$(vs "$(paired link 16)" "$(paired haproxy 16)")" 1);" \
+        "bulk $(vs "$(med "${MBS[link]}")" "$(med "${MBS[haproxy]}")")×: $(at_least "$(vs "$(med "${MBS[link]}")" "$(med "${MBS[haproxy]}")")" 1)"
+fi
 echo "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "link process CPU over the run: ${LINK_CPU}s; $(tail -1 "$WORK/link.log")"

@@ -1,18 +1,20 @@
 //! Streams a [`FillPlan`] into a node: per table, batches of rows written
 //! with COPY (text format), each batch its own transaction together with
-//! its progress in `prodhome.data_fills`; the tables of one FK depth in
-//! parallel, each on its own connection.
+//! its progress in the ledger; up to [`STREAMS`] connections per FK depth,
+//! shared among its tables, each taking the next pending batch of its
+//! table, so one big table keeps several backends busy.
 //!
 //! Text COPY, not binary: the server parses text fast enough that the
 //! client's generation, not the format, is the limit (see BENCHMARKS.md,
 //! "Synthetic data"), and text keeps every type's output one small function.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::Instant;
 
 use bytes::{Bytes, BytesMut};
 use futures_util::SinkExt;
+use futures_util::future::try_join_all;
 use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
 use tokio::task::JoinSet;
@@ -26,6 +28,10 @@ use crate::{Error, ledger};
 /// changes the rows a seed gives.
 pub const BATCH: u64 = 20_000;
 const CHUNK: usize = 256 * 1024;
+/// COPY streams per FK depth, shared among its tables (each has at least
+/// one): one stream keeps one backend busy, and the server, not the client,
+/// is the limit (see BENCHMARKS.md, "Synthetic data").
+pub const STREAMS: usize = 4;
 /// Parent keys held for children to draw from.
 const MAX_PARENT_KEYS: i64 = 2_000_000;
 
@@ -106,12 +112,11 @@ pub async fn fill(
     let depths = plan.tables.iter().map(|t| t.depth).max().map_or(0, |d| d + 1);
     for depth in 0..depths {
         let mut set = JoinSet::new();
+        let tables = plan.tables.iter().filter(|t| t.depth == depth).count();
+        let streams = (STREAMS / tables.max(1)).max(1);
         for (i, table) in plan.tables.iter().enumerate().filter(|(_, t)| t.depth == depth) {
             let (config, table, progress) = (config.clone(), table.clone(), progress.clone());
-            set.spawn(async move {
-                let client = connect(&config).await?;
-                fill_table(&client, &table, opts, &progress.tables[i]).await
-            });
+            set.spawn(async move { fill_table(&config, &table, opts, &progress.tables[i], streams).await });
         }
         let mut first_error = None;
         while let Some(joined) = set.join_next().await {
@@ -151,12 +156,14 @@ async fn connect(config: &Config) -> Result<Client, Error> {
 }
 
 async fn fill_table(
-    client: &Client,
+    config: &Config,
     table: &TablePlan,
     opts: FillOptions,
     progress: &TableProgress,
+    streams: usize,
 ) -> Result<TableReport, Error> {
     let started = Instant::now();
+    let client = connect(config).await?;
     let numbered: Vec<(String, i64)> = table
         .columns
         .iter()
@@ -165,14 +172,23 @@ async fn fill_table(
             _ => None,
         })
         .collect();
-    let entry = ledger::begin(client, &table.name, &table.sql, &numbered, opts.seed, table.rows).await?;
+    let entry = ledger::begin(
+        &client,
+        &table.name,
+        &table.sql,
+        &numbered,
+        opts.seed,
+        table.rows,
+        BATCH,
+    )
+    .await?;
     progress.done.store(entry.done, Ordering::Relaxed);
     let mut report = TableReport {
         table: table.name.clone(),
         rows: table.rows,
         resumed_from: entry.done,
         added: 0,
-        already_filled: entry.done >= table.rows,
+        already_filled: entry.pending.is_empty(),
         bytes: 0,
         seconds: 0.0,
     };
@@ -180,7 +196,7 @@ async fn fill_table(
         progress.finished.store(true, Ordering::Relaxed);
         return Ok(report);
     }
-    let parents = parent_keys(client, table, entry.start_index + table.rows).await?;
+    let parents = parent_keys(&client, table, entry.start_index + table.rows).await?;
     let written: Vec<&crate::plan::ColumnPlan> = table
         .columns
         .iter()
@@ -193,51 +209,97 @@ async fn fill_table(
         )));
     }
     let list: Vec<String> = written.iter().map(|c| quote(&c.name)).collect();
-    let copy = format!("COPY {} ({}) FROM STDIN", table.sql, list.join(", "));
-    let mut done = entry.done;
-    while done < table.rows {
-        let batch = done / BATCH;
-        let end = ((batch + 1) * BATCH).min(table.rows);
-        let what = format!("writing rows {done}..{end} of {}", table.name);
+    let job = Job {
+        table,
+        written,
+        parents,
+        copy: format!("COPY {} ({}) FROM STDIN", table.sql, list.join(", ")),
+        opts,
+        start_index: entry.start_index,
+        pending: entry.pending,
+        next: AtomicUsize::new(0),
+        progress,
+    };
+    // The first stream is the ledger's connection; the others open their
+    // own. Each batch is its own transaction, so a stream that fails leaves
+    // only whole batches behind, and the others' are kept.
+    let extra = (1..streams.min(job.pending.len())).map(|_| async {
+        let c = connect(config).await?;
+        job.stream(&c).await
+    });
+    let (first, others) = futures_util::future::try_join(job.stream(&client), try_join_all(extra)).await?;
+    for (rows, bytes) in std::iter::once(first).chain(others) {
+        report.added += rows;
+        report.bytes += bytes;
+    }
+    ledger::finish(&client, &table.name, opts.seed, table.rows).await?;
+    progress.finished.store(true, Ordering::Relaxed);
+    report.seconds = started.elapsed().as_secs_f64();
+    Ok(report)
+}
+
+/// One table's fill, shared by its COPY streams: each takes the next
+/// pending batch until none is left.
+struct Job<'a> {
+    table: &'a TablePlan,
+    written: Vec<&'a crate::plan::ColumnPlan>,
+    parents: Vec<Vec<Vec<String>>>,
+    copy: String,
+    opts: FillOptions,
+    start_index: u64,
+    pending: Vec<u64>,
+    next: AtomicUsize,
+    progress: &'a TableProgress,
+}
+
+impl Job<'_> {
+    /// Writes batches on `client` until none is left: (rows, bytes).
+    async fn stream(&self, client: &Client) -> Result<(u64, u64), Error> {
+        let (mut rows, mut bytes) = (0, 0);
+        while let Some(&batch) = self.pending.get(self.next.fetch_add(1, Ordering::Relaxed)) {
+            let (r, b) = self.batch(client, batch).await?;
+            rows += r;
+            bytes += b;
+        }
+        Ok((rows, bytes))
+    }
+
+    /// One batch in one transaction with its ledger row: (rows, bytes).
+    async fn batch(&self, client: &Client, batch: u64) -> Result<(u64, u64), Error> {
+        let table = self.table;
+        let (start, end) = (batch * BATCH, ((batch + 1) * BATCH).min(table.rows));
+        let what = format!("writing rows {start}..{end} of {}", table.name);
         client
             .batch_execute("BEGIN")
             .await
             .map_err(|e| Error::sql(&what, e))?;
         let sink = client
-            .copy_in::<_, Bytes>(&copy)
+            .copy_in::<_, Bytes>(&self.copy)
             .await
             .map_err(|e| Error::sql(&what, e))?;
         futures_util::pin_mut!(sink);
-        let mut rows = Rows::new(table, &written, &parents, opts.seed, batch);
+        let mut rows = Rows::new(table, &self.written, &self.parents, self.opts.seed, batch);
         let mut buf = BytesMut::with_capacity(CHUNK + 4096);
-        for i in done..end {
-            rows.write(entry.start_index + i, &mut buf);
-            if buf.len() >= CHUNK {
-                report.bytes += buf.len() as u64;
-                progress.bytes.fetch_add(buf.len() as u64, Ordering::Relaxed);
+        let mut bytes = 0u64;
+        for i in start..end {
+            rows.write(self.start_index + i, &mut buf);
+            if buf.len() >= CHUNK || i + 1 == end {
+                bytes += buf.len() as u64;
+                self.progress.bytes.fetch_add(buf.len() as u64, Ordering::Relaxed);
                 sink.send(buf.split().freeze())
                     .await
                     .map_err(|e| Error::sql(&what, e))?;
             }
         }
-        report.bytes += buf.len() as u64;
-        progress.bytes.fetch_add(buf.len() as u64, Ordering::Relaxed);
-        sink.send(buf.split().freeze())
-            .await
-            .map_err(|e| Error::sql(&what, e))?;
         sink.as_mut().finish().await.map_err(|e| Error::sql(&what, e))?;
-        ledger::advance(client, &table.name, opts.seed, table.rows, end).await?;
+        ledger::advance(client, &table.name, self.opts.seed, table.rows, batch).await?;
         client
             .batch_execute("COMMIT")
             .await
             .map_err(|e| Error::sql(&what, e))?;
-        report.added += end - done;
-        done = end;
-        progress.done.store(done, Ordering::Relaxed);
+        self.progress.done.fetch_add(end - start, Ordering::Relaxed);
+        Ok((end - start, bytes))
     }
-    progress.finished.store(true, Ordering::Relaxed);
-    report.seconds = started.elapsed().as_secs_f64();
-    Ok(report)
 }
 
 /// Each FK's parent keys as text, in key order (so the same parents give

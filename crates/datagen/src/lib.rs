@@ -7,9 +7,10 @@
 //! column the generator and why, tables ordered parents first, or a
 //! [`Error`] naming the table, column and constraint it cannot satisfy;
 //! [`copy::fill`] streams each table's rows with COPY in batches, each batch
-//! its own transaction recorded in `prodhome.data_fills` (so a re-run adds
-//! nothing twice and an interrupted run resumes), tables of one FK depth in
-//! parallel.
+//! its own transaction recorded in `prodhome.data_fill_batches` (so a
+//! re-run adds nothing twice and an interrupted run writes only the batches
+//! that never committed), several COPY streams per table and tables of one
+//! FK depth in parallel.
 //!
 //! Every value comes from a ChaCha8 stream seeded by (seed, table, column,
 //! batch), so the same seed gives the same rows whatever the parallelism.

@@ -70,7 +70,8 @@ async fn an_interrupted_fill_resumes_at_its_last_batch_and_ends_with_the_same_ro
     fill(&cut, &b, rows).await;
     // As if the run had stopped after its first committed batch.
     b.batch_execute(&format!(
-        "DELETE FROM items WHERE id > {0}; UPDATE prodhome.data_fills SET done = {0}",
+        "DELETE FROM items WHERE id > {0}; UPDATE prodhome.data_fills SET done = 0;
+         DELETE FROM prodhome.data_fill_batches WHERE batch > 0",
         datagen::copy::BATCH
     ))
     .await
@@ -82,6 +83,40 @@ async fn an_interrupted_fill_resumes_at_its_last_batch_and_ends_with_the_same_ro
         md5(&a).await,
         md5(&b).await,
         "resumed rows differ from an uninterrupted fill"
+    );
+    let again = fill(&cut, &b, rows).await;
+    assert!(again.tables[0].already_filled && again.rows_added == 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fill_whose_streams_committed_out_of_order_writes_only_the_missing_batches() {
+    let node = PgNode::start();
+    node.sql("CREATE DATABASE whole");
+    node.sql("CREATE DATABASE cut");
+    let batch = datagen::copy::BATCH;
+    let rows = 3 * batch + 5000;
+    let (whole, cut) = (config(&node, "whole"), config(&node, "cut"));
+    let (a, b) = (connect(&whole).await, connect(&cut).await);
+    a.batch_execute(ITEMS).await.unwrap();
+    b.batch_execute(ITEMS).await.unwrap();
+    fill(&whole, &a, rows).await;
+    fill(&cut, &b, rows).await;
+    // As if the streams had committed batches 0, 2 and 3 and the run had
+    // stopped before batch 1 committed.
+    b.batch_execute(&format!(
+        "DELETE FROM items WHERE id > {batch} AND id <= {}; UPDATE prodhome.data_fills SET done = 0;
+         DELETE FROM prodhome.data_fill_batches WHERE batch = 1",
+        2 * batch
+    ))
+    .await
+    .unwrap();
+    let resumed = fill(&cut, &b, rows).await;
+    assert_eq!(resumed.tables[0].resumed_from, rows - batch);
+    assert_eq!(resumed.rows_added, batch);
+    assert_eq!(
+        md5(&a).await,
+        md5(&b).await,
+        "the rewritten batch differs from an uninterrupted fill"
     );
     let again = fill(&cut, &b, rows).await;
     assert!(again.tables[0].already_filled && again.rows_added == 0);
