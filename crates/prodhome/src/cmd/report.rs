@@ -41,7 +41,7 @@ fn gather(ctx: &Context, since: Duration) -> Result<Run> {
     let until_ns = model::now_ns();
     let from_ns = until_ns - since.as_nanos().min(i64::MAX as u128) as i64;
     let mut notes = Vec::new();
-    let events = daemon::eventlog::read(&ctx.state.events(), from_ns);
+    let events = ctx.offline().events(from_ns);
     let series = match read_series(ctx, from_ns, since) {
         Ok(series) => series,
         Err(e) => {
@@ -98,7 +98,7 @@ fn read_series(ctx: &Context, from_ns: i64, since: Duration) -> Result<Vec<Serie
 /// settings only (a service's environment, which may hold secrets, is left out).
 fn lab_info(ctx: &Context) -> LabInfo {
     let plan: &Plan = &ctx.plan;
-    let ports = daemon::ports::load(&ctx.state);
+    let ports = ctx.offline().ports().clone();
     LabInfo {
         name: plan.name.clone(),
         nodes: plan

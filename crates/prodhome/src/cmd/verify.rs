@@ -159,8 +159,7 @@ pub(crate) async fn record_verdict(ctx: &Context, command: &str, ok: bool, summa
         Ok(client) => client
             .event(&event)
             .await
-            .map_err(|e| format!("{e:#}"))
-            .and_then(|r| r),
+            .map_err(|e| format!("{e:#}")),
         Err(e) => Err(format!("{e:#}")),
     };
     if let Err(why) = sent {
