@@ -1,0 +1,1 @@
+//! pglog's tests against real files and real servers.
