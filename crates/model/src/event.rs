@@ -274,7 +274,9 @@ impl fmt::Display for Event {
                 wait_ms,
                 statement,
             } => {
-                let by = blocking_pid.map(|p| format!(" behind pid {p}")).unwrap_or_default();
+                let by = blocking_pid
+                    .map(|p| format!(" behind pid {p}"))
+                    .unwrap_or_default();
                 write!(f, "lock wait of {wait_ms} ms{by}: {statement}")
             }
             EventKind::SlowStatement { query, duration_ms } => {

@@ -8,7 +8,7 @@ use crate::{Credentials, REPLICATION_ROLE, SUPERUSER};
 
 /// Sets the generated passwords, creates the least-privilege replication
 /// role (LOGIN REPLICATION, nothing else; SELECT is granted per published
-/// table), and creates the `prodhome` schema with the probe and
+/// table), creates pg_stat_statements, and creates the `prodhome` schema with the probe and
 /// schema-applied tables and the DDL queue (see [`crate::ddl`]).
 pub async fn bootstrap(client: &Client, node: &str, creds: &Credentials) -> Result<(), Error> {
     // Passwords travel as SCRAM verifiers computed here, so the plain text
@@ -26,6 +26,8 @@ pub async fn bootstrap(client: &Client, node: &str, creds: &Credentials) -> Resu
          END $$;
          ALTER ROLE {REPLICATION_ROLE} PASSWORD '{repl}';
          CREATE SCHEMA IF NOT EXISTS prodhome;
+         -- The top statements by time on the dashboard; preloaded by conf.rs.
+         CREATE EXTENSION IF NOT EXISTS pg_stat_statements;
          CREATE TABLE IF NOT EXISTS prodhome.probe (
            id bigserial PRIMARY KEY,
            replication text NOT NULL,

@@ -20,7 +20,11 @@ pub enum Class {
         waiting: bool,
     },
     /// `checkpoint complete` (or `restartpoint complete`).
-    Checkpoint { write_ms: f64, sync_ms: f64, buffers: i64 },
+    Checkpoint {
+        write_ms: f64,
+        sync_ms: f64,
+        buffers: i64,
+    },
     /// `automatic vacuum|analyze of table "db.schema.table"`.
     Autovacuum { table: String, duration_ms: f64 },
     /// A FATAL of a connection that never became a session: `auth`
@@ -43,7 +47,10 @@ pub fn classify(r: &Record) -> Class {
         return deadlock(r);
     }
     if r.error_severity == "LOG" {
-        if let Some(c) = lock_wait(r).or_else(|| checkpoint(msg)).or_else(|| autovacuum(msg)) {
+        if let Some(c) = lock_wait(r)
+            .or_else(|| checkpoint(msg))
+            .or_else(|| autovacuum(msg))
+        {
             return c;
         }
         if let Some(c) = slow_statement(msg) {
@@ -53,7 +60,10 @@ pub fn classify(r: &Record) -> Class {
             return Class::ReplicationWorker { failed: false };
         }
     }
-    let replication_worker = r.backend_type.as_deref().is_some_and(|b| b.starts_with("logical replication"));
+    let replication_worker = r
+        .backend_type
+        .as_deref()
+        .is_some_and(|b| b.starts_with("logical replication"));
     if r.is_error() && replication_worker {
         return Class::ReplicationWorker { failed: true };
     }
@@ -75,7 +85,9 @@ fn deadlock(r: &Record) -> Class {
         .filter_map(|l| {
             let rest = l.strip_prefix("Process ")?;
             let (pid, stmt) = rest.split_once(": ")?;
-            pid.bytes().all(|b| b.is_ascii_digit()).then(|| stmt.trim().to_string())
+            pid.bytes()
+                .all(|b| b.is_ascii_digit())
+                .then(|| stmt.trim().to_string())
         })
         .collect();
     Class::Deadlock { statements, detail }

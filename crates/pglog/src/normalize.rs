@@ -17,7 +17,10 @@ pub fn normalize(text: &str) -> String {
     };
     while i < chars.len() {
         let c = chars[i];
-        let prev_word = out.chars().last().is_some_and(|p| p.is_alphanumeric() || p == '_');
+        let prev_word = out
+            .chars()
+            .last()
+            .is_some_and(|p| p.is_alphanumeric() || p == '_');
         if c == '\'' || ((c == 'E' || c == 'e') && chars.get(i + 1) == Some(&'\'') && !prev_word) {
             i = skip_string(&chars, if c == '\'' { i } else { i + 1 });
             param(&mut out);
@@ -42,7 +45,10 @@ pub fn normalize(text: &str) -> String {
             param(&mut out);
         } else if c == '"' {
             // A quoted identifier is kept as it is.
-            let end = chars[i + 1..].iter().position(|&q| q == '"').map_or(chars.len(), |p| i + p + 2);
+            let end = chars[i + 1..]
+                .iter()
+                .position(|&q| q == '"')
+                .map_or(chars.len(), |p| i + p + 2);
             out.extend(&chars[i..end.min(chars.len())]);
             i = end;
         } else {
@@ -86,12 +92,18 @@ mod tests {
             "select * from t where id = $1 and name = $2 and x > $3"
         );
         assert_eq!(normalize("SELECT pg_sleep(0.3)"), "SELECT pg_sleep($1)");
-        assert_eq!(normalize("update t2 set v = $1 where id = $2"), "update t2 set v = $1 where id = $2");
+        assert_eq!(
+            normalize("update t2 set v = $1 where id = $2"),
+            "update t2 set v = $1 where id = $2"
+        );
     }
 
     #[test]
     fn identifiers_with_digits_and_quoted_names_stay() {
-        assert_eq!(normalize("select c1 from \"T 2\" where t3.x=E'a\\'b'"), "select c1 from \"T 2\" where t3.x=$1");
+        assert_eq!(
+            normalize("select c1 from \"T 2\" where t3.x=E'a\\'b'"),
+            "select c1 from \"T 2\" where t3.x=$1"
+        );
         assert_eq!(normalize("select 1 -- note\n, 2"), "select $1 , $2");
     }
 

@@ -74,7 +74,11 @@ impl Record {
         ];
         for (label, text) in extra {
             if let Some(text) = text {
-                out.push_str(&format!("{} [{}] {label}:  {text}\n", self.timestamp, self.pid.unwrap_or(0)));
+                out.push_str(&format!(
+                    "{} [{}] {label}:  {text}\n",
+                    self.timestamp,
+                    self.pid.unwrap_or(0)
+                ));
             }
         }
         out
@@ -94,9 +98,9 @@ mod tests {
         assert_eq!(r.sqlstate(), "23505");
         assert!(r.is_error());
         let text = r.to_text();
-        assert!(text.starts_with(
-            "2026-12-01 10:00:00.123 UTC [4242] postgres@postgres ERROR:  duplicate key"
-        ));
+        assert!(
+            text.starts_with("2026-12-01 10:00:00.123 UTC [4242] postgres@postgres ERROR:  duplicate key")
+        );
         assert!(text.contains("[4242] DETAIL:  Key (id)=(1) already exists.\n"));
         assert!(text.contains("STATEMENT:  insert into t values (1)\n"));
     }

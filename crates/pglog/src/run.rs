@@ -43,6 +43,21 @@ pub struct Options {
     pub since: SystemTime,
 }
 
+impl Options {
+    /// Options for `(node, log directory)` pairs, reading the files
+    /// written from now on (a file still being written is read whole).
+    pub fn new(nodes: impl IntoIterator<Item = (String, PathBuf)>, interval: Duration) -> Options {
+        Options {
+            nodes: nodes
+                .into_iter()
+                .map(|(node, dir)| NodeLog { node, dir })
+                .collect(),
+            interval,
+            since: SystemTime::now(),
+        }
+    }
+}
+
 /// Sets the flag when dropped: the threads stop when the task running
 /// [`run`] is aborted or dropped.
 struct StopOnDrop(Arc<AtomicBool>);
@@ -99,13 +114,15 @@ impl Reader {
     fn run(mut self) {
         while !self.stop.load(Ordering::Relaxed) {
             let (tx, dropped) = (&self.tx, &self.dropped);
-            let read = self.follower.poll(1 << 20, |line| match tx.try_send(line.to_string()) {
-                Ok(()) => {}
-                Err(TrySendError::Full(_)) => {
-                    dropped.fetch_add(1, Ordering::Relaxed);
-                }
-                Err(TrySendError::Disconnected(_)) => {}
-            });
+            let read = self
+                .follower
+                .poll(1 << 20, |line| match tx.try_send(line.to_string()) {
+                    Ok(()) => {}
+                    Err(TrySendError::Full(_)) => {
+                        dropped.fetch_add(1, Ordering::Relaxed);
+                    }
+                    Err(TrySendError::Disconnected(_)) => {}
+                });
             match read {
                 Ok(0) | Err(_) => std::thread::sleep(IDLE),
                 Ok(_) => {}

@@ -79,16 +79,29 @@ impl Tally {
                 self.deadlocks += 1;
                 ("deadlock".to_string(), EventKind::Deadlock { statements, detail })
             }
-            Class::LockWait { blocking_pid, wait_ms, statement, waiting } => {
+            Class::LockWait {
+                blocking_pid,
+                wait_ms,
+                statement,
+                waiting,
+            } => {
                 self.lock_waits.max_ms = self.lock_waits.max_ms.max(wait_ms);
                 if !waiting {
                     return None;
                 }
                 self.lock_waits.count += 1;
-                let kind = EventKind::LockWait { blocking_pid, wait_ms: wait_ms.round() as u64, statement };
+                let kind = EventKind::LockWait {
+                    blocking_pid,
+                    wait_ms: wait_ms.round() as u64,
+                    statement,
+                };
                 (format!("lock_wait {}", blocking_pid.unwrap_or(0)), kind)
             }
-            Class::Checkpoint { write_ms, sync_ms, buffers } => {
+            Class::Checkpoint {
+                write_ms,
+                sync_ms,
+                buffers,
+            } => {
                 let c = &mut self.checkpoints;
                 *c = (c.0 + 1, c.1 + write_ms, c.2 + sync_ms, c.3 + buffers);
                 return None;
@@ -104,7 +117,10 @@ impl Tally {
             Class::SlowStatement { query, duration_ms } => {
                 let hash = query_hash(&query);
                 self.slow.entry(hash.clone()).or_default().add(duration_ms);
-                let kind = EventKind::SlowStatement { query, duration_ms: duration_ms.round() as u64 };
+                let kind = EventKind::SlowStatement {
+                    query,
+                    duration_ms: duration_ms.round() as u64,
+                };
                 (format!("slow {hash}"), kind)
             }
             Class::ReplicationWorker { failed } => {
@@ -149,11 +165,20 @@ impl Tally {
         let p = |m: &str| Point::new(m, ts_ns).tag("node", node.clone());
         let mut out = Vec::new();
         for ((severity, code), n) in std::mem::take(&mut self.by_code) {
-            out.push(p("pg_log").tag("severity", severity).tag("sqlstate", code).int("count", n));
+            out.push(
+                p("pg_log")
+                    .tag("severity", severity)
+                    .tag("sqlstate", code)
+                    .int("count", n),
+            );
         }
         out.push(p("pg_deadlocks").int("count", std::mem::take(&mut self.deadlocks)));
         let waits = std::mem::take(&mut self.lock_waits);
-        out.push(p("pg_lock_waits").int("count", waits.count).float("max_wait_ms", waits.max_ms));
+        out.push(
+            p("pg_lock_waits")
+                .int("count", waits.count)
+                .float("max_wait_ms", waits.max_ms),
+        );
         let (n, write_ms, sync_ms, buffers) = std::mem::replace(&mut self.checkpoints, (0, 0.0, 0.0, 0));
         out.push(
             p("pg_checkpoints")
@@ -163,7 +188,12 @@ impl Tally {
                 .int("buffers", buffers),
         );
         for (table, t) in std::mem::take(&mut self.autovacuum) {
-            out.push(p("pg_autovacuum").tag("table", table).int("count", t.count).float("duration_ms", t.total_ms));
+            out.push(
+                p("pg_autovacuum")
+                    .tag("table", table)
+                    .int("count", t.count)
+                    .float("duration_ms", t.total_ms),
+            );
         }
         for (kind, n) in std::mem::take(&mut self.connection_failures) {
             out.push(p("pg_connection_failures").tag("kind", kind).int("count", n));
@@ -210,7 +240,10 @@ mod tests {
         assert!(t.add(&rec("ERROR", "22012", "division by zero"), now).is_none());
         assert!(t.add(&rec("ERROR", "23505", "duplicate key"), now).is_some());
         assert!(t.add(&rec("LOG", "00000", "hello"), now).is_none());
-        assert!(t.add(&rec("ERROR", "22012", "division by zero"), now + EVENT_WINDOW).is_some());
+        assert!(
+            t.add(&rec("ERROR", "22012", "division by zero"), now + EVENT_WINDOW)
+                .is_some()
+        );
         let points = t.flush(5, 2);
         let count = |m: &str, code: &str| {
             points
