@@ -1,1 +1,4 @@
-//! pglog's tests against real files and real servers.
+//! pglog against real files and a real server.
+
+mod files;
+mod server;
