@@ -132,7 +132,7 @@ pub enum EventKind {
     Deadlock { statements: Vec<String>, detail: String },
     /// A session waited for a lock longer than `deadlock_timeout`
     /// (log_lock_waits): who holds it and what the waiter runs. At most one
-    /// per blocking pid per minute; the `pg_lock_waits` series counts all.
+    /// per blocking pid and statement per minute; the `pg_lock_waits` series counts all.
     LockWait {
         blocking_pid: Option<i64>,
         wait_ms: u64,

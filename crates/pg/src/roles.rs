@@ -15,9 +15,12 @@ pub async fn bootstrap(client: &Client, node: &str, creds: &Credentials) -> Resu
     // never reaches the server, its logs or pg_stat_activity.
     let su = postgres_protocol::password::scram_sha_256(creds.superuser.expose().as_bytes());
     let repl = postgres_protocol::password::scram_sha_256(creds.replication.expose().as_bytes());
+    // log_min_duration_statement stays off for the session: the duration
+    // line of a slow batch would quote it whole, verifiers included.
     let script = format!(
         "SET log_statement = 'none';
          SET log_min_error_statement = panic;
+         SET log_min_duration_statement = -1;
          ALTER ROLE {SUPERUSER} PASSWORD '{su}';
          DO $$ BEGIN
            IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{REPLICATION_ROLE}') THEN

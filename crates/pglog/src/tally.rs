@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use model::{Event, EventKind, Point};
 
 use crate::classify::{Class, classify};
-use crate::normalize::query_hash;
+use crate::normalize::{normalize, query_hash};
 use crate::record::Record;
 
 /// Events of one kind and key are sent at most once per this window.
@@ -90,12 +90,14 @@ impl Tally {
                     return None;
                 }
                 self.lock_waits.count += 1;
+                let hash = query_hash(&normalize(&statement));
+                let key = format!("lock_wait {} {hash}", blocking_pid.unwrap_or(0));
                 let kind = EventKind::LockWait {
                     blocking_pid,
                     wait_ms: wait_ms.round() as u64,
                     statement,
                 };
-                (format!("lock_wait {}", blocking_pid.unwrap_or(0)), kind)
+                (key, kind)
             }
             Class::Checkpoint {
                 write_ms,

@@ -54,7 +54,10 @@ pub(crate) fn run(
     }
     let mut out = std::io::stdout().lock();
     print_so_far(&mut logs, &filter, &mut out)?;
-    while follow {
+    if !follow {
+        return Ok(0);
+    }
+    loop {
         let mut any = false;
         for log in &mut logs {
             for source in &mut log.sources {
@@ -69,7 +72,6 @@ pub(crate) fn run(
             std::thread::sleep(Duration::from_millis(200));
         }
     }
-    Ok(0)
 }
 
 /// The logs of `unit`; with `required`, an error when none exists yet.
