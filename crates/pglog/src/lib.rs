@@ -30,6 +30,19 @@
 //! | `pg_replication_workers` | — | `errors`, `starts` |
 //! | `pg_log_dropped` | — | `count`: lines the reader dropped because the tallier was behind |
 
+/// Every measurement pglog writes.
+pub const MEASUREMENTS: &[&str] = &[
+    "pg_log",
+    "pg_deadlocks",
+    "pg_lock_waits",
+    "pg_checkpoints",
+    "pg_autovacuum",
+    "pg_connection_failures",
+    "pg_slow_statements",
+    "pg_replication_workers",
+    "pg_log_dropped",
+];
+
 mod classify;
 mod follow;
 mod normalize;

@@ -18,6 +18,10 @@ use crate::record::Record;
 /// Events of one kind and key are sent at most once per this window.
 const EVENT_WINDOW: Duration = Duration::from_secs(60);
 
+/// A SQLSTATE or slow query seen reports 0 in the intervals after it for
+/// this long, so charts draw its line back to zero rather than a gap.
+const KEEP_ZEROS: Duration = Duration::from_secs(600);
+
 #[derive(Default)]
 struct Times {
     count: i64,
@@ -48,6 +52,8 @@ pub struct Tally {
     /// Records handed to [`Tally::add`] since start.
     pub records: u64,
     last_event: HashMap<String, Instant>,
+    recent_codes: HashMap<(String, String), Instant>,
+    recent_slow: HashMap<String, Instant>,
 }
 
 impl Tally {
@@ -65,6 +71,8 @@ impl Tally {
             worker_starts: 0,
             records: 0,
             last_event: HashMap::new(),
+            recent_codes: HashMap::new(),
+            recent_slow: HashMap::new(),
         }
     }
 
@@ -164,26 +172,31 @@ impl Tally {
     /// lost to overload in it), and a fresh start for the next interval.
     pub fn flush(&mut self, ts_ns: i64, dropped: i64) -> Vec<Point> {
         let node = self.node.clone();
-        let p = |m: &str| Point::new(m, ts_ns).tag("node", node.clone());
+        let point = |m: &str| Point::new(m, ts_ns).tag("node", node.clone());
+        let now = Instant::now();
+        let mut by_code = std::mem::take(&mut self.by_code);
+        keep_zeros(&mut by_code, &mut self.recent_codes, now);
+        let mut slow = std::mem::take(&mut self.slow);
+        keep_zeros(&mut slow, &mut self.recent_slow, now);
         let mut out = Vec::new();
-        for ((severity, code), n) in std::mem::take(&mut self.by_code) {
+        for ((severity, code), n) in by_code {
             out.push(
-                p("pg_log")
+                point("pg_log")
                     .tag("severity", severity)
                     .tag("sqlstate", code)
                     .int("count", n),
             );
         }
-        out.push(p("pg_deadlocks").int("count", std::mem::take(&mut self.deadlocks)));
+        out.push(point("pg_deadlocks").int("count", std::mem::take(&mut self.deadlocks)));
         let waits = std::mem::take(&mut self.lock_waits);
         out.push(
-            p("pg_lock_waits")
+            point("pg_lock_waits")
                 .int("count", waits.count)
                 .float("max_wait_ms", waits.max_ms),
         );
         let (n, write_ms, sync_ms, buffers) = std::mem::replace(&mut self.checkpoints, (0, 0.0, 0.0, 0));
         out.push(
-            p("pg_checkpoints")
+            point("pg_checkpoints")
                 .int("count", n)
                 .float("write_ms", write_ms)
                 .float("sync_ms", sync_ms)
@@ -191,18 +204,18 @@ impl Tally {
         );
         for (table, t) in std::mem::take(&mut self.autovacuum) {
             out.push(
-                p("pg_autovacuum")
+                point("pg_autovacuum")
                     .tag("table", table)
                     .int("count", t.count)
                     .float("duration_ms", t.total_ms),
             );
         }
         for (kind, n) in std::mem::take(&mut self.connection_failures) {
-            out.push(p("pg_connection_failures").tag("kind", kind).int("count", n));
+            out.push(point("pg_connection_failures").tag("kind", kind).int("count", n));
         }
-        for (query, t) in std::mem::take(&mut self.slow) {
+        for (query, t) in slow {
             out.push(
-                p("pg_slow_statements")
+                point("pg_slow_statements")
                     .tag("query", query)
                     .int("count", t.count)
                     .float("total_ms", t.total_ms)
@@ -210,12 +223,28 @@ impl Tally {
             );
         }
         out.push(
-            p("pg_replication_workers")
+            point("pg_replication_workers")
                 .int("errors", std::mem::take(&mut self.worker_errors))
                 .int("starts", std::mem::take(&mut self.worker_starts)),
         );
-        out.push(p("pg_log_dropped").int("count", dropped));
+        out.push(point("pg_log_dropped").int("count", dropped));
         out
+    }
+}
+
+/// Marks the keys of `now_counts` seen at `now`, forgets those not seen for
+/// [`KEEP_ZEROS`], and adds a zero for each one seen recently.
+fn keep_zeros<K: Ord + Clone + std::hash::Hash, V: Default>(
+    now_counts: &mut BTreeMap<K, V>,
+    recent: &mut HashMap<K, Instant>,
+    now: Instant,
+) {
+    for key in now_counts.keys() {
+        recent.insert(key.clone(), now);
+    }
+    recent.retain(|_, seen| now.duration_since(*seen) < KEEP_ZEROS);
+    for key in recent.keys() {
+        now_counts.entry(key.clone()).or_default();
     }
 }
 
@@ -257,8 +286,10 @@ mod tests {
         assert_eq!(count("pg_log", "23505"), Some(FieldValue::I64(1)));
         assert_eq!(count("pg_log_dropped", ""), Some(FieldValue::I64(2)));
         assert!(points.iter().all(|p| p.tags["node"] == "n1" && p.ts_ns == 5));
-        // The next interval starts from zero.
+        // The next interval starts from zero, and says so for what it saw.
         let again = t.flush(6, 0);
-        assert!(again.iter().all(|p| p.measurement != "pg_log"));
+        let zeros: Vec<_> = again.iter().filter(|p| p.measurement == "pg_log").collect();
+        assert_eq!(zeros.len(), 3, "22012, 23505 and LOG 00000");
+        assert!(zeros.iter().all(|p| p.fields["count"] == FieldValue::I64(0)));
     }
 }
