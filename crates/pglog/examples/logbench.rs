@@ -169,7 +169,7 @@ fn read(paths: &[String]) -> Result<(), String> {
             }
         }
     }
-    let points = tally.flush(0, 0);
+    let points = tally.flush(0, 0, 0);
     let seconds = start.elapsed().as_secs_f64();
     let lines = tally.records + unparsed;
     println!(

@@ -28,7 +28,7 @@
 //! | `pg_connection_failures` | `kind` (`auth`, `other`) | `count` |
 //! | `pg_slow_statements` | `query` (12 hex digits of the normalised text's SHA-256) | `count`, `total_ms`, `max_ms` |
 //! | `pg_replication_workers` | — | `errors`, `starts` |
-//! | `pg_log_dropped` | — | `count`: lines the reader dropped because the tallier was behind |
+//! | `pg_log_dropped` | — | `count`: lines the reader dropped because the tallier was behind; `events`: events dropped because the event log's queue was full |
 
 /// Every measurement pglog writes.
 pub const MEASUREMENTS: &[&str] = &[

@@ -7,9 +7,9 @@
 //! and counts them (`pg_log_dropped`) rather than queueing without bound.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError, sync_channel};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 use model::Event;
@@ -89,7 +89,7 @@ pub async fn run(opts: Options, sink: PointSink, events: mpsc::Sender<Event>) {
             interval: opts.interval,
             sink: sink.clone(),
             events: events.clone(),
-            lost_events: Arc::new(Mutex::new(0)),
+            lost_events: 0,
         };
         std::thread::Builder::new()
             .name(format!("pglog-read-{}", node.node))
@@ -138,7 +138,8 @@ struct Tallier {
     interval: Duration,
     sink: PointSink,
     events: mpsc::Sender<Event>,
-    lost_events: Arc<Mutex<u64>>,
+    /// Events the event log had no room for since the last flush.
+    lost_events: i64,
 }
 
 impl Tallier {
@@ -153,7 +154,8 @@ impl Tallier {
             }
             if Instant::now() >= next {
                 let dropped = self.dropped.swap(0, Ordering::Relaxed);
-                self.sink.send(self.tally.flush(model::now_ns(), dropped));
+                let lost = std::mem::take(&mut self.lost_events);
+                self.sink.send(self.tally.flush(model::now_ns(), dropped, lost));
                 next += self.interval;
                 if next < Instant::now() {
                     next = Instant::now() + self.interval;
@@ -172,7 +174,7 @@ impl Tallier {
         if let Some(event) = self.tally.add(&record, Instant::now())
             && self.events.try_send(event).is_err()
         {
-            *self.lost_events.lock().unwrap_or_else(|e| e.into_inner()) += 1;
+            self.lost_events += 1;
         }
     }
 }

@@ -169,8 +169,9 @@ impl Tally {
     }
 
     /// The interval's points stamped `ts_ns` (with `dropped`, the lines
-    /// lost to overload in it), and a fresh start for the next interval.
-    pub fn flush(&mut self, ts_ns: i64, dropped: i64) -> Vec<Point> {
+    /// lost to overload in it, and `lost_events`, the events the event log
+    /// had no room for), and a fresh start for the next interval.
+    pub fn flush(&mut self, ts_ns: i64, dropped: i64, lost_events: i64) -> Vec<Point> {
         let node = self.node.clone();
         let point = |m: &str| Point::new(m, ts_ns).tag("node", node.clone());
         let now = Instant::now();
@@ -227,7 +228,11 @@ impl Tally {
                 .int("errors", std::mem::take(&mut self.worker_errors))
                 .int("starts", std::mem::take(&mut self.worker_starts)),
         );
-        out.push(point("pg_log_dropped").int("count", dropped));
+        out.push(
+            point("pg_log_dropped")
+                .int("count", dropped)
+                .int("events", lost_events),
+        );
         out
     }
 }
@@ -275,7 +280,7 @@ mod tests {
             t.add(&rec("ERROR", "22012", "division by zero"), now + EVENT_WINDOW)
                 .is_some()
         );
-        let points = t.flush(5, 2);
+        let points = t.flush(5, 2, 0);
         let count = |m: &str, code: &str| {
             points
                 .iter()
@@ -287,7 +292,7 @@ mod tests {
         assert_eq!(count("pg_log_dropped", ""), Some(FieldValue::I64(2)));
         assert!(points.iter().all(|p| p.tags["node"] == "n1" && p.ts_ns == 5));
         // The next interval starts from zero, and says so for what it saw.
-        let again = t.flush(6, 0);
+        let again = t.flush(6, 0, 0);
         let zeros: Vec<_> = again.iter().filter(|p| p.measurement == "pg_log").collect();
         assert_eq!(zeros.len(), 3, "22012, 23505 and LOG 00000");
         assert!(zeros.iter().all(|p| p.fields["count"] == FieldValue::I64(0)));

@@ -113,6 +113,7 @@ const TABLE: &[Row] = &[
     ("pg_replication_workers", "errors", "prodhome_pg_replication_worker_errors_total", Increments, 1.0, "Errors logical replication workers logged."),
     ("pg_replication_workers", "starts", "prodhome_pg_replication_worker_starts_total", Increments, 1.0, "Logical replication worker starts logged."),
     ("pg_log_dropped", "count", "prodhome_pg_log_dropped_total", Increments, 1.0, "Log lines the reader dropped because it was behind."),
+    ("pg_log_dropped", "events", "prodhome_pg_log_dropped_events_total", Increments, 1.0, "Log events dropped because the event log's queue was full."),
 ];
 
 /// The `database` measurement's fields are per-second rates of
