@@ -64,6 +64,18 @@ fn the_dashboard_draws_every_panel_and_marks_a_killed_node() {
         assert!(!out.status.success(), "{sql} fails");
     }
     lab.sql("publisher", "SELECT pg_sleep(0.3)");
+    // The same errors in `prodhome logs`, filtered by level and text.
+    // (The collector writes it a moment after psql hears of it.)
+    let errors = poll("the error in prodhome logs", Duration::from_secs(30), || {
+        let out = lab.run(&["logs", "publisher", "--level", "error", "--grep", "division"]);
+        assert!(out.status.success(), "{}", crate::text(&out));
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        text.contains("ERROR:  division by zero").then_some(text)
+    });
+    assert!(
+        !errors.contains("LOG:") && !errors.contains("duplicate key"),
+        "{errors}"
+    );
     wait_for_every_panel(&api);
     let pid = lab.node("subscriber1")["pid"].as_u64().unwrap();
     nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), nix::sys::signal::SIGKILL).unwrap();
