@@ -40,7 +40,7 @@ for round in $(seq 1 "$ROUNDS"); do
     run_ours() {
         local out; out=$("$BIN" read "$FILE")
         ours+=("$(sed -n 's/.*lines_per_second=\([0-9]*\).*/\1/p' <<<"$out")")
-        [[ $round == 1 ]] && log "pglog: $(tail -1 <<<"$out")"
+        if [[ $round == 1 ]]; then log "pglog: $(tail -1 <<<"$out")"; fi
     }
     run_theirs() {
         local t0 t1; t0=$(now_ms)
