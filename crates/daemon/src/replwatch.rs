@@ -82,10 +82,7 @@ impl Subscriber {
         };
         for link in &mut self.links {
             match timeout(ASK_TIMEOUT, pg::worker_state(client, &link.subscription)).await {
-                Ok(Ok(state)) => {
-                    link.observe(state, &self.node.name, &self.log, errors, events)
-                        .await
-                }
+                Ok(Ok(state)) => link.observe(state, &self.node, &self.log, errors, events).await,
                 // Down, restarting or stalled: ask again over a new
                 // connection next tick; the link keeps what it showed.
                 _ => {
@@ -110,17 +107,19 @@ impl Link {
     async fn observe(
         &mut self,
         state: WorkerState,
-        subscriber: &str,
+        node: &NodeSpec,
         log: &Path,
         errors: &LinkErrors,
         events: &mpsc::Sender<Event>,
     ) {
+        let subscriber = node.name.as_str();
         let key = (self.replication.clone(), subscriber.to_string());
         let kind = match self.tracker.observe(state, Instant::now()) {
             Change::Failed => {
                 // The worker logged its ERROR before it exited and was
                 // counted; the log is read only when the counter rises.
-                let reason = pg::last_worker_error(log, &self.subscription);
+                let reason =
+                    pg::last_worker_error(&pg::server_log_dir(&node.data_dir), log, &self.subscription);
                 if reason.as_ref().is_some_and(WorkerError::is_transient) {
                     return;
                 }

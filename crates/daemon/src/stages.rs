@@ -67,6 +67,13 @@ pub(crate) async fn start(plan: &Plan, lab: &Arc<Lab>, events: mpsc::Sender<Even
         }
     }));
     others.push(tokio::spawn(crate::replwatch::run(lab.clone(), events.clone())));
+    // The nodes' own logs, read into series and events (crates/pglog).
+    let logs = lab
+        .nodes
+        .iter()
+        .map(|(s, _)| (s.name.clone(), pg::server_log_dir(&s.data_dir)));
+    let logs = pglog::Options::new(logs, plan.sample.interval);
+    others.push(tokio::spawn(pglog::run(logs, lab.store.points(), events.clone())));
     let hum = match &plan.hum {
         Some(hum_plan) => Some(start_hum(plan, hum_plan, lab, events.clone(), stopped.clone()).await?),
         None => None,

@@ -135,6 +135,28 @@ pub enum EventKind {
         ok: bool,
         summary: String,
     },
+    /// The node's log reported a deadlock (40P01): the statements of the
+    /// processes in the cycle and Postgres's DETAIL.
+    Deadlock { statements: Vec<String>, detail: String },
+    /// A session waited for a lock longer than `deadlock_timeout`
+    /// (log_lock_waits): who holds it and what the waiter runs. At most one
+    /// per blocking pid and statement per minute; the `pg_lock_waits` series counts all.
+    LockWait {
+        blocking_pid: Option<i64>,
+        wait_ms: u64,
+        statement: String,
+    },
+    /// A statement ran longer than log_min_duration_statement; `query` is
+    /// normalised (literals are `$n`). At most one per query per minute;
+    /// `pg_slow_statements` counts all.
+    SlowStatement { query: String, duration_ms: u64 },
+    /// The node logged an ERROR, FATAL or PANIC. At most one per SQLSTATE
+    /// per minute; `pg_log` counts all.
+    LogError {
+        severity: String,
+        sqlstate: String,
+        message: String,
+    },
 }
 
 impl EventKind {
@@ -162,6 +184,10 @@ impl EventKind {
             EventKind::DdlApplied { .. } => "ddl_applied",
             EventKind::DdlFailed { .. } => "ddl_failed",
             EventKind::Verdict { .. } => "verdict",
+            EventKind::Deadlock { .. } => "deadlock",
+            EventKind::LockWait { .. } => "lock_wait",
+            EventKind::SlowStatement { .. } => "slow_statement",
+            EventKind::LogError { .. } => "log_error",
         }
     }
 }
@@ -253,6 +279,27 @@ impl fmt::Display for Event {
                 let verdict = if *ok { "ok" } else { "FAILED" };
                 write!(f, "{command} verdict: {verdict} ({summary})")
             }
+            EventKind::Deadlock { statements, .. } => {
+                write!(f, "deadlock between: {}", statements.join(" | "))
+            }
+            EventKind::LockWait {
+                blocking_pid,
+                wait_ms,
+                statement,
+            } => {
+                let by = blocking_pid
+                    .map(|p| format!(" behind pid {p}"))
+                    .unwrap_or_default();
+                write!(f, "lock wait of {wait_ms} ms{by}: {statement}")
+            }
+            EventKind::SlowStatement { query, duration_ms } => {
+                write!(f, "slow statement ({duration_ms} ms): {query}")
+            }
+            EventKind::LogError {
+                severity,
+                sqlstate,
+                message,
+            } => write!(f, "{severity} {sqlstate}: {message}"),
         }
     }
 }

@@ -21,6 +21,32 @@ pub fn write_config(node: &NodeSpec, account: &Account) -> Result<(), Error> {
     write(node, account, "pg_ident.conf", &ident(&me, &account.name))
 }
 
+/// The server's log directory, relative to its data directory.
+pub(crate) const LOG_DIRECTORY: &str = "log";
+
+/// How the server logs. The collector writes jsonlog (every field apart,
+/// the SQLSTATE included) for `pglog` and `prodhome logs`, one file per
+/// start and per rotation; only what the postmaster prints before its
+/// collector runs (a bad setting, a port in use) goes to the supervisor's
+/// file. Statements over 250 ms are logged: well above what the lab's hum
+/// runs in (a few ms), well below what a person notices, and few enough
+/// that logging them costs nothing. A lab can set any of these in its
+/// node settings (they come last).
+const LOGGING: &str = "logging_collector = on\n\
+     log_destination = 'jsonlog'\n\
+     log_directory = 'log'\n\
+     log_filename = 'postgresql-%Y%m%d-%H%M%S.log'\n\
+     log_file_mode = 0600\n\
+     log_rotation_age = '1d'\n\
+     log_rotation_size = '64MB'\n\
+     log_line_prefix = '%m [%p] %q%u@%d '\n\
+     log_lock_waits = on\n\
+     log_checkpoints = on\n\
+     log_autovacuum_min_duration = '250ms'\n\
+     log_min_duration_statement = '250ms'\n\
+     shared_preload_libraries = 'pg_stat_statements'\n\
+     pg_stat_statements.track = 'top'\n";
+
 fn postgresql_conf(node: &NodeSpec) -> String {
     let mut conf = format!(
         "# Written by prodhome on every `up`: change the lab file, not this file.\n\
@@ -35,8 +61,6 @@ fn postgresql_conf(node: &NodeSpec) -> String {
          # not added yet) retries after this: 1 s, not 5 s.\n\
          wal_retrieve_retry_interval = '1s'\n\
          password_encryption = 'scram-sha-256'\n\
-         logging_collector = off\n\
-         log_line_prefix = '%m [%p] %q%u@%d '\n\
          log_timezone = 'UTC'\n\
          timezone = 'UTC'\n\
          datestyle = 'iso, mdy'\n\
@@ -45,6 +69,7 @@ fn postgresql_conf(node: &NodeSpec) -> String {
         port = node.port,
         socket = node.socket_dir.display().to_string().replace('\'', "''"),
     );
+    conf.push_str(LOGGING);
     if !node.settings.is_empty() {
         conf.push_str("# From the lab file:\n");
         for (key, value) in &node.settings {
@@ -111,5 +136,12 @@ mod tests {
         assert!(conf.contains("port = 15432\n"));
         assert!(conf.contains("wal_level = logical\n"));
         assert!(conf.ends_with("max_connections = 200\n"));
+        for want in [
+            "log_destination = 'jsonlog'\n",
+            "logging_collector = on\n",
+            "log_lock_waits = on\n",
+        ] {
+            assert!(conf.contains(want), "{want}");
+        }
     }
 }

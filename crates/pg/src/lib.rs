@@ -56,6 +56,14 @@ use model::Secret;
 
 /// The superuser every cluster is created with.
 pub const SUPERUSER: &str = "postgres";
+
+/// Where a node's server writes its logs (jsonlog, `*.json`, one file per
+/// server start and rotation): `log_directory` in the node's
+/// postgresql.conf (see `conf.rs`), inside the data directory so the
+/// server's own account can write it.
+pub fn server_log_dir(data_dir: &std::path::Path) -> std::path::PathBuf {
+    data_dir.join(conf::LOG_DIRECTORY)
+}
 /// The least-privilege role subscriptions connect as.
 pub const REPLICATION_ROLE: &str = "prodhome_repl";
 /// The database the lab's schema lives in.

@@ -140,9 +140,11 @@ async fn ensure_subscription(
         "host=127.0.0.1 port={port} dbname={DATABASE} user={REPLICATION_ROLE} password={password} application_name={name}"
     );
     // The connection string holds a password: keep the statements that
-    // carry it out of the server log, even when they fail.
+    // carry it out of the server log, even when they fail or are slow.
     sub.client
-        .batch_execute("SET log_statement = 'none'; SET log_min_error_statement = panic")
+        .batch_execute(
+            "SET log_statement = 'none'; SET log_min_error_statement = panic; SET log_min_duration_statement = -1",
+        )
         .await
         .map_err(|e| sql(&what, e))?;
     let existing: Option<String> = sub

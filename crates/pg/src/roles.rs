@@ -8,16 +8,19 @@ use crate::{Credentials, REPLICATION_ROLE, SUPERUSER};
 
 /// Sets the generated passwords, creates the least-privilege replication
 /// role (LOGIN REPLICATION, nothing else; SELECT is granted per published
-/// table), and creates the `prodhome` schema with the probe and
+/// table), creates pg_stat_statements, and creates the `prodhome` schema with the probe and
 /// schema-applied tables and the DDL queue (see [`crate::ddl`]).
 pub async fn bootstrap(client: &Client, node: &str, creds: &Credentials) -> Result<(), Error> {
     // Passwords travel as SCRAM verifiers computed here, so the plain text
     // never reaches the server, its logs or pg_stat_activity.
     let su = postgres_protocol::password::scram_sha_256(creds.superuser.expose().as_bytes());
     let repl = postgres_protocol::password::scram_sha_256(creds.replication.expose().as_bytes());
+    // log_min_duration_statement stays off for the session: the duration
+    // line of a slow batch would quote it whole, verifiers included.
     let script = format!(
         "SET log_statement = 'none';
          SET log_min_error_statement = panic;
+         SET log_min_duration_statement = -1;
          ALTER ROLE {SUPERUSER} PASSWORD '{su}';
          DO $$ BEGIN
            IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{REPLICATION_ROLE}') THEN
@@ -26,6 +29,8 @@ pub async fn bootstrap(client: &Client, node: &str, creds: &Credentials) -> Resu
          END $$;
          ALTER ROLE {REPLICATION_ROLE} PASSWORD '{repl}';
          CREATE SCHEMA IF NOT EXISTS prodhome;
+         -- The top statements by time on the dashboard; preloaded by conf.rs.
+         CREATE EXTENSION IF NOT EXISTS pg_stat_statements;
          CREATE TABLE IF NOT EXISTS prodhome.probe (
            id bigserial PRIMARY KEY,
            replication text NOT NULL,

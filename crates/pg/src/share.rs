@@ -72,6 +72,8 @@ pub struct Pending {
 struct Subscriber {
     node: String,
     client: Client,
+    /// The jsonlog directory; `log` is the text log read when it has none.
+    log_dir: PathBuf,
     log: Option<PathBuf>,
     subscriptions: Vec<Subscription>,
 }
@@ -122,6 +124,7 @@ pub async fn prepare_new_tables(
             .collect();
         create_copies(&client, &node, new, &tables).await?;
         pending.subscribers.push(Subscriber {
+            log_dir: crate::server_log_dir(&node_spec.data_dir),
             log: log_of(&node),
             node,
             client,
@@ -352,10 +355,8 @@ async fn wait_ready(
         let tables: Vec<&str> = waiting.iter().map(|(t, _)| t.as_str()).collect();
         if sync_errors(sub, s).await? > errors_before {
             // The same reading of the log as `up`'s wait for the first sync.
-            let reason = sub
-                .log
-                .as_deref()
-                .and_then(|log| synclog::last_worker_error(log, &s.name))
+            let text_log = sub.log.clone().unwrap_or_default();
+            let reason = synclog::last_worker_error(&sub.log_dir, &text_log, &s.name)
                 .map(|e| e.summary())
                 .unwrap_or_else(|| "the reason is in its server log".into());
             return Err(Error::new(

@@ -51,7 +51,8 @@ pub(crate) async fn wait_synced(
         last = row.get::<_, Option<String>>(2).unwrap_or(last);
         let failures = worker_state(sub.client, &name).await?.errors - baseline;
         if failures > 0 {
-            let reason = synclog::last_worker_error(&sub.log, &name);
+            let reason =
+                synclog::last_worker_error(&crate::server_log_dir(&sub.node.data_dir), &sub.log, &name);
             let lasting = reason.as_ref().is_some_and(|r| r.lasting_code().is_some());
             if lasting || failures >= RETRIES {
                 return Err(failed(sub, &name, reason, &what).await);

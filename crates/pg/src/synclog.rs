@@ -1,9 +1,13 @@
 //! Why a subscription's worker failed, read from the subscriber's server
 //! log: Postgres counts the failures (`pg_stat_subscription_stats`) but
 //! keeps the reason only in the log. A worker announces itself with a LOG
-//! line naming its subscription (and table), then its ERROR, DETAIL and
-//! CONTEXT lines carry the same pid. Both the wait for an initial sync
+//! line naming its subscription (and table), then its ERROR (with DETAIL
+//! and CONTEXT) carries the same pid. Both the wait for an initial sync
 //! (`up`) and the daemon's watcher of running links read failures here.
+//!
+//! The log is the node's jsonlog (see [`crate::server_log_dir`]), where
+//! each error carries its real SQLSTATE; a text log in the stderr format
+//! (a node an older prodhome configured) is read as before.
 
 use std::collections::HashMap;
 use std::io::{Read, Seek, SeekFrom};
@@ -21,14 +25,21 @@ pub struct WorkerError {
     /// replication origin … for replication target relation "public.t" in
     /// transaction 735, finished at 0/1560F10`).
     pub context: Option<String>,
+    /// The SQLSTATE the server logged (jsonlog); `None` from a text log.
+    pub sqlstate: Option<String>,
 }
 
 impl WorkerError {
-    /// The SQLSTATE of the failures that no retry can cure. The log line
-    /// carries no SQLSTATE (the log_line_prefix has no %e), and messages are
-    /// in English (lc_messages = 'C'), so the few that matter are known by
-    /// their text.
+    /// The SQLSTATE of the failures that no retry can cure: the logged
+    /// one when the log has it, else (a text log has no SQLSTATE) known by
+    /// its English text (lc_messages = 'C').
     pub fn lasting_code(&self) -> Option<&'static str> {
+        const LASTING: &[&str] = &[
+            "23505", "23503", "23502", "23514", "55000", "22P02", "42501", "42P01", "42703",
+        ];
+        if let Some(code) = self.sqlstate.as_deref() {
+            return LASTING.iter().find(|c| **c == code).copied();
+        }
         const KNOWN: &[(&str, &str)] = &[
             ("duplicate key value violates unique constraint", "23505"),
             ("violates foreign key constraint", "23503"),
@@ -138,8 +149,81 @@ impl WorkerError {
 /// How much of the log's end is read: a worker's failure is recent.
 const TAIL: u64 = 512 * 1024;
 
-/// The last worker error of `subscription` in the log at `path`, if any.
-pub fn last_worker_error(path: &Path, subscription: &str) -> Option<WorkerError> {
+/// The last worker error of `subscription` on the node whose server logs
+/// are in `log_dir` (jsonlog files), or, when there are none, in the text
+/// log at `text_log`.
+pub fn last_worker_error(log_dir: &Path, text_log: &Path, subscription: &str) -> Option<WorkerError> {
+    match json_tail(log_dir) {
+        Some(text) => last_error_in_json(&text, subscription),
+        None => last_text_error(text_log, subscription),
+    }
+}
+
+/// The last [`TAIL`] bytes of the newest jsonlog files, oldest first.
+fn json_tail(dir: &Path) -> Option<String> {
+    let mut files: Vec<_> = std::fs::read_dir(dir)
+        .ok()?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "json"))
+        .collect();
+    if files.is_empty() {
+        return None;
+    }
+    files.sort();
+    let mut parts = Vec::new();
+    let mut left = TAIL;
+    for path in files.iter().rev() {
+        let bytes = tail_of(path, left).unwrap_or_default();
+        left = left.saturating_sub(bytes.len() as u64);
+        parts.push(bytes);
+        if left == 0 {
+            break;
+        }
+    }
+    parts.reverse();
+    Some(String::from_utf8_lossy(&parts.concat()).into_owned())
+}
+
+fn tail_of(path: &Path, max: u64) -> Option<Vec<u8>> {
+    let mut file = std::fs::File::open(path).ok()?;
+    let len = file.metadata().ok()?.len();
+    file.seek(SeekFrom::Start(len.saturating_sub(max))).ok()?;
+    let mut bytes = Vec::new();
+    file.read_to_end(&mut bytes).ok()?;
+    Some(bytes)
+}
+
+/// The same reading as [`last_error_in`], of jsonlog records.
+pub(crate) fn last_error_in_json(log: &str, subscription: &str) -> Option<WorkerError> {
+    let started = format!("worker for subscription \"{subscription}\"");
+    let mut workers: HashMap<i64, Option<String>> = HashMap::new();
+    let mut last = None;
+    for r in log.lines().filter_map(|l| pglog::Record::parse(l).ok()) {
+        let pid = r.pid.unwrap_or(0);
+        if r.error_severity == "LOG" && r.message.contains(&started) {
+            workers.insert(pid, started_table(&r.message));
+        } else if matches!(r.error_severity.as_str(), "ERROR" | "FATAL")
+            && let Some(table) = workers.get(&pid)
+        {
+            last = Some(WorkerError {
+                table: table.clone(),
+                sqlstate: r.state_code.clone(),
+                message: r.message,
+                detail: r.detail,
+                context: r.context,
+            });
+        }
+    }
+    last
+}
+
+fn started_table(text: &str) -> Option<String> {
+    text.split_once(", table \"")
+        .and_then(|(_, rest)| rest.split_once('"'))
+        .map(|(table, _)| table.to_string())
+}
+
+fn last_text_error(path: &Path, subscription: &str) -> Option<WorkerError> {
     let mut file = std::fs::File::open(path).ok()?;
     let len = file.metadata().ok()?.len();
     file.seek(SeekFrom::Start(len.saturating_sub(TAIL))).ok()?;
@@ -184,12 +268,7 @@ pub(crate) fn last_error_in(log: &str, subscription: &str) -> Option<WorkerError
     for line in log.lines().filter_map(parse) {
         match line.level {
             "LOG" if line.text.contains(&started) => {
-                let table = line
-                    .text
-                    .split_once(", table \"")
-                    .and_then(|(_, rest)| rest.split_once('"'))
-                    .map(|(table, _)| table.to_string());
-                workers.insert(line.pid, table);
+                workers.insert(line.pid, started_table(line.text));
             }
             "ERROR" | "FATAL" => {
                 if let Some(table) = workers.get(line.pid) {
@@ -198,6 +277,7 @@ pub(crate) fn last_error_in(log: &str, subscription: &str) -> Option<WorkerError
                         message: line.text.to_string(),
                         detail: None,
                         context: None,
+                        sqlstate: None,
                     });
                     last_pid = line.pid;
                 }
@@ -293,6 +373,31 @@ mod tests {
         assert_eq!(error.relation().as_deref(), Some("lots"));
         assert_eq!(error.finish_lsn(), None);
         assert!(!error.is_transient());
+    }
+
+    #[test]
+    fn the_jsonlog_gives_the_same_reading_with_the_real_sqlstate() {
+        let log = concat!(
+            r#"{"timestamp":"2026-12-01 10:00:00.100 UTC","pid":201,"error_severity":"LOG","state_code":"00000","message":"logical replication table synchronization worker for subscription \"stock_a\", table \"lots\" has started","backend_type":"logical replication worker"}"#,
+            "\n",
+            r#"{"timestamp":"2026-12-01 10:00:00.110 UTC","pid":300,"error_severity":"ERROR","state_code":"42P01","message":"relation \"x\" does not exist","backend_type":"client backend"}"#,
+            "\n",
+            r#"{"timestamp":"2026-12-01 10:00:00.140 UTC","pid":201,"error_severity":"ERROR","state_code":"23505","message":"duplicate key value violates unique constraint \"lots_pkey\"","detail":"Key (id)=(7) already exists.","context":"COPY lots, line 1","backend_type":"logical replication worker"}"#,
+            "\n",
+        );
+        let error = last_error_in_json(log, "stock_a").unwrap();
+        assert_eq!(error.table.as_deref(), Some("lots"));
+        assert_eq!(error.sqlstate.as_deref(), Some("23505"));
+        assert_eq!(error.lasting_code(), Some("23505"));
+        assert_eq!(error.detail.as_deref(), Some("Key (id)=(7) already exists."));
+        assert_eq!(error.context.as_deref(), Some("COPY lots, line 1"));
+        assert_eq!(last_error_in_json(log, "stock_b"), None);
+        // A transient code (08006) is not lasting even if its text were.
+        let cut = WorkerError {
+            sqlstate: Some("08006".into()),
+            ..error
+        };
+        assert_eq!(cut.lasting_code(), None);
     }
 
     #[test]

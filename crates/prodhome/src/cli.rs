@@ -100,6 +100,13 @@ pub(crate) enum Command {
         /// Keep printing as the log grows.
         #[arg(short = 'f', long)]
         follow: bool,
+        /// Only entries this severe or more: debug, info, warning, error,
+        /// fatal (Postgres's LOG is info).
+        #[arg(long, value_name = "LEVEL")]
+        level: Option<String>,
+        /// Only entries whose text contains TEXT.
+        #[arg(long, value_name = "TEXT")]
+        grep: Option<String>,
     },
     /// Show the lab's events: starts, crashes, restarts, faults on and off,
     /// hum, alerts (from the daemon, or the event log when it is not running).

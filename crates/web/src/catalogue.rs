@@ -156,6 +156,51 @@ pub const PANELS: &[Panel] = &[
         queries: &[q("locks", "oldest_wait_s", &["node"])],
     },
     Panel {
+        id: "log_errors",
+        title: "Errors by SQLSTATE (log)",
+        help: "ERRORs each node logged per sampling interval, by SQLSTATE (23505 unique \
+               violation, 22012 division by zero, 40P01 deadlock, ...), read from its jsonlog.",
+        unit: Unit::Count,
+        chart: Chart::Lines,
+        queries: &[Query {
+            only: &[("severity", "ERROR")],
+            ..q("pg_log", "count", &["node", "sqlstate"])
+        }],
+    },
+    Panel {
+        id: "log_locks",
+        title: "Deadlocks and logged lock waits",
+        help: "Per sampling interval, from each node's log: deadlocks, and lock waits that \
+               outlasted deadlock_timeout (log_lock_waits); beside the lock charts above.",
+        unit: Unit::Count,
+        chart: Chart::Lines,
+        queries: &[
+            aliased(q("pg_deadlocks", "count", &["node"]), "deadlocks"),
+            aliased(q("pg_lock_waits", "count", &["node"]), "lock waits"),
+        ],
+    },
+    Panel {
+        id: "slow_statements",
+        title: "Slow statements (log)",
+        help: "Time spent per sampling interval in statements over log_min_duration_statement, \
+               by normalised query (its hash; the text is in the slow_statement events).",
+        unit: Unit::Milliseconds,
+        chart: Chart::Lines,
+        queries: &[q("pg_slow_statements", "total_ms", &["node", "query"])],
+    },
+    Panel {
+        id: "checkpoints",
+        title: "Checkpoints (log)",
+        help: "Time checkpoints spent writing and syncing per sampling interval, from \
+               log_checkpoints; a long sync is a slow disk.",
+        unit: Unit::Milliseconds,
+        chart: Chart::Lines,
+        queries: &[
+            aliased(q("pg_checkpoints", "write_ms", &["node"]), "write"),
+            aliased(q("pg_checkpoints", "sync_ms", &["node"]), "sync"),
+        ],
+    },
+    Panel {
         id: "backends_by_state",
         title: "Backends by state",
         help: "Client backends by state (active, idle, idle in transaction), stacked, per node.",

@@ -52,7 +52,12 @@ pub(crate) fn dispatch(cli: Cli) -> Result<i32> {
                 Command::Status { json } => status::run(&ctx, json),
                 Command::Psql { node, args } => psql::run(&ctx, &node, &args),
                 Command::Env { node } => env::run(&ctx, &node),
-                Command::Logs { node, follow } => logs::run(&ctx, node.as_deref(), follow),
+                Command::Logs {
+                    node,
+                    follow,
+                    level,
+                    grep,
+                } => logs::run(&ctx, node.as_deref(), follow, level.as_deref(), grep.as_deref()),
                 Command::Events { since, follow, json } => events::run(&ctx, since, follow, json),
                 Command::Restart { name } => units::run(&ctx, &name, "restart"),
                 Command::Stop { name } => units::run(&ctx, &name, "stop"),

@@ -53,6 +53,28 @@ fn the_dashboard_draws_every_panel_and_marks_a_killed_node() {
     assert!(out.status.success(), "{}", crate::text(&out));
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), format!("{api}/"));
 
+    // What the publisher's log tells (pglog): a division by zero, a
+    // unique violation and a slow statement, each drawn by its panel.
+    for sql in [
+        "SELECT 1/0",
+        "CREATE TEMP TABLE u (id int PRIMARY KEY); INSERT INTO u VALUES (1); INSERT INTO u VALUES (1)",
+    ] {
+        let out = lab.run(&["psql", "publisher", "-v", "ON_ERROR_STOP=1", "-Atc", sql]);
+        assert!(!out.status.success(), "{sql} fails");
+    }
+    lab.sql("publisher", "SELECT pg_sleep(0.3)");
+    // The same errors in `prodhome logs`, filtered by level and text.
+    // (The collector writes it a moment after psql hears of it.)
+    let errors = poll("the error in prodhome logs", Duration::from_secs(30), || {
+        let out = lab.run(&["logs", "publisher", "--level", "error", "--grep", "division"]);
+        assert!(out.status.success(), "{}", crate::text(&out));
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        text.contains("ERROR:  division by zero").then_some(text)
+    });
+    assert!(
+        !errors.contains("LOG:") && !errors.contains("duplicate key"),
+        "{errors}"
+    );
     wait_for_every_panel(&api);
     let pid = lab.node("subscriber1")["pid"].as_u64().unwrap();
     nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), nix::sys::signal::SIGKILL).unwrap();
@@ -68,6 +90,16 @@ fn the_dashboard_draws_every_panel_and_marks_a_killed_node() {
             .unwrap_or_else(|| panic!("no panel {} in the page:\n{dom}", panel.id));
         assert!(points > 1, "panel {} drew {points} points:\n{dom}", panel.id);
     }
+    let errors = section(&dom, "log_errors");
+    for code in ["22012", "23505"] {
+        assert!(errors.contains(code), "no {code} in the errors panel:\n{errors}");
+    }
+    let sleep = pglog::query_hash("SELECT pg_sleep($1)");
+    let slow = section(&dom, "slow_statements");
+    assert!(
+        slow.contains(&sleep),
+        "no pg_sleep ({sleep}) in the slow statements panel:\n{slow}"
+    );
     assert!(
         dom.contains(r#"class="annotation" data-kind="exited" data-unit="subscriber1""#),
         "the kill of subscriber1 is not drawn:\n{dom}"
@@ -136,6 +168,13 @@ fn poll_quietly<T>(limit: Duration, mut check: impl FnMut() -> Option<T>) -> Opt
         }
         std::thread::sleep(Duration::from_millis(200));
     }
+}
+
+/// The page's `<section>` of panel `id`, up to the next panel.
+fn section<'a>(dom: &'a str, id: &str) -> &'a str {
+    let start = dom.find(&format!("data-panel=\"{id}\"")).unwrap_or(dom.len());
+    let rest = &dom[start..];
+    &rest[..rest[1..].find("<section").map_or(rest.len(), |i| i + 1)]
 }
 
 /// `data-points` of `<section ... data-panel="ID" data-points="N">`.

@@ -143,7 +143,7 @@ fn the_export_follows_the_dashboard_json_model_for_both_datasources() {
 fn every_panel_reads_a_measurement_and_field_the_sampler_or_hum_writes() {
     let crates = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
     let mut sources = Vec::new();
-    for dir in ["sampler/src", "hum/src"] {
+    for dir in ["sampler/src", "hum/src", "pglog/src"] {
         rust_files(&crates.join(dir), &mut sources);
     }
     assert!(
@@ -154,7 +154,9 @@ fn every_panel_reads_a_measurement_and_field_the_sampler_or_hum_writes() {
     for panel in PANELS {
         for q in panel.queries {
             assert!(
-                sampler::MEASUREMENTS.contains(&q.measurement) || q.measurement == "hum",
+                sampler::MEASUREMENTS.contains(&q.measurement)
+                    || pglog::MEASUREMENTS.contains(&q.measurement)
+                    || q.measurement == "hum",
                 "panel {}: `{}` is neither a sampler measurement ({:?}) nor hum's",
                 panel.id,
                 q.measurement,

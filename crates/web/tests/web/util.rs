@@ -21,6 +21,9 @@ pub(crate) fn panel_points(t0: i64, secs: i64) -> Vec<Point> {
                     for tag in q.by.iter().filter(|t| **t != "node") {
                         p = p.tag(*tag, format!("{tag}-a"));
                     }
+                    for (tag, value) in q.only {
+                        p = p.tag(*tag, *value);
+                    }
                     if q.measurement == "locks" && q.field == "count" {
                         for (mode, locktype) in [
                             ("Share", "relation"),

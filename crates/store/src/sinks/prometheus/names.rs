@@ -95,6 +95,25 @@ const TABLE: &[Row] = &[
     ("store", "dropped", "prodhome_store_dropped_total", Counter, 1.0, "Points and events dropped because the sink's queue was full."),
     ("store", "failed", "prodhome_store_failed_total", Counter, 1.0, "Points and events the sink gave up on after failed writes."),
     ("store", "queued", "prodhome_store_queued", Gauge, 1.0, "Points and events waiting in the sink's queue."),
+    // pglog: per-interval deltas of what the nodes' logs said.
+    ("pg_log", "count", "prodhome_pg_log_messages_total", Increments, 1.0, "Messages the node logged, by severity and SQLSTATE."),
+    ("pg_deadlocks", "count", "prodhome_pg_deadlocks_total", Increments, 1.0, "Deadlocks the node logged."),
+    ("pg_lock_waits", "count", "prodhome_pg_lock_waits_total", Increments, 1.0, "Lock waits longer than deadlock_timeout the node logged."),
+    ("pg_lock_waits", "max_wait_ms", "prodhome_pg_lock_waits_max_wait_seconds", Gauge, MS, "The longest lock wait logged in the last interval."),
+    ("pg_checkpoints", "count", "prodhome_pg_checkpoints_total", Increments, 1.0, "Checkpoints the node completed (from its log)."),
+    ("pg_checkpoints", "write_ms", "prodhome_pg_checkpoints_write_seconds_total", Increments, MS, "Time checkpoints spent writing buffers."),
+    ("pg_checkpoints", "sync_ms", "prodhome_pg_checkpoints_sync_seconds_total", Increments, MS, "Time checkpoints spent syncing files."),
+    ("pg_checkpoints", "buffers", "prodhome_pg_checkpoints_buffers_total", Increments, 1.0, "Buffers checkpoints wrote."),
+    ("pg_autovacuum", "count", "prodhome_pg_autovacuum_runs_total", Increments, 1.0, "Autovacuum and autoanalyze runs logged, by table."),
+    ("pg_autovacuum", "duration_ms", "prodhome_pg_autovacuum_seconds_total", Increments, MS, "Time autovacuum and autoanalyze runs took, by table."),
+    ("pg_connection_failures", "count", "prodhome_pg_connection_failures_total", Increments, 1.0, "Connections refused, by kind (auth, other)."),
+    ("pg_slow_statements", "count", "prodhome_pg_slow_statements_total", Increments, 1.0, "Statements over log_min_duration_statement, by normalised query hash."),
+    ("pg_slow_statements", "total_ms", "prodhome_pg_slow_statements_seconds_total", Increments, MS, "Time slow statements took, by normalised query hash."),
+    ("pg_slow_statements", "max_ms", "prodhome_pg_slow_statements_max_seconds", Gauge, MS, "The slowest statement of the query in the last interval."),
+    ("pg_replication_workers", "errors", "prodhome_pg_replication_worker_errors_total", Increments, 1.0, "Errors logical replication workers logged."),
+    ("pg_replication_workers", "starts", "prodhome_pg_replication_worker_starts_total", Increments, 1.0, "Logical replication worker starts logged."),
+    ("pg_log_dropped", "count", "prodhome_pg_log_dropped_total", Increments, 1.0, "Log lines the reader dropped because it was behind."),
+    ("pg_log_dropped", "events", "prodhome_pg_log_dropped_events_total", Increments, 1.0, "Log events dropped because the event log's queue was full."),
 ];
 
 /// The `database` measurement's fields are per-second rates of

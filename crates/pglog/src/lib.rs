@@ -1,0 +1,58 @@
+//! pglog: reads PostgreSQL's own logs (jsonlog) and turns them into series
+//! and events — errors by severity and SQLSTATE, deadlocks with their
+//! statements, lock waits with the blocker, checkpoints, autovacuum runs,
+//! connection failures, replication worker errors and starts, slow
+//! statements normalised.
+//!
+//! Data flow, top to bottom, no arrow back up: [`Follower`] (files →
+//! lines, through rotation and restarts) → [`Record::parse`] (line →
+//! record) → [`classify`] (record → [`Class`]) → [`Tally`] (classes →
+//! per-interval [`model::Point`]s and rate-limited [`model::Event`]s) →
+//! [`run`] (threads per node, a bounded queue between reading and
+//! tallying, points to a [`model::PointSender`], events to a channel).
+//!
+//! # Measurements
+//!
+//! Every point has the tag `node`; points are **per-interval deltas**
+//! (what was logged since the previous point of that series), handed over
+//! once per interval; the Prometheus sink sums them into `_total`
+//! counters. Times are f64 milliseconds, counts i64.
+//!
+//! | measurement | tags (besides `node`) | fields |
+//! |---|---|---|
+//! | `pg_log` | `severity`, `sqlstate` | `count` (only combinations seen in the interval) |
+//! | `pg_deadlocks` | — | `count` |
+//! | `pg_lock_waits` | — | `count` (waits past deadlock_timeout), `max_wait_ms` |
+//! | `pg_checkpoints` | — | `count`, `write_ms`, `sync_ms`, `buffers` |
+//! | `pg_autovacuum` | `table` | `count`, `duration_ms` |
+//! | `pg_connection_failures` | `kind` (`auth`, `other`) | `count` |
+//! | `pg_slow_statements` | `query` (12 hex digits of the normalised text's SHA-256) | `count`, `total_ms`, `max_ms` |
+//! | `pg_replication_workers` | — | `errors`, `starts` |
+//! | `pg_log_dropped` | — | `count`: lines the reader dropped because the tallier was behind; `events`: events dropped because the event log's queue was full |
+
+/// Every measurement pglog writes.
+pub const MEASUREMENTS: &[&str] = &[
+    "pg_log",
+    "pg_deadlocks",
+    "pg_lock_waits",
+    "pg_checkpoints",
+    "pg_autovacuum",
+    "pg_connection_failures",
+    "pg_slow_statements",
+    "pg_replication_workers",
+    "pg_log_dropped",
+];
+
+mod classify;
+mod follow;
+mod normalize;
+mod record;
+mod run;
+mod tally;
+
+pub use classify::{Class, classify};
+pub use follow::Follower;
+pub use normalize::{normalize, query_hash};
+pub use record::{ParseError, Record};
+pub use run::{NodeLog, Options, run};
+pub use tally::Tally;

@@ -1,0 +1,92 @@
+//! The follower on real files: rotation to a new file, a line written in
+//! two parts, a truncated file, and history it must not read.
+
+use std::io::Write;
+use std::path::Path;
+use std::time::{Duration, SystemTime};
+
+use pglog::Follower;
+
+fn append(path: &Path, text: &str) {
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .unwrap();
+    f.write_all(text.as_bytes()).unwrap();
+}
+
+fn poll(f: &mut Follower) -> Vec<String> {
+    let mut lines = Vec::new();
+    f.poll(u64::MAX, |l| lines.push(l.to_string())).unwrap();
+    lines
+}
+
+#[test]
+fn rotation_keeps_every_line_in_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = dir.path().join("postgresql-20261201-100000.json");
+    let second = dir.path().join("postgresql-20261201-110000.json");
+    let mut f = Follower::new(dir.path(), ".json", SystemTime::UNIX_EPOCH);
+    assert!(poll(&mut f).is_empty(), "no files yet");
+    append(&first, "a1\na2\n");
+    assert_eq!(poll(&mut f), ["a1", "a2"]);
+    // The collector writes its last lines to the old file, then opens the
+    // new one: both arrive before the follower looks again.
+    append(&first, "a3\n");
+    append(&second, "b1\n");
+    append(&first.with_extension("log"), "not followed\n");
+    assert_eq!(poll(&mut f), ["a3", "b1"]);
+    append(&second, "b2 half");
+    assert!(poll(&mut f).is_empty(), "half a line waits");
+    append(&second, " done\n");
+    assert_eq!(poll(&mut f), ["b2 half done"]);
+    assert_eq!(f.position().unwrap().0, second.as_path());
+}
+
+#[test]
+fn a_truncated_file_is_read_again_from_its_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("postgresql-20261201-100000.json");
+    append(&file, "one\ntwo\n");
+    let mut f = Follower::new(dir.path(), ".json", SystemTime::UNIX_EPOCH);
+    assert_eq!(poll(&mut f), ["one", "two"]);
+    std::fs::write(&file, "x\n").unwrap();
+    assert_eq!(poll(&mut f), ["x"]);
+}
+
+#[test]
+fn files_last_written_before_the_start_are_history() {
+    let dir = tempfile::tempdir().unwrap();
+    let old = dir.path().join("postgresql-20261130-100000.json");
+    append(&old, "old\n");
+    let long_ago = SystemTime::now() - Duration::from_secs(3600);
+    std::fs::File::options()
+        .write(true)
+        .open(&old)
+        .unwrap()
+        .set_modified(long_ago)
+        .unwrap();
+    let mut f = Follower::new(dir.path(), ".json", SystemTime::now() - Duration::from_secs(60));
+    assert!(poll(&mut f).is_empty());
+    append(&dir.path().join("postgresql-20261201-100000.json"), "new\n");
+    assert_eq!(poll(&mut f), ["new"]);
+}
+
+#[test]
+fn a_budget_stops_early_and_the_rest_comes_next_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("p.json");
+    let text: String = (0..1000).map(|i| format!("line {i}\n")).collect();
+    append(&file, &text);
+    let mut f = Follower::new(dir.path(), ".json", SystemTime::UNIX_EPOCH);
+    let mut lines = Vec::new();
+    let mut rounds = 0;
+    while lines.len() < 1000 && rounds < 10_000 {
+        f.poll(100, |l| lines.push(l.to_string())).unwrap();
+        rounds += 1;
+    }
+    assert!(rounds > 10, "a 100-byte budget reads in many rounds ({rounds})");
+    assert_eq!(lines.len(), 1000);
+    assert_eq!(lines[999], "line 999");
+}
