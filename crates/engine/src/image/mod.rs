@@ -109,7 +109,7 @@ impl Engine {
     /// Builds the image `spec` describes, or finds it when the host's files
     /// are unchanged since it was built (same content hash, same tag).
     pub async fn build_image(&self, spec: &ImageSpec) -> Result<BuiltImage, EngineError> {
-        let (entries, changes, prefix) = spec.plan()?;
+        let (mut entries, changes, prefix) = spec.plan()?;
         let hash = content_hash(&entries, &changes)?;
         let reference = format!("{}:{prefix}-{}", spec.repository, &hash[..12]);
         if let Some(id) = self.image_id(&reference).await? {
@@ -120,6 +120,8 @@ impl Engine {
                 packed_bytes: 0,
             });
         }
+        // Only now: `ldd` over every binary is most of a cached build's time.
+        add_libraries(&mut entries)?;
         let packed_bytes = self.import(entries, changes, &reference).await?;
         let id = self
             .image_id(&reference)
@@ -206,11 +208,19 @@ impl Engine {
 }
 
 /// SHA-256 over every entry's path and kind, each host file's size and
-/// mtime, the data written from memory, the import's changes and
-/// [`PACKER_VERSION`]: any of them changing gives a new tag.
+/// mtime, the data written from memory, the import's changes,
+/// [`PACKER_VERSION`] and the mtimes of the library directories `ldd`
+/// resolves into (a package installing or upgrading a library renames a
+/// file there): any of them changing gives a new tag. The libraries are
+/// added after the cache check, so the hash covers them by directory.
 fn content_hash(entries: &Entries, changes: &[String]) -> Result<String, EngineError> {
     let mut hash = Sha256::new();
     hash.update(format!("packer {PACKER_VERSION}\n"));
+    for dir in LIB_DIRS {
+        if let Ok((_, sec, nsec)) = entries::stamp(Path::new(dir)) {
+            hash.update(format!("libdir {dir} {sec}.{nsec}\n"));
+        }
+    }
     for change in changes {
         hash.update(format!("change {change}\n"));
     }
@@ -245,7 +255,6 @@ fn postgres_entries(version: u32) -> Result<(Entries, Vec<String>), EngineError>
     entries.tree(Path::new("/usr/share/zoneinfo"), &|_| false)?;
     entries.tree(Path::new("/usr/lib/locale/C.utf8"), &|_| false)?;
     base_root(&mut entries, owner)?;
-    add_libraries(&mut entries)?;
     entries.dir("/var/run/postgresql", 0o2775, owner);
     entries.dir("/var/lib/postgresql", 0o755, owner);
     entries.dir(DATA_MOUNT, 0o700, owner);
@@ -277,7 +286,6 @@ fn binary_entries(path: &Path) -> Result<(Entries, Vec<String>), EngineError> {
             gid: 65534,
         }),
     )?;
-    add_libraries(&mut entries)?;
     let changes = vec![
         "USER 65534:65534".into(),
         "ENV PATH=/usr/local/bin:/usr/bin:/bin".into(),
@@ -290,6 +298,9 @@ fn binary_entries(path: &Path) -> Result<(Entries, Vec<String>), EngineError> {
 
 /// Where the dynamic loader looks: there is no `ld.so.cache` in the image.
 const LIB_PATH: &str = "/usr/lib/x86_64-linux-gnu:/usr/lib";
+
+/// The host directories the packed libraries come from.
+const LIB_DIRS: &[&str] = &["/usr/lib/x86_64-linux-gnu", "/usr/lib", "/usr/lib64"];
 
 /// The merged-/usr skeleton, busybox as `/bin/sh`, `/tmp`, passwd, group.
 fn base_root(entries: &mut Entries, owner: Owner) -> Result<(), EngineError> {

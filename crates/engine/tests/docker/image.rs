@@ -38,11 +38,23 @@ async fn the_postgres_image_builds_cold_then_comes_from_the_cache() {
     guard.reference = Some(cold.reference.clone());
     assert!(!cold.cached, "{cold:?}");
     assert!(
-        cold.packed_bytes > 10_000_000,
+        cold.packed_bytes > 50_000_000,
         "a Postgres image of only {} bytes",
         cold.packed_bytes
     );
     assert!(cold.reference.contains(":15-"), "{}", cold.reference);
+    // Everything postgres and initdb load is in there: they run.
+    let lab = Lab {
+        name: unique("cold"),
+        engine: engine.clone(),
+    };
+    for tool in ["postgres", "initdb"] {
+        let code = engine
+            .run_once(&lab.name, tool, &cold.reference, &[tool, "--version"])
+            .await
+            .unwrap();
+        assert_eq!(code, 0, "{tool} --version in {}", cold.reference);
+    }
 
     let cached = engine.build_image(&spec).await.expect("cached build");
     assert!(cached.cached, "{cached:?}");
