@@ -26,7 +26,7 @@ use tokio::task::JoinHandle;
 use tokio::time::{Instant, MissedTickBehavior};
 use tokio_postgres::Client;
 
-use crate::up::{Lab, LinkErrors};
+use crate::running::{Lab, LinkErrors};
 
 /// How often the queue is read: the bulk of a change's delay.
 const TICK: Duration = Duration::from_millis(200);

@@ -21,6 +21,7 @@ pub mod ports;
 pub mod preflight;
 mod replwatch;
 mod routes;
+mod running;
 pub mod secrets;
 mod services;
 mod stages;

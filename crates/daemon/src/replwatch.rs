@@ -19,7 +19,7 @@ use tokio::sync::mpsc;
 use tokio::time::{Instant, MissedTickBehavior, timeout};
 use tokio_postgres::Client;
 
-use crate::up::{Lab, LinkErrors};
+use crate::running::{Lab, LinkErrors};
 
 const TICK: Duration = Duration::from_secs(2);
 /// A paused or overloaded subscriber must not stall the watcher.

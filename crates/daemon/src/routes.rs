@@ -18,7 +18,7 @@ use axum::routing::{get, post};
 use model::Secret;
 use serde::Deserialize;
 
-use crate::up::Lab;
+use crate::running::Lab;
 use crate::{eventlog, status};
 
 pub(crate) fn router(lab: Arc<Lab>, token: Secret) -> Router {

@@ -16,7 +16,7 @@ use tokio::task::JoinHandle;
 use crate::assemble;
 use crate::faults;
 use crate::layout::StateDir;
-use crate::up::Lab;
+use crate::running::Lab;
 
 /// Opens the store's sinks as `[sample]` says. The influx sink tags every
 /// point with the lab's name, so labs can share a database.

@@ -10,7 +10,7 @@ use supervisor::UnitState;
 use tokio::sync::mpsc;
 
 use crate::faults;
-use crate::up::Lab;
+use crate::running::Lab;
 
 /// Builds the status now: unit states from the supervisor, link states and
 /// lag measured live on the publishers and subscribers, and over both the

@@ -25,7 +25,8 @@ use tokio::sync::{Notify, mpsc, watch};
 use crate::eventlog::EventLog;
 use crate::faults::Faults;
 use crate::layout::{LockHolder, StateDir, write_atomic};
-use crate::links::{self, Links};
+use crate::links;
+use crate::running::{Lab, LinkErrors, ReplicationInfo};
 use crate::{assemble, leftovers, ports, routes, secrets, services, stages};
 
 /// What `up` needs beyond the plan.
@@ -38,38 +39,6 @@ pub struct UpOptions {
     pub echo: bool,
     /// How long nodes and subscriptions may take to get ready.
     pub ready_timeout: Duration,
-}
-
-/// Replication links whose worker keeps failing, by (replication,
-/// subscriber): the subscriber's reason and what to do. The replication
-/// watcher writes it; the status reads it.
-pub type LinkErrors = Arc<std::sync::Mutex<BTreeMap<(String, String), String>>>;
-
-/// The running lab, shared with the API routes.
-pub struct Lab {
-    pub name: String,
-    pub api: String,
-    /// (phase, message)
-    pub phase: watch::Sender<(String, Option<String>)>,
-    pub nodes: Vec<(NodeSpec, UnitHandle)>,
-    pub services: Vec<UnitHandle>,
-    /// Every node and service by name.
-    pub units: BTreeMap<String, UnitHandle>,
-    pub replications: Vec<ReplicationInfo>,
-    pub state: StateDir,
-    pub links: Links,
-    pub faults: Arc<Faults>,
-    pub store: store::Store,
-    pub shutdown: Notify,
-    pub link_errors: LinkErrors,
-    /// Into the event log, for events the CLI reports (`POST /api/events`).
-    pub events: mpsc::Sender<Event>,
-}
-
-pub struct ReplicationInfo {
-    pub name: String,
-    pub publisher: String,
-    pub subscribers: Vec<String>,
 }
 
 /// Runs the lab until asked to stop. Returns an error when it could not be
