@@ -48,12 +48,7 @@ pub(crate) fn spawn(plan: &Plan, lab: &Arc<Lab>, events: mpsc::Sender<Event>) ->
 }
 
 fn followers(plan: &Plan, lab: &Lab) -> Vec<Follower> {
-    let spec = |name: &str| {
-        lab.nodes
-            .iter()
-            .find(|(s, _)| s.name == name)
-            .map(|(s, _)| s.clone())
-    };
+    let spec = |name: &str| lab.node(name).map(|n| n.spec().clone());
     let mut out: Vec<Follower> = Vec::new();
     for repl in &plan.replications {
         let Some(node) = spec(&repl.publisher) else {

@@ -10,6 +10,7 @@
 
 mod alerts;
 pub mod assemble;
+mod backend;
 mod ddlfollow;
 pub mod eventlog;
 pub mod faults;

@@ -36,7 +36,8 @@ pub(crate) async fn run(lab: Arc<Lab>, events: mpsc::Sender<Event>) {
 fn subscribers(lab: &Lab) -> Vec<Subscriber> {
     lab.nodes
         .iter()
-        .filter_map(|(spec, _)| {
+        .map(|node| node.spec())
+        .filter_map(|spec| {
             let links: Vec<Link> = lab
                 .replications
                 .iter()

@@ -119,10 +119,10 @@ async fn ensure_subscription(
 ) -> Result<bool, Error> {
     let name = subscription_name(spec.name, &sub.node.name);
     let what = format!("creating subscription {name} on {}", sub.node.name);
-    let port = sub.publisher_port;
+    let (host, port) = (&sub.publisher_host, sub.publisher_port);
     let password = spec.publisher.credentials.replication.expose();
     let conninfo = format!(
-        "host=127.0.0.1 port={port} dbname={DATABASE} user={REPLICATION_ROLE} password={password} application_name={name}"
+        "host={host} port={port} dbname={DATABASE} user={REPLICATION_ROLE} password={password} application_name={name}"
     );
     // The connection string holds a password: keep the statements that
     // carry it out of the server log, even when they fail.

@@ -19,8 +19,10 @@ use crate::synclog::{self, WorkerError};
 pub struct SubscriberSpec<'a> {
     pub node: &'a NodeSpec,
     pub client: &'a Client,
-    /// The port on 127.0.0.1 this subscriber reaches the publisher at (its
-    /// proxy link, so that link faults act on replication).
+    /// The host and port this subscriber reaches the publisher at (on this
+    /// machine, 127.0.0.1 and the link's proxy, so that link faults act on
+    /// replication). The daemon's node backend decides them.
+    pub publisher_host: String,
     pub publisher_port: u16,
     /// The subscriber's server log, where a failed sync's reason is.
     pub log: PathBuf,
