@@ -15,10 +15,57 @@ use crate::faults::Faults;
 use crate::layout::StateDir;
 use crate::links::Links;
 
-/// Replication links whose worker keeps failing, by (replication,
-/// subscriber): the subscriber's reason and what to do. The replication
-/// watcher writes it; the status reads it.
-pub(crate) type LinkErrors = Arc<std::sync::Mutex<BTreeMap<(String, String), String>>>;
+/// What marks a replication link `error`, by (replication, subscriber).
+/// Two watchers write it, each clearing only its own marks: the
+/// replication watcher (a worker that keeps failing) and the DDL follower
+/// (a schema change held back). The status reads it.
+#[derive(Clone, Default)]
+pub(crate) struct LinkErrors(Arc<std::sync::Mutex<BTreeMap<(String, String), LinkError>>>);
+
+/// One link's error: who found it and what it says (the reason and what to do).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct LinkError {
+    pub(crate) source: LinkErrorSource,
+    pub(crate) message: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum LinkErrorSource {
+    /// The replication watcher: the subscription's worker keeps failing.
+    Worker,
+    /// The DDL follower: a schema change could not be applied.
+    Ddl,
+}
+
+impl LinkErrors {
+    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<(String, String), LinkError>> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Marks the link, replacing whatever marked it before.
+    pub(crate) fn set(&self, replication: &str, subscriber: &str, source: LinkErrorSource, message: String) {
+        let key = (replication.to_string(), subscriber.to_string());
+        self.lock().insert(key, LinkError { source, message });
+    }
+
+    /// Takes back `source`'s mark on the link; another's stays.
+    pub(crate) fn clear(&self, replication: &str, subscriber: &str, source: LinkErrorSource) {
+        let key = (replication.to_string(), subscriber.to_string());
+        let mut errors = self.lock();
+        if errors.get(&key).is_some_and(|e| e.source == source) {
+            errors.remove(&key);
+        }
+    }
+
+    /// The link's error as the status shows it.
+    pub(crate) fn shown(&self, replication: &str, subscriber: &str) -> Option<String> {
+        let key = (replication.to_string(), subscriber.to_string());
+        self.lock().get(&key).map(|e| match e.source {
+            LinkErrorSource::Worker => e.message.clone(),
+            LinkErrorSource::Ddl => format!("schema change not applied: {}", e.message),
+        })
+    }
+}
 
 /// The running lab, shared with the API routes.
 pub(crate) struct Lab {
@@ -74,4 +121,31 @@ pub(crate) struct ReplicationInfo {
     pub(crate) name: String,
     pub(crate) publisher: String,
     pub(crate) subscribers: Vec<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_watcher_clears_only_its_own_mark() {
+        use LinkErrorSource::{Ddl, Worker};
+        let errors = LinkErrors::default();
+        errors.set("books", "sub1", Ddl, "relation x does not exist".into());
+        assert_eq!(
+            errors.shown("books", "sub1").as_deref(),
+            Some("schema change not applied: relation x does not exist")
+        );
+        errors.clear("books", "sub1", Worker);
+        assert!(errors.shown("books", "sub1").is_some());
+        errors.set("books", "sub1", Worker, "its worker failed".into());
+        errors.clear("books", "sub1", Ddl);
+        assert_eq!(
+            errors.shown("books", "sub1").as_deref(),
+            Some("its worker failed")
+        );
+        errors.clear("books", "sub1", Worker);
+        assert_eq!(errors.shown("books", "sub1"), None);
+        assert_eq!(errors.shown("books", "sub2"), None);
+    }
 }

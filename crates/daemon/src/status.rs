@@ -254,12 +254,9 @@ async fn give_back(lab: &Lab, node: &str, client: Option<tokio_postgres::Client>
     }
 }
 
-/// What the replication watcher says of a link whose worker keeps failing.
+/// What the replication watcher or the DDL follower says of a link.
 fn link_error(lab: &Lab, replication: &str, subscriber: &str) -> Option<String> {
-    let errors = lab.link_errors.lock().unwrap_or_else(|e| e.into_inner());
-    errors
-        .get(&(replication.to_string(), subscriber.to_string()))
-        .cloned()
+    lab.link_errors.shown(replication, subscriber)
 }
 
 #[cfg(test)]
