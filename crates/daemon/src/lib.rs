@@ -4,12 +4,16 @@
 //! appends every supervisor event to the event log.
 //!
 //! [`assemble`] is the only place a Plan becomes stage options (pg node
-//! specs, supervisor unit specs); [`layout::StateDir`] names every file the
+//! specs, supervisor unit specs, links, store, sampler, hum, alerts);
+//! `running::Lab` is the running lab every part reads; `backend::Node` is
+//! the one way to start, stop, signal and inspect a node (the native
+//! supervised server today); [`layout::StateDir`] names every file the
 //! lab keeps on disk. The CLI uses both for the commands that work without a
 //! daemon (`psql`, `env`, `verify`, `down` of a lab whose daemon was killed).
 
 mod alerts;
 pub mod assemble;
+mod backend;
 mod ddlfollow;
 pub mod eventlog;
 pub mod faults;
@@ -21,6 +25,7 @@ pub mod ports;
 pub mod preflight;
 mod replwatch;
 mod routes;
+mod running;
 pub mod secrets;
 mod services;
 mod stages;

@@ -22,9 +22,11 @@ mod duration;
 mod event;
 mod point;
 mod secret;
+mod slot;
 
 pub use calendar::civil_from_days;
 pub use duration::{parse_duration, parse_duration_in};
 pub use event::{Event, EventKind, Exit, now_ns};
 pub use point::{FieldValue, Point};
 pub use secret::Secret;
+pub use slot::subscription_name;

@@ -99,7 +99,7 @@ impl State {
                 for s in &r.subscribers {
                     state
                         .slots
-                        .insert(slot_name(&r.name, s), (r.name.clone(), s.clone()));
+                        .insert(model::subscription_name(&r.name, s), (r.name.clone(), s.clone()));
                 }
             }
             if r.subscribers.contains(&node.name) {
@@ -120,12 +120,6 @@ impl State {
         }
         out
     }
-}
-
-/// The slot (and subscription) name prodhome gives a subscriber's link:
-/// `<replication>_<subscriber>` (as `pg::subscription_name`).
-fn slot_name(replication: &str, subscriber: &str) -> String {
-    format!("{replication}_{subscriber}")
 }
 
 pub(crate) async fn collect(
