@@ -128,11 +128,11 @@ impl Say {
 /// nodes' specs (clusters created, configuration written), the named
 /// secrets, and the proxy links, listening.
 struct Prepared {
-    bins: pg::Binaries,
-    account: pg::Account,
     specs: Vec<NodeSpec>,
     named_secrets: BTreeMap<String, Secret>,
     links: Links,
+    /// The lab's nodes, each handed to its backend (none started yet).
+    nodes: Vec<Node>,
 }
 
 /// Phase 1, prepare: binaries, account, secrets, servers left running by an
@@ -153,13 +153,45 @@ async fn prepare(opts: &UpOptions, events: &mpsc::Sender<Event>, say: Say) -> Re
     let specs = assemble::node_specs(plan, state, &ports, &creds)?;
     create_clusters(opts, &bins, &account, &specs, say).await?;
     let links = links::start(assemble::link_options(plan, &ports)?).await?;
+    let nodes = spawn_nodes(plan, state, &bins, &account, &specs, events, say).await?;
     Ok(Prepared {
-        bins,
-        account,
         specs,
         named_secrets,
         links,
+        nodes,
     })
+}
+
+/// Every node handed to the lab's backend: a supervisor unit natively; a
+/// container (the image built first when needed) on Docker.
+async fn spawn_nodes(
+    plan: &Plan,
+    state: &StateDir,
+    bins: &pg::Binaries,
+    account: &pg::Account,
+    specs: &[NodeSpec],
+    events: &mpsc::Sender<Event>,
+    say: Say,
+) -> Result<Vec<Node>> {
+    if plan.backend == lab::Backend::Native {
+        return Ok(specs
+            .iter()
+            .map(|spec| {
+                backend::native::spawn(
+                    spec,
+                    assemble::node_unit(bins, account, state, spec),
+                    events.clone(),
+                )
+            })
+            .collect());
+    }
+    let prepared = backend::docker::prepare(&plan.name, plan.postgres_version).await?;
+    say.say(format!("docker backend: image {}", prepared.image));
+    let mut nodes = Vec::new();
+    for spec in specs {
+        nodes.push(backend::docker::create(&prepared, spec, events.clone()).await?);
+    }
+    Ok(nodes)
 }
 
 /// Servers left running by a daemon that was killed: shut down cleanly (no
@@ -233,14 +265,7 @@ fn spawn_lab(
     events: &mpsc::Sender<Event>,
 ) -> Result<(Arc<Lab>, JoinHandle<()>)> {
     let UpOptions { plan, state, .. } = opts;
-    let nodes: Vec<Node> = prepared
-        .specs
-        .iter()
-        .map(|spec| {
-            let unit = assemble::node_unit(&prepared.bins, &prepared.account, state, spec);
-            backend::native::spawn(spec, unit, events.clone())
-        })
-        .collect();
+    let nodes = prepared.nodes.clone();
     let refs = assemble::Refs {
         nodes: &prepared.specs,
         links: &prepared.links,

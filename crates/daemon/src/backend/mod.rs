@@ -45,6 +45,7 @@
 //!   address or the link's proxy on 127.0.0.1; a container would use the
 //!   publisher's container name and 5432, or the host gateway for a proxy.
 
+pub(crate) mod docker;
 pub(crate) mod native;
 
 use std::net::{Ipv4Addr, SocketAddr};
@@ -57,6 +58,8 @@ use supervisor::{Condition, UnitStatus};
 #[derive(Clone)]
 pub(crate) enum Node {
     Native(native::NativeNode),
+
+    Docker(docker::DockerNode),
 }
 
 /// What [`Node::signal`] does to a whole server.
@@ -87,36 +90,42 @@ impl Node {
     pub(crate) fn spec(&self) -> &NodeSpec {
         match self {
             Node::Native(n) => &n.spec,
+            Node::Docker(n) => &n.spec,
         }
     }
 
     pub(crate) async fn start(&self) {
         match self {
             Node::Native(n) => n.unit.start().await,
+            Node::Docker(n) => n.start().await,
         }
     }
 
     pub(crate) async fn stop(&self) {
         match self {
             Node::Native(n) => n.unit.stop().await,
+            Node::Docker(n) => n.stop().await,
         }
     }
 
     pub(crate) async fn restart(&self) {
         match self {
             Node::Native(n) => n.unit.restart().await,
+            Node::Docker(n) => n.restart().await,
         }
     }
 
     pub(crate) fn signal(&self, signal: NodeSignal) -> Result<(), NotRunning> {
         match self {
             Node::Native(n) => n.signal(signal),
+            Node::Docker(n) => n.signal(signal),
         }
     }
 
     pub(crate) async fn wait_ready(&self, timeout: Duration) -> Result<(), UnitStatus> {
         match self {
             Node::Native(n) => n.unit.wait_ready(timeout).await.map(|_| ()),
+            Node::Docker(n) => n.wait_for(Condition::Ready, timeout).await,
         }
     }
 
@@ -125,18 +134,21 @@ impl Node {
     pub(crate) async fn wait_for(&self, condition: Condition, timeout: Duration) -> Result<(), UnitStatus> {
         match self {
             Node::Native(n) => n.unit.wait_for(condition, timeout).await.map(|_| ()),
+            Node::Docker(n) => n.wait_for(condition, timeout).await,
         }
     }
 
     pub(crate) fn status(&self) -> UnitStatus {
         match self {
             Node::Native(n) => n.unit.status(),
+            Node::Docker(n) => n.status(),
         }
     }
 
     pub(crate) fn host_pid(&self) -> Option<u32> {
         match self {
             Node::Native(n) => n.unit.status().pid,
+            Node::Docker(n) => n.status().pid,
         }
     }
 
@@ -152,6 +164,7 @@ impl Node {
                 host: Ipv4Addr::LOCALHOST.to_string(),
                 port: link_port.unwrap_or(other.host_addr().port()),
             },
+            Node::Docker(n) => n.reach(other),
         }
     }
 }

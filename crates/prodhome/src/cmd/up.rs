@@ -14,7 +14,6 @@ use crate::context::{Context, cache_dir, runtime};
 /// Runs the lab in this process until Ctrl-C or SIGTERM.
 pub(crate) fn foreground(ctx: &Context, timeout: Duration) -> Result<i32> {
     refuse_if_running(ctx)?;
-    docker_gate(ctx)?;
     preflight(ctx)?;
     announce(ctx);
     run_daemon(ctx, timeout, true)
@@ -69,7 +68,6 @@ pub(crate) fn detached(ctx: &Context, timeout: Duration) -> Result<i32> {
         }
         LockHolder::Free => {}
     }
-    docker_gate(ctx)?;
     preflight(ctx)?;
     spawn_daemon(ctx, timeout)
 }
@@ -183,24 +181,6 @@ fn preflight(ctx: &Context) -> Result<()> {
         return Ok(());
     }
     Err(anyhow::Error::new(lab::LabErrors(errors)))
-}
-
-/// The daemon runs nodes as host processes only, so far: a lab asking for
-/// containers is refused before anything starts, rather than run natively.
-fn docker_gate(ctx: &Context) -> Result<()> {
-    if ctx.plan.backend != lab::Backend::Docker {
-        return Ok(());
-    }
-    let at = match &ctx.plan.backend_at {
-        Some(at) => format!(" ({at})"),
-        None => " (--backend docker)".into(),
-    };
-    bail!(
-        "lab {}: backend \"docker\"{at}: this prodhome cannot run the lab's nodes in containers yet \
-         (the daemon has no Docker node backend); `prodhome image build` and `prodhome doctor` already use the engine.\n  \
-         help: run it natively: remove `backend = \"docker\"` or pass `--backend native`",
-        ctx.plan.name
-    );
 }
 
 fn refuse_if_running(ctx: &Context) -> Result<()> {
