@@ -1,5 +1,5 @@
 //! Applying faults now, undoing them later: node faults through the node
-//! backend ([`crate::backend::Node`]; a service's through its supervisor
+//! backend (`backend::Node`; a service's through its supervisor
 //! handle), link faults through the proxy links. Every
 //! start and end is an Event. Whatever ends the daemon (heal, down, Ctrl-C)
 //! heals everything first, so no server stays paused and no link stays cut;

@@ -81,6 +81,7 @@ async fn links(lab: &Lab, active: &[api::ActiveFault]) -> Vec<LinkReport> {
             }
         }
     }
+    let mut broken = std::collections::BTreeSet::new();
     let mut replication = Vec::new();
     for repl in &lab.replications {
         for sub_name in &repl.subscribers {
@@ -88,15 +89,15 @@ async fn links(lab: &Lab, active: &[api::ActiveFault]) -> Vec<LinkReport> {
                 None => ("unknown".to_string(), None),
                 Some(p) => {
                     let subscriber = clients[sub_name].as_ref();
-                    match link_status(p, subscriber, &repl.name, sub_name).await {
-                        Some(measured) => measured,
-                        None => {
-                            // Stalled or broken: new connections next time.
-                            clients.insert(repl.publisher.clone(), None);
-                            clients.insert(sub_name.clone(), None);
+                    link_status(p, subscriber, &repl.name, sub_name)
+                        .await
+                        .unwrap_or_else(|| {
+                            // Stalled or broken: new connections next time
+                            // (this build's other links still try these).
+                            broken.insert(repl.publisher.clone());
+                            broken.insert(sub_name.clone());
                             ("unknown".to_string(), None)
-                        }
-                    }
+                        })
                 }
             };
             if faults::link_cut(active, &repl.publisher, sub_name) {
@@ -118,7 +119,9 @@ async fn links(lab: &Lab, active: &[api::ActiveFault]) -> Vec<LinkReport> {
         }
     }
     for (name, client) in clients {
-        give_back(lab, &name, client).await;
+        if !broken.contains(&name) {
+            give_back(lab, &name, client).await;
+        }
     }
     replication
 }

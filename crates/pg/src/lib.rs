@@ -40,7 +40,7 @@ pub use connect::{admin, kept_admin, probe, user};
 pub use describe::{SettingInfo, SettingKind, SettingProblem, describe_config, judge_settings};
 pub use drift::Drift;
 pub use error::{Error, ErrorKind};
-pub use lag::{LinkStatus, link_status};
+pub use lag::{LinkStatus, SLOTS, SlotRow, link_status};
 pub use proof::{KeyDiff, LedgerCheck, SlotCheck, check_ledger, check_slots, key_diff};
 pub use replication::{ReplicationSpec, setup_replication, subscription_name};
 pub use roles::bootstrap;
