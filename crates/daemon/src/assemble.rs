@@ -1,16 +1,27 @@
-//! The one place a lab's Plan becomes the small options each stage takes:
-//! `pg::NodeSpec`s for the nodes and `supervisor::UnitSpec`s to run them.
+//! The one place a lab's Plan becomes the small options each stage takes,
+//! as pure functions (no process, socket or connection is touched here):
+//! `pg::NodeSpec`s for the nodes and the `supervisor::UnitSpec`s that run
+//! them and the app services (their `${...}` env references resolved),
+//! the proxy links' names and options, the replications the running lab
+//! tracks, and the options of the store, the sampler, hum and the alerts.
+//! Only the ports (`ports.rs`, kept across runs in `ports.json`) are chosen
+//! elsewhere, because choosing them reads the machine.
 
 use std::collections::BTreeMap;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
 use std::time::Duration;
 
-use anyhow::{Result, bail};
-use lab::Plan;
+use anyhow::{Result, anyhow, bail};
+use lab::{DependsOn, Plan, ProbeCheckPlan, ProbePlan, RestartPlan, ServicePlan};
+use model::Secret;
 use nix::sys::signal::Signal;
 use pg::{Account, Binaries, Credentials, NodeSpec};
-use supervisor::{LogMode, Probe, ProbeCheck, ProbeSpec, RestartPolicy, UnitSpec};
+use supervisor::{Condition, LogMode, Probe, ProbeCheck, ProbeSpec, RestartMode, RestartPolicy, UnitSpec};
 
 use crate::layout::StateDir;
+use crate::links::{Links, clients_link, replication_link};
+use crate::running::ReplicationInfo;
 
 /// Unix sockets paths are limited to 107 bytes.
 const MAX_SOCKET_PATH: usize = 107;
@@ -185,3 +196,286 @@ pub(crate) fn influx_options(
 /// `[sample.influx] token_env` names a variable that is not set.
 #[derive(Debug)]
 pub struct MissingToken(pub String);
+
+impl std::fmt::Display for MissingToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "[sample.influx] reads its token from ${}, which is not set; export it and run `prodhome up` again",
+            self.0
+        )
+    }
+}
+
+/// What env references resolve against.
+pub(crate) struct Refs<'a> {
+    pub(crate) nodes: &'a [NodeSpec],
+    pub(crate) links: &'a Links,
+    pub(crate) secrets: &'a BTreeMap<String, Secret>,
+}
+
+impl Refs<'_> {
+    /// `value` with every `${...}` replaced (the lab checked they exist).
+    pub(crate) fn resolve(&self, value: &str) -> Result<String> {
+        let mut out = String::new();
+        let mut rest = value;
+        while let Some(start) = rest.find("${") {
+            out.push_str(&rest[..start]);
+            let after = &rest[start + 2..];
+            let end = after
+                .find('}')
+                .ok_or_else(|| anyhow!("unclosed ${{ in {value:?}"))?;
+            out.push_str(&self.one(&after[..end])?);
+            rest = &after[end + 1..];
+        }
+        out.push_str(rest);
+        Ok(out)
+    }
+
+    fn one(&self, reference: &str) -> Result<String> {
+        let parts: Vec<&str> = reference.split('.').collect();
+        match parts.as_slice() {
+            ["postgres", node, attr] => {
+                let spec = self
+                    .nodes
+                    .iter()
+                    .find(|n| n.name == *node)
+                    .ok_or_else(|| anyhow!("no node {node}"))?;
+                let port = self.links.client_port(node).unwrap_or(spec.port);
+                let password = spec.credentials.superuser.expose();
+                Ok(match *attr {
+                    "url" => format!(
+                        "postgresql://{}:{password}@127.0.0.1:{port}/{}",
+                        pg::SUPERUSER,
+                        pg::DATABASE
+                    ),
+                    "host" => "127.0.0.1".into(),
+                    "port" => port.to_string(),
+                    "user" => pg::SUPERUSER.into(),
+                    "password" => password.to_string(),
+                    "database" => pg::DATABASE.into(),
+                    other => return Err(anyhow!("unknown attribute {other}")),
+                })
+            }
+            ["secret", name] => Ok(self
+                .secrets
+                .get(*name)
+                .ok_or_else(|| anyhow!("no secret {name}"))?
+                .expose()
+                .to_string()),
+            _ => Err(anyhow!("unknown reference ${{{reference}}}")),
+        }
+    }
+}
+
+/// How the supervisor runs one service.
+pub(crate) fn service_unit(plan: &ServicePlan, state: &StateDir, refs: &Refs<'_>) -> Result<UnitSpec> {
+    let mut spec = UnitSpec::new(&plan.name, program(plan), state.node_log(&plan.name));
+    spec.args = plan.command[1..].to_vec();
+    spec.env = plan
+        .env
+        .iter()
+        .map(|(k, v)| Ok((k.clone(), refs.resolve(v)?)))
+        .collect::<Result<_>>()?;
+    spec.cwd = Some(plan.workdir.clone());
+    spec.stop_signal = signal(&plan.stop_signal);
+    spec.stop_timeout = plan.stop_timeout;
+    spec.policy = RestartPolicy {
+        mode: match plan.restart {
+            RestartPlan::No => RestartMode::No,
+            RestartPlan::OnFailure => RestartMode::OnFailure,
+            RestartPlan::Always => RestartMode::Always,
+        },
+        max_restarts: plan.max_restarts,
+        ..RestartPolicy::default()
+    };
+    spec.ready = plan.ready.as_ref().map(probe);
+    spec.live = plan.live.as_ref().map(probe);
+    Ok(spec)
+}
+
+/// The program a service runs: `./app` and `bin/app` are relative to the
+/// service's workdir (an absolute path stays as it is); a bare name is
+/// looked up on PATH when it starts.
+pub(crate) fn program(plan: &ServicePlan) -> PathBuf {
+    let program = PathBuf::from(&plan.command[0]);
+    if program.components().count() > 1 {
+        plan.workdir.join(program)
+    } else {
+        program
+    }
+}
+
+fn probe(plan: &ProbePlan) -> ProbeSpec {
+    let check = match &plan.check {
+        ProbeCheckPlan::Tcp(port) => ProbeCheck::Tcp { port: *port },
+        ProbeCheckPlan::Http(url) => ProbeCheck::Http { url: url.clone() },
+        ProbeCheckPlan::Exec(argv) => ProbeCheck::Exec { argv: argv.clone() },
+    };
+    ProbeSpec {
+        interval: plan.interval,
+        timeout: plan.timeout,
+        failure_threshold: plan.threshold,
+        ..ProbeSpec::new(check)
+    }
+}
+
+fn signal(name: &str) -> Signal {
+    name.parse().unwrap_or(Signal::SIGTERM)
+}
+
+/// The condition a `depends_on` entry waits for.
+pub(crate) fn condition(c: DependsOn) -> Condition {
+    match c {
+        DependsOn::Started => Condition::Started,
+        DependsOn::Ready => Condition::Ready,
+        DependsOn::Healthy => Condition::Healthy,
+    }
+}
+
+/// Every link name `plan` needs, in a stable order: each node's client
+/// path, then each replication path once.
+pub(crate) fn link_names(plan: &Plan) -> Vec<String> {
+    let mut names: Vec<String> = plan.nodes.iter().map(|n| clients_link(&n.name)).collect();
+    for r in &plan.replications {
+        for s in &r.subscribers {
+            let name = replication_link(&r.publisher, s);
+            if !names.contains(&name) {
+                names.push(name);
+            }
+        }
+    }
+    names
+}
+
+/// Each link's options: listening on its kept port, forwarding to its
+/// node's (a replication link to its publisher's).
+pub(crate) fn link_options(plan: &Plan, ports: &BTreeMap<String, u16>) -> Result<Vec<proxy::LinkOptions>> {
+    let port = |name: &str| {
+        ports
+            .get(name)
+            .copied()
+            .ok_or_else(|| anyhow!("no port for {name} yet: run `prodhome up` first"))
+    };
+    let mut out = Vec::new();
+    for name in link_names(plan) {
+        let upstream_node = match name.split_once("->") {
+            Some(("clients", node)) => node,
+            Some((publisher, _)) => publisher,
+            None => continue,
+        };
+        let upstream = SocketAddr::from((Ipv4Addr::LOCALHOST, port(upstream_node)?));
+        let mut opts = proxy::LinkOptions::new(name.clone(), upstream);
+        opts.listen = SocketAddr::from((Ipv4Addr::LOCALHOST, port(&name)?));
+        opts.seed = plan.seed;
+        out.push(opts);
+    }
+    Ok(out)
+}
+
+/// The replications the running lab tracks (status, watchers).
+pub(crate) fn replications(plan: &Plan) -> Vec<ReplicationInfo> {
+    plan.replications
+        .iter()
+        .map(|r| ReplicationInfo {
+            name: r.name.clone(),
+            publisher: r.publisher.clone(),
+            subscribers: r.subscribers.clone(),
+        })
+        .collect()
+}
+
+/// The store's sinks as `[sample]` says. The influx sink tags every point
+/// with the lab's name, so labs can share a database.
+pub(crate) fn store_options(
+    plan: &Plan,
+    state: &StateDir,
+) -> std::result::Result<store::StoreOptions, MissingToken> {
+    let sample = &plan.sample;
+    Ok(store::StoreOptions {
+        embedded: sample.embedded.then(|| store::EmbeddedOptions {
+            path: state.metrics_db(),
+            retention: sample.retention,
+        }),
+        influx: sample
+            .influx
+            .as_ref()
+            .map(|i| influx_options(i, Some(&plan.name)))
+            .transpose()?,
+        prometheus: sample.prometheus,
+    })
+}
+
+/// One node as the sampler sees it: its spec, where it answers on this
+/// machine, and its host pid (process stats; `None` without one).
+pub(crate) struct SampledNode<'a> {
+    pub(crate) spec: &'a NodeSpec,
+    pub(crate) addr: SocketAddr,
+    pub(crate) pid: Option<u32>,
+}
+
+/// The sampler's options: every node itself (not its proxy: the sampler
+/// watches the server, whatever a fault does to the paths in front of it),
+/// the replications, `[sample]`'s queries and interval.
+pub(crate) fn sampler_options(plan: &Plan, nodes: &[SampledNode<'_>]) -> sampler::SamplerOptions {
+    let nodes = nodes
+        .iter()
+        .map(|n| sampler::NodeTarget {
+            name: n.spec.name.clone(),
+            host: n.addr.ip().to_string(),
+            port: n.addr.port(),
+            user: pg::SUPERUSER.into(),
+            password: n.spec.credentials.superuser.clone(),
+            dbname: pg::DATABASE.into(),
+            postmaster_pid: n.pid,
+        })
+        .collect();
+    let replications = plan
+        .replications
+        .iter()
+        .map(|r| sampler::ReplicationTarget {
+            name: r.name.clone(),
+            publisher: r.publisher.clone(),
+            subscribers: r.subscribers.clone(),
+        })
+        .collect();
+    let custom = plan
+        .sample
+        .queries
+        .iter()
+        .map(|q| sampler::CustomQuery {
+            name: q.name.clone(),
+            nodes: q.nodes.clone(),
+            sql: q.sql.clone(),
+            tags: q.tags.clone(),
+            fields: q.fields.clone(),
+        })
+        .collect();
+    sampler::SamplerOptions {
+        interval: plan.sample.interval,
+        nodes,
+        replications,
+        custom,
+        statement_timeout: Duration::from_millis(500)
+            .max(plan.sample.interval / 2)
+            .min(Duration::from_secs(5)),
+    }
+}
+
+/// The alerts' options from `[alert]`; a command runs in the lab file's
+/// directory.
+pub(crate) fn alert_options(alert: &lab::AlertPlan, plan: &Plan) -> crate::alerts::AlertOptions {
+    crate::alerts::AlertOptions {
+        command: alert.command.clone(),
+        webhook: alert.webhook.clone(),
+        down_after: alert.down_after,
+        lag_bytes: alert.lag_bytes,
+        min_interval: alert.min_interval,
+        lab: plan.name.clone(),
+        workdir: Some(plan.dir.clone()),
+        ..Default::default()
+    }
+}
+
+#[cfg(test)]
+mod tests;

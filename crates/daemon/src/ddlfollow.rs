@@ -26,7 +26,7 @@ use tokio::task::JoinHandle;
 use tokio::time::{Instant, MissedTickBehavior};
 use tokio_postgres::Client;
 
-use crate::up::{Lab, LinkErrors};
+use crate::running::{Lab, LinkErrorSource, LinkErrors};
 
 /// How often the queue is read: the bulk of a change's delay.
 const TICK: Duration = Duration::from_millis(200);
@@ -48,12 +48,7 @@ pub(crate) fn spawn(plan: &Plan, lab: &Arc<Lab>, events: mpsc::Sender<Event>) ->
 }
 
 fn followers(plan: &Plan, lab: &Lab) -> Vec<Follower> {
-    let spec = |name: &str| {
-        lab.nodes
-            .iter()
-            .find(|(s, _)| s.name == name)
-            .map(|(s, _)| s.clone())
-    };
+    let spec = |name: &str| lab.node(name).map(|n| n.spec().clone());
     let mut out: Vec<Follower> = Vec::new();
     for repl in &plan.replications {
         let Some(node) = spec(&repl.publisher) else {
@@ -132,25 +127,17 @@ struct Subscriber {
     link_errors: LinkErrors,
 }
 
-/// How a held-back change reads in a link's error, so that only the
-/// follower's own marks are cleared once it applies.
-const LINK_ERROR_PREFIX: &str = "schema change not applied: ";
-
 impl Subscriber {
     /// Marks (with `Some`) or clears every link of this subscriber.
     fn mark_links(&self, error: Option<&str>) {
-        let mut errors = self.link_errors.lock().unwrap_or_else(|e| e.into_inner());
         for route in &self.routes {
-            let key = (route.replication.clone(), self.node.name.clone());
+            let (replication, node) = (&route.replication, &self.node.name);
             match error {
                 Some(message) => {
-                    errors.insert(key, format!("{LINK_ERROR_PREFIX}{message}"));
+                    self.link_errors
+                        .set(replication, node, LinkErrorSource::Ddl, message.into())
                 }
-                None => {
-                    if errors.get(&key).is_some_and(|e| e.starts_with(LINK_ERROR_PREFIX)) {
-                        errors.remove(&key);
-                    }
-                }
+                None => self.link_errors.clear(replication, node, LinkErrorSource::Ddl),
             }
         }
     }

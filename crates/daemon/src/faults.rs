@@ -1,5 +1,6 @@
-//! Applying faults now, undoing them later: node faults through the
-//! supervisor's process handles, link faults through the proxy links. Every
+//! Applying faults now, undoing them later: node faults through the node
+//! backend (`backend::Node`; a service's through its supervisor
+//! handle), link faults through the proxy links. Every
 //! start and end is an Event. Whatever ends the daemon (heal, down, Ctrl-C)
 //! heals everything first, so no server stays paused and no link stays cut;
 //! a daemon killed -9 takes its links with it, and the next `up` resumes any
@@ -17,11 +18,59 @@ use nix::sys::signal::Signal;
 use supervisor::UnitHandle;
 use tokio::sync::{Mutex, mpsc};
 
+use crate::backend::{Node, NodeSignal, NotRunning};
 use crate::links::{Links, clients_link, replication_link};
+
+/// What a node fault acts on: a node, or (as `kill`, `pause`, `stop` and
+/// `restart` allow) an app service.
+#[derive(Clone)]
+pub(crate) enum Subject {
+    Node(Node),
+    Service(UnitHandle),
+}
+
+impl Subject {
+    fn signal(&self, signal: NodeSignal) -> Result<(), NotRunning> {
+        match self {
+            Subject::Node(node) => node.signal(signal),
+            Subject::Service(unit) => {
+                let pid = unit.status().pid.ok_or(NotRunning)?;
+                let signal = match signal {
+                    NodeSignal::Kill => Signal::SIGKILL,
+                    NodeSignal::Pause => Signal::SIGSTOP,
+                    NodeSignal::Resume => Signal::SIGCONT,
+                };
+                supervisor::signal_tree(pid, signal);
+                Ok(())
+            }
+        }
+    }
+
+    pub(crate) async fn start(&self) {
+        match self {
+            Subject::Node(node) => node.start().await,
+            Subject::Service(unit) => unit.start().await,
+        }
+    }
+
+    pub(crate) async fn stop(&self) {
+        match self {
+            Subject::Node(node) => node.stop().await,
+            Subject::Service(unit) => unit.stop().await,
+        }
+    }
+
+    pub(crate) async fn restart(&self) {
+        match self {
+            Subject::Node(node) => node.restart().await,
+            Subject::Service(unit) => unit.restart().await,
+        }
+    }
+}
 
 /// The daemon's fault controller.
 pub(crate) struct Faults {
-    units: BTreeMap<String, UnitHandle>,
+    units: BTreeMap<String, Subject>,
     links: Links,
     events: mpsc::Sender<Event>,
     active: Mutex<Vec<Active>>,
@@ -40,10 +89,10 @@ struct Active {
 /// How to take a fault back.
 enum Undo {
     Resume {
-        pid: u32,
+        unit: Subject,
     },
     Start {
-        unit: UnitHandle,
+        unit: Subject,
     },
     ClearLink {
         link: proxy::Link,
@@ -53,7 +102,7 @@ enum Undo {
 
 impl Faults {
     pub(crate) fn new(
-        units: BTreeMap<String, UnitHandle>,
+        units: BTreeMap<String, Subject>,
         links: Links,
         events: mpsc::Sender<Event>,
     ) -> Arc<Faults> {
@@ -148,7 +197,9 @@ impl Faults {
             timer.abort();
         }
         match active.undo {
-            Undo::Resume { pid } => supervisor::signal_tree(pid, Signal::SIGCONT),
+            Undo::Resume { unit } => {
+                let _ = unit.signal(NodeSignal::Resume);
+            }
             Undo::Start { unit } => unit.start().await,
             Undo::ClearLink { link, kind } => link.clear(kind),
         }
@@ -165,19 +216,15 @@ impl Faults {
                 ));
             };
             let unit = self.units.get(node).ok_or_else(|| self.no_such(&fault.target))?;
-            let pid = unit.status().pid;
+            let not_running = |_| format!("{node} is not running");
             return match fault.kind {
                 FaultKind::Kill => {
-                    let pid = pid.ok_or_else(|| format!("{node} is not running"))?;
-                    // The whole server at once, as when its machine dies.
-                    supervisor::signal_tree(pid, Signal::SIGKILL);
+                    unit.signal(NodeSignal::Kill).map_err(not_running)?;
                     Ok(None)
                 }
                 FaultKind::Pause => {
-                    let pid = pid.ok_or_else(|| format!("{node} is not running"))?;
-                    // The postmaster first, so it forks nothing meanwhile.
-                    supervisor::signal_tree(pid, Signal::SIGSTOP);
-                    Ok(Some(Undo::Resume { pid }))
+                    unit.signal(NodeSignal::Pause).map_err(not_running)?;
+                    Ok(Some(Undo::Resume { unit: unit.clone() }))
                 }
                 FaultKind::Stop => {
                     unit.stop().await;

@@ -3,15 +3,19 @@
 //! replication, serves the control API (`api` crate types) on 127.0.0.1, and
 //! appends every supervisor event to the event log.
 //!
-//! `assemble` is the only place a Plan becomes stage options (pg node
-//! specs, supervisor unit specs); [`layout::StateDir`] names every file the
-//! lab keeps on disk. The CLI reads a lab with no daemon running (`psql`,
-//! `env`, `verify`, `down` of a lab whose daemon was killed) only through
-//! [`offline`], and a running one only through `api`; every other module
-//! is private.
+//! `assemble` is the only place a Plan becomes stage options (pg
+//! node specs, supervisor unit specs, links, store, sampler, hum, alerts);
+//! `running::Lab` is the running lab every part reads; `backend::Node` is
+//! the one way to start, stop, signal and inspect a node (the native
+//! supervised server, or a container); [`layout::StateDir`] names every
+//! file the lab keeps on disk. The CLI reads a lab with no daemon running
+//! (`psql`, `env`, `verify`, `down` of a lab whose daemon was killed) only
+//! through [`offline`], and a running one only through `api`; every other
+//! module is private.
 
 mod alerts;
 mod assemble;
+mod backend;
 mod ddlfollow;
 mod eventlog;
 mod faults;
@@ -24,6 +28,7 @@ mod ports;
 mod preflight;
 mod replwatch;
 mod routes;
+mod running;
 mod secrets;
 mod services;
 mod stages;

@@ -5,10 +5,8 @@
 //! port it connects to.
 
 use std::collections::BTreeMap;
-use std::net::{Ipv4Addr, SocketAddr};
 
 use anyhow::{Context, Result};
-use lab::Plan;
 use proxy::{Link, LinkOptions};
 
 /// Every link of a lab, by name.
@@ -27,33 +25,11 @@ pub(crate) fn replication_link(publisher: &str, subscriber: &str) -> String {
     format!("{publisher}->{subscriber}")
 }
 
-/// Every link name `plan` needs, in a stable order.
-pub(crate) fn names(plan: &Plan) -> Vec<String> {
-    let mut names: Vec<String> = plan.nodes.iter().map(|n| clients_link(&n.name)).collect();
-    for r in &plan.replications {
-        for s in &r.subscribers {
-            let name = replication_link(&r.publisher, s);
-            if !names.contains(&name) {
-                names.push(name);
-            }
-        }
-    }
-    names
-}
-
-/// Starts every link on its kept port, forwarding to the node's port.
-pub(crate) async fn start(plan: &Plan, ports: &BTreeMap<String, u16>) -> Result<Links> {
+/// Starts every link as `assemble::link_options` says.
+pub(crate) async fn start(options: Vec<LinkOptions>) -> Result<Links> {
     let mut links = Links::default();
-    for name in names(plan) {
-        let upstream_node = match name.split_once("->") {
-            Some(("clients", node)) => node,
-            Some((publisher, _)) => publisher,
-            None => continue,
-        };
-        let upstream = SocketAddr::from((Ipv4Addr::LOCALHOST, ports[upstream_node]));
-        let mut opts = LinkOptions::new(name.clone(), upstream);
-        opts.listen = SocketAddr::from((Ipv4Addr::LOCALHOST, ports[&name]));
-        opts.seed = plan.seed;
+    for opts in options {
+        let name = opts.name.clone();
         let link = proxy::start(opts)
             .await
             .with_context(|| format!("starting the proxy link {name}"))?;

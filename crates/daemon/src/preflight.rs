@@ -21,7 +21,7 @@ use std::path::{Path, PathBuf};
 use lab::{LabError, NodePlan, Plan, ServicePlan};
 use pg::{Binaries, SettingInfo, SettingProblem};
 
-use crate::services;
+use crate::assemble;
 
 /// Every pre-start problem of `plan`, in file order. Needs only the plan and
 /// the binaries of its Postgres version; starts nothing that outlives it
@@ -130,7 +130,7 @@ fn program(service: &ServicePlan) -> Option<LabError> {
             "create it, or fix `workdir` (relative to the lab file's directory)".into(),
         ));
     }
-    let program = services::program(service);
+    let program = assemble::program(service);
     let written = &service.command[0];
     let found = if program.components().count() > 1 {
         Some(program.clone()).filter(|p| p.exists())

@@ -19,7 +19,7 @@ use tokio::sync::mpsc;
 use tokio::time::{Instant, MissedTickBehavior, timeout};
 use tokio_postgres::Client;
 
-use crate::up::{Lab, LinkErrors};
+use crate::running::{Lab, LinkErrorSource, LinkErrors};
 
 const TICK: Duration = Duration::from_secs(2);
 /// A paused or overloaded subscriber must not stall the watcher.
@@ -36,7 +36,8 @@ pub(crate) async fn run(lab: Arc<Lab>, events: mpsc::Sender<Event>) {
 fn subscribers(lab: &Lab) -> Vec<Subscriber> {
     lab.nodes
         .iter()
-        .filter_map(|(spec, _)| {
+        .map(|node| node.spec())
+        .filter_map(|spec| {
             let links: Vec<Link> = lab
                 .replications
                 .iter()
@@ -113,7 +114,6 @@ impl Link {
         events: &mpsc::Sender<Event>,
     ) {
         let subscriber = node.name.as_str();
-        let key = (self.replication.clone(), subscriber.to_string());
         let kind = match self.tracker.observe(state, Instant::now()) {
             Change::Failed => {
                 // The worker logged its ERROR before it exited and was
@@ -129,7 +129,12 @@ impl Link {
                 if self.reported.as_ref() == Some(&text) {
                     return;
                 }
-                lock(errors).insert(key, text.clone());
+                errors.set(
+                    &self.replication,
+                    subscriber,
+                    LinkErrorSource::Worker,
+                    text.clone(),
+                );
                 self.reported = Some(text);
                 kind
             }
@@ -138,7 +143,7 @@ impl Link {
                 if self.reported.take().is_none() {
                     return;
                 }
-                lock(errors).remove(&key);
+                errors.clear(&self.replication, subscriber, LinkErrorSource::Worker);
                 EventKind::ReplicationRecovered {
                     subscription: self.subscription.clone(),
                 }
@@ -147,12 +152,6 @@ impl Link {
         };
         let _ = events.send(Event::now(subscriber, kind)).await;
     }
-}
-
-fn lock(
-    errors: &LinkErrors,
-) -> std::sync::MutexGuard<'_, std::collections::BTreeMap<(String, String), String>> {
-    errors.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// The event for a failure of `subscription` on `subscriber`.

@@ -18,7 +18,8 @@ use axum::routing::{get, post};
 use model::Secret;
 use serde::Deserialize;
 
-use crate::up::Lab;
+use crate::faults::Subject;
+use crate::running::Lab;
 use crate::{eventlog, status};
 
 pub(crate) fn router(lab: Arc<Lab>, token: Secret) -> Router {
@@ -170,13 +171,19 @@ async fn post_unit(
     State(lab): State<Arc<Lab>>,
     axum::extract::Path((name, action)): axum::extract::Path<(String, String)>,
 ) -> Result<String, (StatusCode, String)> {
-    let unit = lab.units.get(&name).ok_or_else(|| {
-        let known: Vec<&str> = lab.units.keys().map(String::as_str).collect();
-        (
-            StatusCode::NOT_FOUND,
-            format!("no node or service {name:?}; there are {}", known.join(", ")),
-        )
-    })?;
+    let unit = match (lab.node(&name), lab.service(&name)) {
+        (Some(node), _) => Subject::Node(node.clone()),
+        (None, Some(unit)) => Subject::Service(unit.clone()),
+        (None, None) => {
+            return Err((
+                StatusCode::NOT_FOUND,
+                format!(
+                    "no node or service {name:?}; there are {}",
+                    lab.unit_names().join(", ")
+                ),
+            ));
+        }
+    };
     match action.as_str() {
         "start" => unit.start().await,
         "stop" => unit.stop().await,

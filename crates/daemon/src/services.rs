@@ -1,147 +1,15 @@
-//! App services: the lab's `[service.NAME]`s as supervised units. Their env
-//! references are resolved here (`${postgres.NODE.url}` goes through the
-//! node's client proxy, so client-path faults reach apps too), and each one
-//! starts as soon as what it depends on is started, ready or healthy —
-//! independent services start together.
+//! App services: the lab's `[service.NAME]`s (made units by
+//! `assemble::service_unit`) start as soon as what they depend on is
+//! started, ready or healthy — independent services start together.
 
-use std::collections::BTreeMap;
-use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{Result, anyhow};
-use lab::{DependsOn, ProbeCheckPlan, ProbePlan, RestartPlan, ServicePlan};
-use model::Secret;
-use nix::sys::signal::Signal;
-use pg::NodeSpec;
-use supervisor::{Condition, ProbeCheck, ProbeSpec, RestartMode, RestartPolicy, UnitHandle, UnitSpec};
+use lab::ServicePlan;
+use supervisor::{Condition, UnitHandle, UnitStatus};
 
-use crate::layout::StateDir;
-use crate::links::Links;
-
-/// What env references resolve against.
-pub(crate) struct Refs<'a> {
-    pub(crate) nodes: &'a [NodeSpec],
-    pub(crate) links: &'a Links,
-    pub(crate) secrets: &'a BTreeMap<String, Secret>,
-}
-
-impl Refs<'_> {
-    /// `value` with every `${...}` replaced (the lab checked they exist).
-    pub(crate) fn resolve(&self, value: &str) -> Result<String> {
-        let mut out = String::new();
-        let mut rest = value;
-        while let Some(start) = rest.find("${") {
-            out.push_str(&rest[..start]);
-            let after = &rest[start + 2..];
-            let end = after
-                .find('}')
-                .ok_or_else(|| anyhow!("unclosed ${{ in {value:?}"))?;
-            out.push_str(&self.one(&after[..end])?);
-            rest = &after[end + 1..];
-        }
-        out.push_str(rest);
-        Ok(out)
-    }
-
-    fn one(&self, reference: &str) -> Result<String> {
-        let parts: Vec<&str> = reference.split('.').collect();
-        match parts.as_slice() {
-            ["postgres", node, attr] => {
-                let spec = self
-                    .nodes
-                    .iter()
-                    .find(|n| n.name == *node)
-                    .ok_or_else(|| anyhow!("no node {node}"))?;
-                let port = self.links.client_port(node).unwrap_or(spec.port);
-                let password = spec.credentials.superuser.expose();
-                Ok(match *attr {
-                    "url" => format!(
-                        "postgresql://{}:{password}@127.0.0.1:{port}/{}",
-                        pg::SUPERUSER,
-                        pg::DATABASE
-                    ),
-                    "host" => "127.0.0.1".into(),
-                    "port" => port.to_string(),
-                    "user" => pg::SUPERUSER.into(),
-                    "password" => password.to_string(),
-                    "database" => pg::DATABASE.into(),
-                    other => return Err(anyhow!("unknown attribute {other}")),
-                })
-            }
-            ["secret", name] => Ok(self
-                .secrets
-                .get(*name)
-                .ok_or_else(|| anyhow!("no secret {name}"))?
-                .expose()
-                .to_string()),
-            _ => Err(anyhow!("unknown reference ${{{reference}}}")),
-        }
-    }
-}
-
-/// How the supervisor runs one service.
-pub(crate) fn unit(plan: &ServicePlan, state: &StateDir, refs: &Refs<'_>) -> Result<UnitSpec> {
-    let mut spec = UnitSpec::new(&plan.name, program(plan), state.node_log(&plan.name));
-    spec.args = plan.command[1..].to_vec();
-    spec.env = plan
-        .env
-        .iter()
-        .map(|(k, v)| Ok((k.clone(), refs.resolve(v)?)))
-        .collect::<Result<_>>()?;
-    spec.cwd = Some(plan.workdir.clone());
-    spec.stop_signal = signal(&plan.stop_signal);
-    spec.stop_timeout = plan.stop_timeout;
-    spec.policy = RestartPolicy {
-        mode: match plan.restart {
-            RestartPlan::No => RestartMode::No,
-            RestartPlan::OnFailure => RestartMode::OnFailure,
-            RestartPlan::Always => RestartMode::Always,
-        },
-        max_restarts: plan.max_restarts,
-        ..RestartPolicy::default()
-    };
-    spec.ready = plan.ready.as_ref().map(probe);
-    spec.live = plan.live.as_ref().map(probe);
-    Ok(spec)
-}
-
-/// The program a service runs: `./app` and `bin/app` are relative to the
-/// service's workdir (an absolute path stays as it is); a bare name is
-/// looked up on PATH when it starts.
-pub(crate) fn program(plan: &ServicePlan) -> PathBuf {
-    let program = PathBuf::from(&plan.command[0]);
-    if program.components().count() > 1 {
-        plan.workdir.join(program)
-    } else {
-        program
-    }
-}
-
-fn probe(plan: &ProbePlan) -> ProbeSpec {
-    let check = match &plan.check {
-        ProbeCheckPlan::Tcp(port) => ProbeCheck::Tcp { port: *port },
-        ProbeCheckPlan::Http(url) => ProbeCheck::Http { url: url.clone() },
-        ProbeCheckPlan::Exec(argv) => ProbeCheck::Exec { argv: argv.clone() },
-    };
-    ProbeSpec {
-        interval: plan.interval,
-        timeout: plan.timeout,
-        failure_threshold: plan.threshold,
-        ..ProbeSpec::new(check)
-    }
-}
-
-fn signal(name: &str) -> Signal {
-    name.parse().unwrap_or(Signal::SIGTERM)
-}
-
-fn condition(c: DependsOn) -> Condition {
-    match c {
-        DependsOn::Started => Condition::Started,
-        DependsOn::Ready => Condition::Ready,
-        DependsOn::Healthy => Condition::Healthy,
-    }
-}
+use crate::assemble::condition;
+use crate::backend::Node;
 
 /// Starts every service once its dependencies hold — in waves, so that a
 /// dependency was started before anyone waits on it, and in parallel within
@@ -149,15 +17,20 @@ fn condition(c: DependsOn) -> Condition {
 /// what it waited for or its probe, and the end of its log.
 pub(crate) async fn start_all(
     plans: &[ServicePlan],
-    units: &BTreeMap<String, UnitHandle>,
+    nodes: &[Node],
+    services: &[UnitHandle],
     timeout: Duration,
 ) -> Result<()> {
-    let graph: Vec<(String, Vec<(String, Condition)>)> = units
-        .keys()
+    let units = Units { nodes, services };
+    let mut names: Vec<&str> = nodes.iter().map(Node::name).collect();
+    names.extend(services.iter().map(UnitHandle::name));
+    names.sort();
+    let graph: Vec<(String, Vec<(String, Condition)>)> = names
+        .into_iter()
         .map(|name| {
             let deps = plans
                 .iter()
-                .find(|p| &p.name == name)
+                .find(|p| p.name == name)
                 .map(|p| {
                     p.depends_on
                         .iter()
@@ -165,7 +38,7 @@ pub(crate) async fn start_all(
                         .collect()
                 })
                 .unwrap_or_default();
-            (name.clone(), deps)
+            (name.to_string(), deps)
         })
         .collect();
     let waves = supervisor::start_order(&graph).map_err(|e| anyhow!("{e}"))?;
@@ -173,7 +46,7 @@ pub(crate) async fn start_all(
         let jobs = wave
             .iter()
             .filter_map(|name| plans.iter().find(|p| &p.name == name))
-            .map(|plan| start_one(plan, units, timeout));
+            .map(|plan| start_one(plan, &units, timeout));
         let errors: Vec<String> = futures_util::future::join_all(jobs)
             .await
             .into_iter()
@@ -187,15 +60,31 @@ pub(crate) async fn start_all(
     Ok(())
 }
 
-async fn start_one(
-    plan: &ServicePlan,
-    units: &BTreeMap<String, UnitHandle>,
-    timeout: Duration,
-) -> Result<()> {
-    let unit = &units[&plan.name];
+/// The nodes and services a service may depend on.
+struct Units<'a> {
+    nodes: &'a [Node],
+    services: &'a [UnitHandle],
+}
+
+impl Units<'_> {
+    fn service(&self, name: &str) -> Option<&UnitHandle> {
+        self.services.iter().find(|u| u.name() == name)
+    }
+
+    async fn wait_for(&self, name: &str, condition: Condition, timeout: Duration) -> Result<(), UnitStatus> {
+        if let Some(node) = self.nodes.iter().find(|n| n.name() == name) {
+            return node.wait_for(condition, timeout).await;
+        }
+        let unit = self.service(name).expect("the lab checked depends_on names");
+        unit.wait_for(condition, timeout).await.map(|_| ())
+    }
+}
+
+async fn start_one(plan: &ServicePlan, units: &Units<'_>, timeout: Duration) -> Result<()> {
+    let unit = units.service(&plan.name).expect("every service has a unit");
     for (dep, cond) in &plan.depends_on {
-        units[dep]
-            .wait_for(condition(*cond), timeout)
+        units
+            .wait_for(dep, condition(*cond), timeout)
             .await
             .map_err(|status| {
                 anyhow!(

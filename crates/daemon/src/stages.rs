@@ -16,27 +16,11 @@ use tokio::task::JoinHandle;
 use crate::assemble;
 use crate::faults;
 use crate::layout::StateDir;
-use crate::up::Lab;
+use crate::running::Lab;
 
-/// Opens the store's sinks as `[sample]` says. The influx sink tags every
-/// point with the lab's name, so labs can share a database.
+/// Opens the store's sinks as `[sample]` says.
 pub(crate) fn start_store(plan: &Plan, state: &StateDir) -> Result<store::Store> {
-    let sample = &plan.sample;
-    let opts = store::StoreOptions {
-        embedded: sample.embedded.then(|| store::EmbeddedOptions {
-            path: state.metrics_db(),
-            retention: sample.retention,
-        }),
-        influx: sample
-            .influx
-            .as_ref()
-            .map(|i| assemble::influx_options(i, Some(&plan.name)))
-            .transpose()
-            .map_err(|assemble::MissingToken(var)| {
-                anyhow!("[sample.influx] reads its token from ${var}, which is not set; export it and run `prodhome up` again")
-            })?,
-        prometheus: sample.prometheus,
-    };
+    let opts = assemble::store_options(plan, state).map_err(|e| anyhow!("{e}"))?;
     store::start(opts).map_err(|e| anyhow!("starting the metrics store: {e}"))
 }
 
@@ -71,7 +55,7 @@ pub(crate) async fn start(plan: &Plan, lab: &Arc<Lab>, events: mpsc::Sender<Even
     let logs = lab
         .nodes
         .iter()
-        .map(|(s, _)| (s.name.clone(), pg::server_log_dir(&s.data_dir)));
+        .map(|n| (n.name().to_string(), pg::server_log_dir(&n.spec().data_dir)));
     let logs = pglog::Options::new(logs, plan.sample.interval);
     others.push(tokio::spawn(pglog::run(logs, lab.store.points(), events.clone())));
     let hum = match &plan.hum {
@@ -103,51 +87,16 @@ impl Background {
 }
 
 fn sampler_options(plan: &Plan, lab: &Lab) -> sampler::SamplerOptions {
-    let nodes = lab
+    let nodes: Vec<assemble::SampledNode<'_>> = lab
         .nodes
         .iter()
-        .map(|(spec, unit)| sampler::NodeTarget {
-            name: spec.name.clone(),
-            host: "127.0.0.1".into(),
-            // The node itself, not its proxy: the sampler watches the
-            // server, whatever a fault does to the paths in front of it.
-            port: spec.port,
-            user: pg::SUPERUSER.into(),
-            password: spec.credentials.superuser.clone(),
-            dbname: pg::DATABASE.into(),
-            postmaster_pid: unit.status().pid,
+        .map(|node| assemble::SampledNode {
+            spec: node.spec(),
+            addr: node.host_addr(),
+            pid: node.host_pid(),
         })
         .collect();
-    let replications = plan
-        .replications
-        .iter()
-        .map(|r| sampler::ReplicationTarget {
-            name: r.name.clone(),
-            publisher: r.publisher.clone(),
-            subscribers: r.subscribers.clone(),
-        })
-        .collect();
-    let custom = plan
-        .sample
-        .queries
-        .iter()
-        .map(|q| sampler::CustomQuery {
-            name: q.name.clone(),
-            nodes: q.nodes.clone(),
-            sql: q.sql.clone(),
-            tags: q.tags.clone(),
-            fields: q.fields.clone(),
-        })
-        .collect();
-    sampler::SamplerOptions {
-        interval: plan.sample.interval,
-        nodes,
-        replications,
-        custom,
-        statement_timeout: Duration::from_millis(500)
-            .max(plan.sample.interval / 2)
-            .min(Duration::from_secs(5)),
-    }
+    assemble::sampler_options(plan, &nodes)
 }
 
 async fn start_hum(
@@ -157,7 +106,7 @@ async fn start_hum(
     events: mpsc::Sender<Event>,
     stopped: watch::Receiver<bool>,
 ) -> Result<JoinHandle<()>> {
-    let specs: Vec<pg::NodeSpec> = lab.nodes.iter().map(|(s, _)| s.clone()).collect();
+    let specs: Vec<pg::NodeSpec> = lab.nodes.iter().map(|n| n.spec().clone()).collect();
     let port_of = |node: &pg::NodeSpec| lab.links.client_port(&node.name).unwrap_or(node.port);
     let opts = assemble::hum_options(hum_plan, &specs, port_of, lab.state.ledger())?;
     crate::humtables::init(plan, &lab.state, &specs, &opts.target, &opts.workload, false)
@@ -185,25 +134,14 @@ async fn start_hum(
 }
 
 /// Feeds the alerts every event and, once a second, every unit's state and
-/// (when lag alerts are on) every link's lag. Runs until aborted.
+/// (when lag alerts are on) every link's lag, read as the status reads it.
+/// Runs until aborted.
 pub(crate) async fn run_alerts(
-    alert: lab::AlertPlan,
-    lab_name: String,
-    lab_dir: std::path::PathBuf,
+    opts: crate::alerts::AlertOptions,
     lab: Arc<Lab>,
     mut tapped: mpsc::Receiver<Event>,
     events: mpsc::Sender<Event>,
 ) {
-    let opts = crate::alerts::AlertOptions {
-        command: alert.command,
-        webhook: alert.webhook,
-        down_after: alert.down_after,
-        lag_bytes: alert.lag_bytes,
-        min_interval: alert.min_interval,
-        lab: lab_name,
-        workdir: Some(lab_dir),
-        ..Default::default()
-    };
     let wants_lag = opts.lag_bytes.is_some();
     let mut alerts = crate::alerts::Alerts::new(opts, events);
     let mut tick = tokio::time::interval(Duration::from_secs(1));
@@ -213,12 +151,9 @@ pub(crate) async fn run_alerts(
             Some(event) = tapped.recv() => alerts.on_event(&event).await,
             _ = tick.tick() => {
                 let units: Vec<(String, String, i64)> = lab
-                    .units
-                    .values()
-                    .map(|u| {
-                        let s = u.status();
-                        (s.name.clone(), s.state.as_str().to_string(), s.since_ns)
-                    })
+                    .unit_statuses()
+                    .into_iter()
+                    .map(|s| (s.name, s.state.as_str().to_string(), s.since_ns))
                     .collect();
                 let lags = if wants_lag {
                     crate::status::build(&lab)

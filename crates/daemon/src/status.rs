@@ -10,7 +10,7 @@ use supervisor::UnitState;
 use tokio::sync::mpsc;
 
 use crate::faults;
-use crate::up::Lab;
+use crate::running::Lab;
 
 /// Builds the status now: unit states from the supervisor, link states and
 /// lag measured live on the publishers and subscribers, and over both the
@@ -21,17 +21,17 @@ pub(crate) async fn build(lab: &Lab) -> Status {
     let nodes = lab
         .nodes
         .iter()
-        .map(|(spec, unit)| {
-            let s = unit.status();
+        .map(|node| {
+            let s = node.status();
             NodeStatus {
-                name: spec.name.clone(),
+                name: node.name().to_string(),
                 kind: "postgres".into(),
-                state: faults::node_state(&active, &spec.name)
+                state: faults::node_state(&active, node.name())
                     .unwrap_or(s.state.as_str())
                     .into(),
                 pid: s.pid,
-                port: spec.port,
-                proxy_port: lab.links.client_port(&spec.name),
+                port: node.host_addr().port(),
+                proxy_port: lab.links.client_port(node.name()),
                 restarts: s.restarts,
                 last_exit: s.last_exit.map(|e| e.to_string()),
                 since_ns: s.since_ns,
@@ -56,16 +56,51 @@ pub(crate) async fn build(lab: &Lab) -> Status {
             }
         })
         .collect();
+    let replication = links(lab, &active).await;
+    Status {
+        lab: lab.name.clone(),
+        api: lab.api.clone(),
+        phase,
+        message,
+        nodes,
+        services,
+        replication,
+        sinks: sinks(&lab.store),
+    }
+}
+
+/// Every replication link's row: state and lag measured live over the
+/// status's kept connections, then what the faults and the replication
+/// watcher say of it.
+async fn links(lab: &Lab, active: &[api::ActiveFault]) -> Vec<LinkReport> {
+    let mut clients = BTreeMap::new();
+    for repl in &lab.replications {
+        for name in std::iter::once(&repl.publisher).chain(&repl.subscribers) {
+            if !clients.contains_key(name) {
+                clients.insert(name.clone(), take_admin(lab, active, name).await);
+            }
+        }
+    }
+    let mut broken = std::collections::BTreeSet::new();
     let mut replication = Vec::new();
     for repl in &lab.replications {
-        let publisher = connect_if_ready(lab, &active, &repl.publisher).await;
         for sub_name in &repl.subscribers {
-            let subscriber = connect_if_ready(lab, &active, sub_name).await;
-            let (mut state, lag_bytes) = match &publisher {
+            let (mut state, lag_bytes) = match clients[&repl.publisher].as_ref() {
                 None => ("unknown".to_string(), None),
-                Some(p) => link_status(p, subscriber.as_ref(), &repl.name, sub_name).await,
+                Some(p) => {
+                    let subscriber = clients[sub_name].as_ref();
+                    link_status(p, subscriber, &repl.name, sub_name)
+                        .await
+                        .unwrap_or_else(|| {
+                            // Stalled or broken: new connections next time
+                            // (this build's other links still try these).
+                            broken.insert(repl.publisher.clone());
+                            broken.insert(sub_name.clone());
+                            ("unknown".to_string(), None)
+                        })
+                }
             };
-            if faults::link_cut(&active, &repl.publisher, sub_name) {
+            if faults::link_cut(active, &repl.publisher, sub_name) {
                 state = "cut".into();
             }
             let error = link_error(lab, &repl.name, sub_name);
@@ -79,20 +114,16 @@ pub(crate) async fn build(lab: &Lab) -> Status {
                 state,
                 lag_bytes,
                 error,
-                fault: faults::link_fault(&active, &repl.publisher, sub_name),
+                fault: faults::link_fault(active, &repl.publisher, sub_name),
             });
         }
     }
-    Status {
-        lab: lab.name.clone(),
-        api: lab.api.clone(),
-        phase,
-        message,
-        nodes,
-        services,
-        replication,
-        sinks: sinks(&lab.store),
+    for (name, client) in clients {
+        if !broken.contains(&name) {
+            give_back(lab, &name, client).await;
+        }
     }
+    replication
 }
 
 fn sinks(store: &store::Store) -> Vec<SinkStatus> {
@@ -178,46 +209,57 @@ fn sink_events(before: &Seen, now: &SinkStats) -> Vec<EventKind> {
     }
 }
 
-/// Measures one link; "unknown" when its nodes do not answer in time (a
+/// Measures one link; `None` when its nodes do not answer in time (a
 /// server that stops answering mid-query must not hang the status).
 async fn link_status(
     publisher: &tokio_postgres::Client,
     subscriber: Option<&tokio_postgres::Client>,
     replication: &str,
     sub_name: &str,
-) -> (String, Option<i64>) {
+) -> Option<(String, Option<i64>)> {
     let measured = pg::link_status(publisher, subscriber, replication, sub_name);
     match tokio::time::timeout(ANSWER_WITHIN, measured).await {
-        Ok(Ok(link)) => (link.state, link.lag_bytes),
-        _ => ("unknown".to_string(), None),
+        Ok(Ok(link)) => Some((link.state, link.lag_bytes)),
+        _ => None,
     }
 }
 
 const ANSWER_WITHIN: std::time::Duration = std::time::Duration::from_secs(2);
 
-/// A connection to a node that can answer: ready, and not held by a
-/// fault (a paused server accepts the TCP connection and then says nothing).
-async fn connect_if_ready(
-    lab: &Lab,
-    active: &[api::ActiveFault],
-    node: &str,
-) -> Option<tokio_postgres::Client> {
-    let (spec, unit) = lab.nodes.iter().find(|(s, _)| s.name == node)?;
-    if unit.status().state != UnitState::Ready || faults::node_state(active, node).is_some() {
+/// The kept admin connection to a node that can answer (ready, and not
+/// held by a fault: a paused server accepts the TCP connection and then
+/// says nothing), taken out of its slot for this build, or a new one.
+/// Taken rather than locked, so two builds at once never wait on each
+/// other: the second opens its own, and [`give_back`] keeps one.
+async fn take_admin(lab: &Lab, active: &[api::ActiveFault], node: &str) -> Option<tokio_postgres::Client> {
+    let n = lab.node(node)?;
+    if n.status().state != UnitState::Ready || faults::node_state(active, node).is_some() {
         return None;
     }
-    tokio::time::timeout(ANSWER_WITHIN, pg::admin(spec))
+    let kept = lab.admin.get(node)?.lock().await.take();
+    if let Some(client) = kept.filter(|c| !c.is_closed()) {
+        return Some(client);
+    }
+    tokio::time::timeout(ANSWER_WITHIN, pg::admin(n.spec()))
         .await
         .ok()?
         .ok()
 }
 
-/// What the replication watcher says of a link whose worker keeps failing.
+/// Puts a connection back in its node's slot for the next build.
+async fn give_back(lab: &Lab, node: &str, client: Option<tokio_postgres::Client>) {
+    let (Some(slot), Some(client)) = (lab.admin.get(node), client) else {
+        return;
+    };
+    let mut slot = slot.lock().await;
+    if slot.is_none() {
+        *slot = Some(client);
+    }
+}
+
+/// What the replication watcher or the DDL follower says of a link.
 fn link_error(lab: &Lab, replication: &str, subscriber: &str) -> Option<String> {
-    let errors = lab.link_errors.lock().unwrap_or_else(|e| e.into_inner());
-    errors
-        .get(&(replication.to_string(), subscriber.to_string()))
-        .cloned()
+    lab.link_errors.shown(replication, subscriber)
 }
 
 #[cfg(test)]

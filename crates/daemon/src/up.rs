@@ -1,9 +1,11 @@
 //! `prodhome up`: the daemon's life from lock to exit.
 //!
-//! prepare (lock, binaries, account, secrets, ports, leftover servers,
-//! clusters, configuration) → serve the API → start every node → wait until
-//! each answers a real query → roles → replication → ready → wait for Ctrl-C,
-//! SIGTERM or `POST /api/down` → stop everything → exit. A failure at any
+//! lock → 1 prepare (binaries, account, secrets, leftover servers, ports,
+//! clusters, configuration, links) → 2 serve the API → 3 start every node →
+//! 4 wait until each answers a real query → 5 roles → 6 replication (then
+//! the app services and the background stages) → 7 ready → 8 run until
+//! Ctrl-C, SIGTERM or `POST /api/down` → 9 stop everything → exit. Each
+//! phase is one function below, in that order. A failure at any
 //! step stops what was started; what was created stays, whole, for the next
 //! `up` to reuse.
 
@@ -19,13 +21,15 @@ use model::{Event, EventKind, Secret};
 use nix::fcntl::{Flock, FlockArg};
 use nix::sys::signal::Signal;
 use pg::{NodeSpec, ReplicationSpec, SubscriberSpec};
-use supervisor::UnitHandle;
 use tokio::sync::{Notify, mpsc, watch};
+use tokio::task::JoinHandle;
 
+use crate::backend::{self, Node};
 use crate::eventlog::EventLog;
-use crate::faults::Faults;
+use crate::faults::{Faults, Subject};
 use crate::layout::{LockHolder, StateDir, write_atomic};
 use crate::links::{self, Links};
+use crate::running::{Lab, LinkErrors};
 use crate::{assemble, leftovers, ports, routes, secrets, services, stages};
 
 /// What `up` needs beyond the plan.
@@ -38,38 +42,6 @@ pub struct UpOptions {
     pub echo: bool,
     /// How long nodes and subscriptions may take to get ready.
     pub ready_timeout: Duration,
-}
-
-/// Replication links whose worker keeps failing, by (replication,
-/// subscriber): the subscriber's reason and what to do. The replication
-/// watcher writes it; the status reads it.
-pub(crate) type LinkErrors = Arc<std::sync::Mutex<BTreeMap<(String, String), String>>>;
-
-/// The running lab, shared with the API routes.
-pub(crate) struct Lab {
-    pub name: String,
-    pub api: String,
-    /// (phase, message)
-    pub phase: watch::Sender<(String, Option<String>)>,
-    pub nodes: Vec<(NodeSpec, UnitHandle)>,
-    pub services: Vec<UnitHandle>,
-    /// Every node and service by name.
-    pub units: BTreeMap<String, UnitHandle>,
-    pub replications: Vec<ReplicationInfo>,
-    pub state: StateDir,
-    pub links: Links,
-    pub faults: Arc<Faults>,
-    pub store: store::Store,
-    pub shutdown: Notify,
-    pub link_errors: LinkErrors,
-    /// Into the event log, for events the CLI reports (`POST /api/events`).
-    pub events: mpsc::Sender<Event>,
-}
-
-pub(crate) struct ReplicationInfo {
-    pub name: String,
-    pub publisher: String,
-    pub subscribers: Vec<String>,
 }
 
 /// Runs the lab until asked to stop. Returns an error when it could not be
@@ -97,25 +69,76 @@ pub async fn run(opts: UpOptions) -> Result<()> {
     result
 }
 
+/// Start-up as its phases, top to bottom. Everything a phase starts is
+/// stopped by [`stop`] whichever phase fails after it.
 async fn run_locked(
     opts: &UpOptions,
     events: mpsc::Sender<Event>,
     store: store::Store,
     tapped: Option<mpsc::Receiver<Event>>,
 ) -> Result<()> {
-    let UpOptions {
-        plan,
-        state,
-        cache_dir,
-        echo,
-        ready_timeout,
-    } = opts;
-    let (echo, ready_timeout) = (*echo, *ready_timeout);
-    let say = |msg: String| {
-        if echo {
+    let say = Say(opts.echo);
+    let prepared = prepare(opts, &events, say).await?;
+    let listener = bind_api(&opts.plan).await?;
+    let api = format!("http://{}", listener.local_addr()?);
+    let (lab, recorder) = spawn_lab(opts, &prepared, api, store, &events)?;
+    let alerting = spawn_alerts(&opts.plan, &lab, tapped, &events);
+    let server = serve_api(&opts.plan, &lab, listener, &events).await?;
+    let started = tokio::select! {
+        r = bring_up(&opts.plan, &lab, opts.ready_timeout) => r,
+        _ = stop_requested(&lab) => Err(anyhow!("interrupted while starting")),
+    };
+    let background = match started {
+        Ok(()) => stages::start(&opts.plan, &lab, events.clone()).await.map(Some),
+        Err(e) => Err(e),
+    };
+    let started = background.as_ref().map(|_| ()).map_err(|e| anyhow!("{e:#}"));
+    match &started {
+        Ok(()) => {
+            ready(&opts.plan, &lab, &events, say).await;
+            stop_requested(&lab).await;
+        }
+        Err(e) => {
+            lab.phase.send_replace(("failed".into(), Some(format!("{e:#}"))));
+        }
+    }
+    let running = Running {
+        background: background.ok().flatten(),
+        recorder,
+        alerting,
+    };
+    stop(&opts.plan, &lab, running, &events, say).await;
+    server.abort();
+    started
+}
+
+/// Progress on stderr for a foreground `up`.
+#[derive(Clone, Copy)]
+struct Say(bool);
+
+impl Say {
+    fn say(self, msg: String) {
+        if self.0 {
             eprintln!("prodhome: {msg}");
         }
-    };
+    }
+}
+
+/// What preparation found and made: the server binaries and account, the
+/// nodes' specs (clusters created, configuration written), the named
+/// secrets, and the proxy links, listening.
+struct Prepared {
+    specs: Vec<NodeSpec>,
+    named_secrets: BTreeMap<String, Secret>,
+    links: Links,
+    /// The lab's nodes, each handed to its backend (none started yet).
+    nodes: Vec<Node>,
+}
+
+/// Phase 1, prepare: binaries, account, secrets, servers left running by an
+/// earlier daemon, ports, node directories, clusters, configuration, links.
+async fn prepare(opts: &UpOptions, events: &mpsc::Sender<Event>, say: Say) -> Result<Prepared> {
+    let UpOptions { plan, state, .. } = opts;
     let bins = pg::find_binaries(plan.postgres_version).map_err(|e| match &plan.postgres_version_at {
         Some(at) => anyhow!("{at}: {e}"),
         None => anyhow!("{e}"),
@@ -125,12 +148,58 @@ async fn run_locked(
     let names: Vec<&str> = plan.nodes.iter().map(|n| n.name.as_str()).collect();
     let creds = secrets::load_or_generate(state, &names)?;
     let named_secrets = secrets::named_or_generate(state, &plan.secrets)?;
+    adopt_leftovers(plan, state, events, say).await;
+    let ports = ports::resolve(plan, state, &assemble::link_names(plan))?;
+    let specs = assemble::node_specs(plan, state, &ports, &creds)?;
+    create_clusters(opts, &bins, &account, &specs, say).await?;
+    let links = links::start(assemble::link_options(plan, &ports)?).await?;
+    let nodes = spawn_nodes(plan, state, &bins, &account, &specs, events, say).await?;
+    Ok(Prepared {
+        specs,
+        named_secrets,
+        links,
+        nodes,
+    })
+}
 
-    // Servers left running by a daemon that was killed: shut them down
-    // cleanly (no data is lost by a fast shutdown) so we supervise them.
+/// Every node handed to the lab's backend: a supervisor unit natively; a
+/// container (the image built first when needed) on Docker.
+async fn spawn_nodes(
+    plan: &Plan,
+    state: &StateDir,
+    bins: &pg::Binaries,
+    account: &pg::Account,
+    specs: &[NodeSpec],
+    events: &mpsc::Sender<Event>,
+    say: Say,
+) -> Result<Vec<Node>> {
+    if plan.backend == lab::Backend::Native {
+        return Ok(specs
+            .iter()
+            .map(|spec| {
+                backend::native::spawn(
+                    spec,
+                    assemble::node_unit(bins, account, state, spec),
+                    events.clone(),
+                )
+            })
+            .collect());
+    }
+    let prepared = backend::docker::prepare(&plan.name, plan.postgres_version).await?;
+    say.say(format!("docker backend: image {}", prepared.image));
+    let mut nodes = Vec::new();
+    for spec in specs {
+        nodes.push(backend::docker::create(&prepared, spec, events.clone()).await?);
+    }
+    Ok(nodes)
+}
+
+/// Servers left running by a daemon that was killed: shut down cleanly (no
+/// data is lost by a fast shutdown) so that they start under supervision.
+async fn adopt_leftovers(plan: &Plan, state: &StateDir, events: &mpsc::Sender<Event>, say: Say) {
     for node in &plan.nodes {
         if let Some(pid) = pg::postmaster_pid(&state.data_dir(&node.name)) {
-            say(format!(
+            say.say(format!(
                 "{}: found running from an earlier daemon (pid {pid}); restarting it under supervision",
                 node.name
             ));
@@ -141,204 +210,184 @@ async fn run_locked(
         }
     }
     for name in leftovers::stop_leftovers(state).await {
-        say(format!(
+        say.say(format!(
             "{name}: found running from an earlier daemon; stopped it to start it under supervision"
         ));
     }
-    let ports = ports::resolve(plan, state, &links::names(plan))?;
-    let specs = assemble::node_specs(plan, state, &ports, &creds)?;
-    for spec in &specs {
+}
+
+/// Each node's directories (0700, the server account's), its cluster
+/// (from the template cache when there is one) and its configuration.
+async fn create_clusters(
+    opts: &UpOptions,
+    bins: &pg::Binaries,
+    account: &pg::Account,
+    specs: &[NodeSpec],
+    say: Say,
+) -> Result<()> {
+    let state = &opts.state;
+    for spec in specs {
         for dir in [state.node_dir(&spec.name), spec.socket_dir.clone()] {
             std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
             std::fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(0o700))?;
             account.own(&dir)?;
         }
     }
-    let created = pg::ensure_clusters(&bins, &account, &specs, cache_dir.as_deref()).await?;
+    let created = pg::ensure_clusters(bins, account, specs, opts.cache_dir.as_deref()).await?;
     if !created.is_empty() {
-        say(format!("created clusters for {}", created.join(", ")));
+        say.say(format!("created clusters for {}", created.join(", ")));
     }
-    for spec in &specs {
-        pg::write_config(spec, &account)?;
+    for spec in specs {
+        pg::write_config(spec, account)?;
     }
-    let links = links::start(plan, &ports).await?;
+    Ok(())
+}
 
-    let listener = tokio::net::TcpListener::bind(SocketAddr::from((
-        Ipv4Addr::LOCALHOST,
-        plan.api_port.unwrap_or(0),
-    )))
-    .await
-    .with_context(|| match plan.api_port {
-        Some(p) => format!("api_port {p} is already in use; choose another or remove api_port"),
-        None => "binding the control API".into(),
-    })?;
-    let api = format!("http://{}", listener.local_addr()?);
-    let nodes: Vec<(NodeSpec, UnitHandle)> = specs
-        .iter()
-        .map(|spec| {
-            let unit = assemble::node_unit(&bins, &account, state, spec);
-            (spec.clone(), supervisor::spawn_unit(unit, events.clone()))
+/// The control API's socket, on 127.0.0.1 (`api_port`, or any free port).
+async fn bind_api(plan: &Plan) -> Result<tokio::net::TcpListener> {
+    let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, plan.api_port.unwrap_or(0)));
+    tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| match plan.api_port {
+            Some(p) => format!("api_port {p} is already in use; choose another or remove api_port"),
+            None => "binding the control API".into(),
         })
-        .collect();
-    let refs = services::Refs {
-        nodes: &specs,
-        links: &links,
-        secrets: &named_secrets,
+}
+
+/// The running lab: every node handed to its backend and every service to
+/// the supervisor (none started yet), the fault controller over them, and
+/// the recorder of the services' pids.
+fn spawn_lab(
+    opts: &UpOptions,
+    prepared: &Prepared,
+    api: String,
+    store: store::Store,
+    events: &mpsc::Sender<Event>,
+) -> Result<(Arc<Lab>, JoinHandle<()>)> {
+    let UpOptions { plan, state, .. } = opts;
+    let nodes = prepared.nodes.clone();
+    let refs = assemble::Refs {
+        nodes: &prepared.specs,
+        links: &prepared.links,
+        secrets: &prepared.named_secrets,
     };
-    let mut service_units = Vec::new();
+    let mut services = Vec::new();
     for service in &plan.services {
-        let spec = services::unit(service, state, &refs)?;
-        service_units.push(supervisor::spawn_unit(spec, events.clone()));
+        let spec = assemble::service_unit(service, state, &refs)?;
+        services.push(supervisor::spawn_unit(spec, events.clone()));
     }
-    let units: BTreeMap<String, UnitHandle> = nodes
+    let subjects = nodes
         .iter()
-        .map(|(spec, unit)| (spec.name.clone(), unit.clone()))
-        .chain(service_units.iter().map(|u| (u.name().to_string(), u.clone())))
+        .map(|n| (n.name().to_string(), Subject::Node(n.clone())))
+        .chain(
+            services
+                .iter()
+                .map(|u| (u.name().to_string(), Subject::Service(u.clone()))),
+        )
         .collect();
-    let faults = Faults::new(units.clone(), links.clone(), events.clone());
+    let faults = Faults::new(subjects, prepared.links.clone(), events.clone());
     let programs = plan.services.iter().map(|s| s.command[0].clone()).collect();
-    let recorder = tokio::spawn(leftovers::record(state.clone(), service_units.clone(), programs));
-    let replications = plan
-        .replications
-        .iter()
-        .map(|r| ReplicationInfo {
-            name: r.name.clone(),
-            publisher: r.publisher.clone(),
-            subscribers: r.subscribers.clone(),
-        })
-        .collect();
+    let recorder = tokio::spawn(leftovers::record(state.clone(), services.clone(), programs));
     let (phase, _) = watch::channel(("starting".to_string(), None));
+    let admin = nodes
+        .iter()
+        .map(|n| (n.name().to_string(), tokio::sync::Mutex::new(None)))
+        .collect();
     let lab = Arc::new(Lab {
         name: plan.name.clone(),
-        api: api.clone(),
+        api,
         phase,
         nodes,
-        services: service_units,
-        units,
-        replications,
+        services,
+        replications: assemble::replications(plan),
         state: state.clone(),
-        links,
+        links: prepared.links.clone(),
         faults,
         store,
         shutdown: Notify::new(),
         link_errors: LinkErrors::default(),
         events: events.clone(),
+        admin,
     });
-    let alerting = match (&plan.alert, tapped) {
-        (Some(alert), Some(rx)) => {
-            let task = stages::run_alerts(
-                alert.clone(),
-                plan.name.clone(),
-                plan.dir.clone(),
-                lab.clone(),
-                rx,
-                events.clone(),
-            );
-            Some(tokio::spawn(task))
-        }
-        _ => None,
+    Ok((lab, recorder))
+}
+
+/// The alerts, when the lab has `[alert]`: fed from the event log's tap.
+fn spawn_alerts(
+    plan: &Plan,
+    lab: &Arc<Lab>,
+    tapped: Option<mpsc::Receiver<Event>>,
+    events: &mpsc::Sender<Event>,
+) -> Option<JoinHandle<()>> {
+    let (Some(alert), Some(rx)) = (&plan.alert, tapped) else {
+        return None;
     };
-    let token = write_token(state)?;
+    let opts = assemble::alert_options(alert, plan);
+    Some(tokio::spawn(stages::run_alerts(
+        opts,
+        lab.clone(),
+        rx,
+        events.clone(),
+    )))
+}
+
+/// Phase 2, serve the API: a fresh token, the control API and the dashboard
+/// on the bound socket, `daemon.json` for the CLI, and the `starting` event.
+async fn serve_api(
+    plan: &Plan,
+    lab: &Arc<Lab>,
+    listener: tokio::net::TcpListener,
+    events: &mpsc::Sender<Event>,
+) -> Result<JoinHandle<std::io::Result<()>>> {
+    let token = write_token(&lab.state)?;
     let server = tokio::spawn({
         // The dashboard and its data routes beside the control API.
-        let router = routes::router(lab.clone(), token).merge(web::router(state.metrics_db()));
+        let router = routes::router(lab.clone(), token).merge(web::router(lab.state.metrics_db()));
         async move { axum::serve(listener, router).await }
     });
     let info = api::DaemonInfo {
         pid: std::process::id(),
-        api: api.clone(),
+        api: lab.api.clone(),
         lab: plan.name.clone(),
         fingerprint: plan.fingerprint.clone(),
     };
     write_atomic(
-        &state.daemon_json(),
+        &lab.state.daemon_json(),
         serde_json::to_string(&info)?.as_bytes(),
         0o644,
     )?;
-    let _ = events
-        .send(Event::now(
-            &plan.name,
-            EventKind::Lab {
-                phase: "starting".into(),
-            },
-        ))
-        .await;
-
-    let started = tokio::select! {
-        r = bring_up(plan, &lab, ready_timeout) => r,
-        _ = stop_requested(&lab) => Err(anyhow!("interrupted while starting")),
-    };
-    let background = match started {
-        Ok(()) => stages::start(plan, &lab, events.clone()).await.map(Some),
-        Err(e) => Err(e),
-    };
-    let started = background.as_ref().map(|_| ()).map_err(|e| anyhow!("{e:#}"));
-    match &started {
-        Ok(()) => {
-            lab.phase.send_replace(("ready".into(), None));
-            let _ = events
-                .send(Event::now(
-                    &plan.name,
-                    EventKind::Lab {
-                        phase: "ready".into(),
-                    },
-                ))
-                .await;
-            say(format!(
-                "lab {} is ready; dashboard at {api}/ (control API and /metrics on the same port)",
-                plan.name
-            ));
-            for (spec, unit) in &lab.nodes {
-                say(format!(
-                    "  {:<14} 127.0.0.1:{:<6} pid {}",
-                    spec.name,
-                    spec.port,
-                    unit.status().pid.unwrap_or(0)
-                ));
-            }
-            say("Ctrl-C stops the lab; `prodhome status` shows it from another terminal".into());
-            stop_requested(&lab).await;
-        }
-        Err(e) => {
-            lab.phase.send_replace(("failed".into(), Some(format!("{e:#}"))));
-        }
-    }
-    lab.phase.send_replace(("stopping".into(), None));
-    say(format!("stopping lab {}", plan.name));
-    if let Ok(Some(background)) = background {
-        background.stop().await;
-    }
-    // Apps before the databases they use.
-    futures_util::future::join_all(lab.services.iter().map(|unit| unit.stop())).await;
-    recorder.abort();
-    if let Some(task) = alerting {
-        task.abort();
-    }
-    let _ = std::fs::remove_file(state.root().join("services.pids"));
-    // No server is left paused and no link cut by a fault.
-    lab.faults.heal_all().await;
-    futures_util::future::join_all(lab.nodes.iter().map(|(_, unit)| unit.stop())).await;
-    let _ = events
-        .send(Event::now(
-            &plan.name,
-            EventKind::Lab {
-                phase: "stopped".into(),
-            },
-        ))
-        .await;
-    server.abort();
-    started
+    lab_event(events, &plan.name, "starting").await;
+    Ok(server)
 }
 
-/// Starts every node, waits until each is ready, then roles and replication.
+async fn lab_event(events: &mpsc::Sender<Event>, lab: &str, phase: &str) {
+    let _ = events
+        .send(Event::now(lab, EventKind::Lab { phase: phase.into() }))
+        .await;
+}
+
+/// Phases 3 to 6: start every node, wait until each is ready, roles,
+/// replication; then the app services.
 async fn bring_up(plan: &Plan, lab: &Lab, ready_timeout: Duration) -> Result<()> {
-    for (_, unit) in &lab.nodes {
-        unit.start().await;
+    for node in &lab.nodes {
+        node.start().await;
     }
-    let waits = lab.nodes.iter().map(|(spec, unit)| async move {
-        unit.wait_ready(ready_timeout)
+    wait_ready(lab, ready_timeout).await?;
+    let clients = roles(lab).await?;
+    for repl in &plan.replications {
+        replication(repl, lab, &clients, ready_timeout).await?;
+    }
+    services::start_all(&plan.services, &lab.nodes, &lab.services, ready_timeout).await?;
+    Ok(())
+}
+
+/// Phase 4, wait ready: every node answers a real query, or every one that
+/// does not is named with why.
+async fn wait_ready(lab: &Lab, ready_timeout: Duration) -> Result<()> {
+    let waits = lab.nodes.iter().map(|node| async move {
+        node.wait_ready(ready_timeout)
             .await
-            .map_err(|status| node_not_ready(&spec.name, &status, &lab.state.node_log(&spec.name)))
+            .map_err(|status| node_not_ready(node.name(), &status, &lab.state.node_log(node.name())))
     });
     let errors: Vec<String> = futures_util::future::join_all(waits)
         .await
@@ -349,52 +398,110 @@ async fn bring_up(plan: &Plan, lab: &Lab, ready_timeout: Duration) -> Result<()>
     if !errors.is_empty() {
         bail!("{}", errors.join("\n"));
     }
-    let mut clients = std::collections::BTreeMap::new();
-    for (spec, _) in &lab.nodes {
+    Ok(())
+}
+
+/// Phase 5, roles: each node's roles and database; the admin connections
+/// replication is set up over, by node.
+async fn roles(lab: &Lab) -> Result<BTreeMap<String, tokio_postgres::Client>> {
+    let mut clients = BTreeMap::new();
+    for node in &lab.nodes {
+        let spec = node.spec();
         let client = pg::admin(spec).await?;
         pg::bootstrap(&client, &spec.name, &spec.credentials).await?;
         clients.insert(spec.name.clone(), client);
     }
-    for repl in &plan.replications {
-        let node = |name: &str| {
-            lab.nodes
-                .iter()
-                .map(|(s, _)| s)
-                .find(|s| s.name == name)
-                .expect("checked by lab")
-        };
-        let publisher = node(&repl.publisher);
-        let subscribers = repl
-            .subscribers
-            .iter()
-            .map(|name| {
-                let link = lab.links.get(&links::replication_link(&repl.publisher, name));
-                SubscriberSpec {
-                    node: node(name),
-                    client: &clients[name],
-                    publisher_port: link.map(|l| l.addr().port()).unwrap_or(publisher.port),
-                    log: lab.state.node_log(name),
-                }
-            })
-            .collect();
-        let tables = match &repl.tables {
-            Tables::All => None,
-            Tables::List(list) => Some(list.as_slice()),
-        };
-        let spec = ReplicationSpec {
-            name: &repl.name,
-            publisher,
-            subscribers,
-            schema: repl.schema.as_ref().map(|s| pg::SchemaSpec {
-                path: &s.path,
-                sql: &s.sql,
-            }),
-            tables,
-        };
-        pg::setup_replication(&spec, &clients[&repl.publisher], ready_timeout).await?;
-    }
-    services::start_all(&plan.services, &lab.units, ready_timeout).await?;
+    Ok(clients)
+}
+
+/// Phase 6, replication: one replication set up and its initial sync
+/// waited for. Each subscriber reaches the publisher where its backend says
+/// (through the link's proxy when there is one).
+async fn replication(
+    repl: &lab::ReplicationPlan,
+    lab: &Lab,
+    clients: &BTreeMap<String, tokio_postgres::Client>,
+    ready_timeout: Duration,
+) -> Result<()> {
+    let node = |name: &str| lab.node(name).expect("checked by lab");
+    let publisher = node(&repl.publisher);
+    let subscribers = repl
+        .subscribers
+        .iter()
+        .map(|name| {
+            let link = lab.links.get(&links::replication_link(&repl.publisher, name));
+            let to = node(name).reach(publisher, link.map(|l| l.addr().port()));
+            SubscriberSpec {
+                node: node(name).spec(),
+                client: &clients[name],
+                publisher_host: to.host,
+                publisher_port: to.port,
+                log: lab.state.node_log(name),
+            }
+        })
+        .collect();
+    let tables = match &repl.tables {
+        Tables::All => None,
+        Tables::List(list) => Some(list.as_slice()),
+    };
+    let spec = ReplicationSpec {
+        name: &repl.name,
+        publisher: publisher.spec(),
+        subscribers,
+        schema: repl.schema.as_ref().map(|s| pg::SchemaSpec {
+            path: &s.path,
+            sql: &s.sql,
+        }),
+        tables,
+    };
+    pg::setup_replication(&spec, &clients[&repl.publisher], ready_timeout).await?;
     Ok(())
+}
+
+/// Phase 7, ready: the phase, its event, and where everything is.
+async fn ready(plan: &Plan, lab: &Lab, events: &mpsc::Sender<Event>, say: Say) {
+    lab.phase.send_replace(("ready".into(), None));
+    lab_event(events, &plan.name, "ready").await;
+    say.say(format!(
+        "lab {} is ready; dashboard at {}/ (control API and /metrics on the same port)",
+        plan.name, lab.api
+    ));
+    for node in &lab.nodes {
+        say.say(format!(
+            "  {:<14} 127.0.0.1:{:<6} pid {}",
+            node.name(),
+            node.host_addr().port(),
+            node.status().pid.unwrap_or(0)
+        ));
+    }
+    say.say("Ctrl-C stops the lab; `prodhome status` shows it from another terminal".into());
+}
+
+/// What runs beside the nodes, for [`stop`].
+struct Running {
+    background: Option<stages::Background>,
+    recorder: JoinHandle<()>,
+    alerting: Option<JoinHandle<()>>,
+}
+
+/// Phase 9, stop: the background stages, the apps before the databases
+/// they use, every fault healed (no server left paused, no link cut), then
+/// the nodes.
+async fn stop(plan: &Plan, lab: &Lab, running: Running, events: &mpsc::Sender<Event>, say: Say) {
+    lab.phase.send_replace(("stopping".into(), None));
+    say.say(format!("stopping lab {}", plan.name));
+    if let Some(background) = running.background {
+        background.stop().await;
+    }
+    futures_util::future::join_all(lab.services.iter().map(|unit| unit.stop())).await;
+    running.recorder.abort();
+    if let Some(task) = running.alerting {
+        task.abort();
+    }
+    let _ = std::fs::remove_file(lab.state.root().join("services.pids"));
+    lab.faults.heal_all().await;
+    futures_util::future::join_all(lab.nodes.iter().map(|node| node.stop())).await;
+    lab_event(events, &plan.name, "stopped").await;
 }
 
 /// Why a node did not get ready: on a failed first start, the server's own

@@ -16,6 +16,7 @@ use crate::plan::{NodePlan, Plan, ReplicationPlan, SettingAt};
 use crate::raw::{Int, RawDoc, RawNode, Section, Span};
 use crate::{Location, Problem, location_at};
 
+mod backend;
 mod chaos;
 mod data;
 mod hum;
@@ -110,6 +111,7 @@ pub(crate) fn check(doc: RawDoc, inputs: &Inputs<'_>) -> Result<Plan, Vec<Proble
             );
         }
     }
+    let (backend, backend_at) = c.backend(lab.backend.as_ref());
     let api_port = lab
         .api_port
         .as_ref()
@@ -178,6 +180,8 @@ pub(crate) fn check(doc: RawDoc, inputs: &Inputs<'_>) -> Result<Plan, Vec<Proble
         dir: inputs.dir.to_path_buf(),
         postgres_version,
         postgres_version_at,
+        backend,
+        backend_at,
         run_as: lab.run_as.map(Spanned::into_inner),
         api_port,
         nodes,

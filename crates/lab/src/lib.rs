@@ -22,9 +22,9 @@ use std::path::{Path, PathBuf};
 
 pub use duration::parse_duration;
 pub use plan::{
-    AlertPlan, DataGenerator, DataPlan, Ddl, DependsOn, HumPlan, HumWorkload, InfluxPlan, NodePlan, Plan,
-    ProbeCheckPlan, ProbePlan, QueryPlan, ReplicationPlan, RestartPlan, SamplePlan, SchemaFile, SecretPlan,
-    ServicePlan, SettingAt, Tables,
+    AlertPlan, Backend, DataGenerator, DataPlan, Ddl, DependsOn, HumPlan, HumWorkload, InfluxPlan, NodePlan,
+    Plan, ProbeCheckPlan, ProbePlan, QueryPlan, ReplicationPlan, RestartPlan, SamplePlan, SchemaFile,
+    SecretPlan, ServicePlan, SettingAt, Tables,
 };
 
 /// A place in a file, 1-based line and column (column counted in chars).

@@ -20,6 +20,10 @@ pub struct Plan {
     pub postgres_version: u32,
     /// Where `postgres_version` was written, for "wrong binaries" errors.
     pub postgres_version_at: Option<Location>,
+    /// Where the nodes run: host processes (the default) or containers.
+    pub backend: Backend,
+    /// Where `backend` was written, for errors about the engine.
+    pub backend_at: Option<Location>,
     /// Unix account to run servers as when prodhome runs as root.
     pub run_as: Option<String>,
     /// Fixed port for the daemon's control API; a free one when `None`.
@@ -49,6 +53,37 @@ pub struct Plan {
     /// Hex SHA-256 of the lab file's bytes followed by every schema file's
     /// bytes (then the hum script's, if any): the daemon compares it to tell that a lab changed under it.
     pub fingerprint: String,
+}
+
+/// The top-level `backend`: how the lab's nodes run.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Backend {
+    /// Each node a process on this host, supervised by the daemon.
+    #[default]
+    Native,
+    /// Each node in its own container on the lab's private Docker network.
+    Docker,
+}
+
+impl Backend {
+    /// Every backend's name as the lab file and `--backend` write it.
+    pub const NAMES: &[&str] = &["native", "docker"];
+
+    /// The backend called `name` in a lab file or on the command line.
+    pub fn from_name(name: &str) -> Option<Backend> {
+        match name {
+            "native" => Some(Backend::Native),
+            "docker" => Some(Backend::Docker),
+            _ => None,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Backend::Native => "native",
+            Backend::Docker => "docker",
+        }
+    }
 }
 
 /// One `[postgres.NAME]` section.

@@ -40,9 +40,17 @@ pub(crate) struct RawLab {
     pub(crate) run_as: Option<Spanned<String>>,
     pub(crate) api_port: Option<Spanned<Int>>,
     pub(crate) seed: Option<Spanned<Int>>,
+    pub(crate) backend: Option<Spanned<String>>,
 }
 
-const LAB_KEYS: &[&str] = &["name", "postgres_version", "run_as", "api_port", "seed"];
+const LAB_KEYS: &[&str] = &[
+    "name",
+    "postgres_version",
+    "run_as",
+    "api_port",
+    "seed",
+    "backend",
+];
 const SECTIONS: &[&str] = &[
     "postgres",
     "replication",

@@ -41,6 +41,8 @@ fn expected_plan(file: Option<&Path>, dir: &Path) -> Plan {
             line: version_line + 1,
             column: "postgres_version = ".len() + 1,
         }),
+        backend: lab::Backend::Native,
+        backend_at: None,
         run_as: None,
         api_port: None,
         nodes: vec![node("publisher"), node("subscriber1"), node("subscriber2")],

@@ -28,6 +28,7 @@ mod event;
 mod handover;
 mod point;
 mod secret;
+mod slot;
 
 pub use calendar::civil_from_days;
 pub use duration::{parse_duration, parse_duration_in};
@@ -36,3 +37,4 @@ pub use event::{Event, EventKind, Exit, now_ns};
 pub use handover::{Full, PointSender, PointSink};
 pub use point::{FieldValue, Point};
 pub use secret::Secret;
+pub use slot::subscription_name;

@@ -2,7 +2,6 @@
 //! subscriber, and the wait for the initial sync. Every step checks what is
 //! already there first, so re-running `up` creates nothing twice.
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 use tokio::time::Instant;
@@ -10,8 +9,9 @@ use tokio_postgres::Client;
 
 use crate::error::{Error, sql};
 use crate::schema::{self, Role, SchemaSpec};
-use crate::sync;
+use crate::sync::{self, SubscriberSpec};
 use crate::{DATABASE, NodeSpec, REPLICATION_ROLE};
+pub use model::subscription_name;
 
 /// One replication as this crate needs it.
 pub struct ReplicationSpec<'a> {
@@ -23,21 +23,6 @@ pub struct ReplicationSpec<'a> {
     pub schema: Option<SchemaSpec<'a>>,
     /// `None` means all tables.
     pub tables: Option<&'a [String]>,
-}
-
-pub struct SubscriberSpec<'a> {
-    pub node: &'a NodeSpec,
-    pub client: &'a Client,
-    /// The port on 127.0.0.1 this subscriber reaches the publisher at (its
-    /// proxy link, so that link faults act on replication).
-    pub publisher_port: u16,
-    /// The subscriber's server log, where a failed sync's reason is.
-    pub log: PathBuf,
-}
-
-/// The subscription (and publisher-side slot) name for one subscriber.
-pub fn subscription_name(replication: &str, subscriber: &str) -> String {
-    format!("{replication}_{subscriber}")
 }
 
 /// Sets the replication up and waits until every subscription finished its
@@ -134,10 +119,10 @@ async fn ensure_subscription(
 ) -> Result<bool, Error> {
     let name = subscription_name(spec.name, &sub.node.name);
     let what = format!("creating subscription {name} on {}", sub.node.name);
-    let port = sub.publisher_port;
+    let (host, port) = (&sub.publisher_host, sub.publisher_port);
     let password = spec.publisher.credentials.replication.expose();
     let conninfo = format!(
-        "host=127.0.0.1 port={port} dbname={DATABASE} user={REPLICATION_ROLE} password={password} application_name={name}"
+        "host={host} port={port} dbname={DATABASE} user={REPLICATION_ROLE} password={password} application_name={name}"
     );
     // The connection string holds a password: keep the statements that
     // carry it out of the server log, even when they fail or are slow.

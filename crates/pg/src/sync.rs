@@ -3,14 +3,30 @@
 //! cure itself, with the subscriber's own reason from its log — rather than
 //! a silent retry loop until the timeout.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use tokio::time::{Instant, sleep};
 use tokio_postgres::Client;
 
+use model::subscription_name;
+
+use crate::NodeSpec;
 use crate::error::{Error, ErrorKind, sql};
-use crate::replication::{SubscriberSpec, subscription_name};
 use crate::synclog::{self, WorkerError};
+
+/// One subscriber of a replication being set up.
+pub struct SubscriberSpec<'a> {
+    pub node: &'a NodeSpec,
+    pub client: &'a Client,
+    /// The host and port this subscriber reaches the publisher at (on this
+    /// machine, 127.0.0.1 and the link's proxy, so that link faults act on
+    /// replication). The daemon's node backend decides them.
+    pub publisher_host: String,
+    pub publisher_port: u16,
+    /// The subscriber's server log, where a failed sync's reason is.
+    pub log: PathBuf,
+}
 
 /// Failures after which the sync is given up even when the reason is not
 /// known to be lasting: the first try and its retry both failed.

@@ -66,6 +66,10 @@ pub(crate) enum Command {
         /// How long nodes and subscriptions may take to get ready.
         #[arg(long, default_value = "120s", value_parser = parse_duration)]
         timeout: Duration,
+        /// Run the nodes as host processes or in containers, whatever the
+        /// lab file's `backend` says.
+        #[arg(long, value_parser = parse_backend)]
+        backend: Option<lab::Backend>,
     },
     /// Stop every process of the lab.
     Down {
@@ -277,7 +281,30 @@ pub(crate) enum Command {
         /// How long nodes and subscriptions may take to get ready.
         #[arg(long, value_parser = parse_duration)]
         timeout: Duration,
+        /// `up --backend`, passed on.
+        #[arg(long, value_parser = parse_backend)]
+        backend: Option<lab::Backend>,
     },
+    /// Container images built offline from this host's files: `image build`.
+    #[command(subcommand)]
+    Image(ImageCommand),
+}
+
+/// `prodhome image …`.
+#[derive(Debug, Subcommand)]
+pub(crate) enum ImageCommand {
+    /// Build the lab's Postgres image (its `postgres_version`) from this
+    /// host's PostgreSQL files, with no registry; an unchanged host finds
+    /// the image it built before.
+    Build {
+        /// Print the image as one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn parse_backend(name: &str) -> Result<lab::Backend, String> {
+    lab::Backend::from_name(name).ok_or_else(|| format!("expected one of {}", lab::Backend::NAMES.join(", ")))
 }
 
 /// `prodhome data …`.

@@ -266,3 +266,14 @@ command = ["./app", "--port", "1"]
     assert_eq!(settings, [((3, 14), (3, 31)), ((3, 36), (3, 47))]);
     assert_eq!(at(&plan.services[0].command_at), (5, 11));
 }
+
+#[test]
+fn backend_is_native_unless_the_lab_says_docker() {
+    let native = plan("name = \"x\"\n[postgres.a]\n").unwrap();
+    assert_eq!(native.backend, crate::Backend::Native);
+    assert_eq!(native.backend_at, None);
+    let docker = plan("name = \"x\"\nbackend = \"docker\"\n[postgres.a]\n").unwrap();
+    assert_eq!(docker.backend, crate::Backend::Docker);
+    let at = docker.backend_at.unwrap();
+    assert_eq!((at.line, at.column), (2, 11));
+}

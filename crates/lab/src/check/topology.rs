@@ -80,7 +80,7 @@ impl Checker<'_> {
         let mut seen: HashMap<String, (String, String)> = HashMap::new();
         for r in placed {
             for (i, (subscriber, at)) in r.plan.subscribers.iter().zip(&r.subscribers).enumerate() {
-                let name = format!("{}_{subscriber}", r.plan.name);
+                let name = model::subscription_name(&r.plan.name, subscriber);
                 let item = format!("{}.subscribers[{i}]", r.path());
                 if name.len() > PG_NAME_MAX {
                     let message = format!(

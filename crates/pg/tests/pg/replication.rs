@@ -49,6 +49,7 @@ async fn set_up(
         subscribers: vec![SubscriberSpec {
             node: &subscriber.spec,
             client: sub_client,
+            publisher_host: "127.0.0.1".into(),
             publisher_port: publisher.spec.port,
             log: subscriber.log.clone(),
         }],

@@ -6,6 +6,7 @@ use anyhow::Result;
 use crate::cli::Global;
 use crate::context::{Context, cache_dir};
 
+mod engine;
 mod sinks;
 
 /// One check as `--json` prints it: "ok", "fail" or "info", and what.
@@ -114,6 +115,11 @@ pub(crate) fn run(global: &Global, json: bool) -> Result<i32> {
     let daemon = ctx.state.running_daemon().map(|d| ctx.client(&d));
     for (ok, what) in sinks::check(&ctx.plan, daemon.as_ref()) {
         line(ok, what);
+    }
+    let ((ok, what), notes) = engine::check(&ctx.plan);
+    line(ok, what);
+    for note in notes {
+        report("info", note);
     }
     let cache = match cache_dir() {
         Some(dir) => dir.display().to_string(),

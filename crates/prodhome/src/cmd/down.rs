@@ -38,6 +38,7 @@ pub(crate) fn run(ctx: &Context, purge: bool) -> Result<i32> {
         .iter()
         .map(|&pid| supervisor::stop_pid(pid, Signal::SIGINT, Duration::from_secs(60)));
     rt.block_on(futures_util::future::join_all(stops));
+    remove_containers(&rt, &ctx.plan.name, purge);
     if purge {
         let root = ctx.state.root();
         if root.exists() {
@@ -58,4 +59,21 @@ pub(crate) fn run(ctx: &Context, purge: bool) -> Result<i32> {
         );
     }
     Ok(0)
+}
+
+/// The lab's containers and network (and volumes with `--purge`), when it
+/// ran on the docker backend; without an engine there are none to remove.
+fn remove_containers(rt: &tokio::runtime::Runtime, lab: &str, purge: bool) {
+    let Ok(engine) = rt.block_on(engine::Engine::connect()) else {
+        return;
+    };
+    match rt.block_on(engine.down(lab, purge)) {
+        Ok(removed) if !removed.containers.is_empty() || !removed.networks.is_empty() => eprintln!(
+            "prodhome: removed {} container(s) and {} network(s) of lab {lab}",
+            removed.containers.len(),
+            removed.networks.len()
+        ),
+        Ok(_) => {}
+        Err(e) => eprintln!("prodhome: could not remove the lab's containers: {e}"),
+    }
 }

@@ -10,6 +10,7 @@ mod env;
 mod events;
 mod export;
 mod hum;
+mod image;
 mod init;
 mod logs;
 mod metrics;
@@ -37,17 +38,24 @@ pub(crate) fn dispatch(cli: Cli) -> Result<i32> {
         Command::Doctor { json } => doctor::run(&global, json),
         Command::Hum(args) => hum::run(&global, *args),
         command => {
-            let ctx = Context::load(&global)?;
+            let mut ctx = Context::load(&global)?;
+            if let Command::Up { backend: Some(b), .. } | Command::Daemon { backend: Some(b), .. } = &command
+            {
+                ctx.plan.backend = *b;
+            }
             match command {
                 Command::Up {
                     detach: false,
                     timeout,
+                    ..
                 } => up::foreground(&ctx, timeout),
                 Command::Up {
                     detach: true,
                     timeout,
+                    ..
                 } => up::detached(&ctx, timeout),
-                Command::Daemon { timeout } => up::daemon(&ctx, timeout),
+                Command::Daemon { timeout, .. } => up::daemon(&ctx, timeout),
+                Command::Image(image) => image::run(&ctx, image),
                 Command::Down { purge } => down::run(&ctx, purge),
                 Command::Status { json } => status::run(&ctx, json),
                 Command::Psql { node, args } => psql::run(&ctx, &node, &args),

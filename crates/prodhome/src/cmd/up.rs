@@ -108,6 +108,7 @@ fn spawn_daemon(ctx: &Context, timeout: Duration) -> Result<i32> {
         .arg("__daemon")
         .arg("--timeout")
         .arg(format!("{}ms", timeout.as_millis()))
+        .args(["--backend", ctx.plan.backend.name()])
         .stdin(Stdio::null())
         .stdout(Stdio::from(log.try_clone()?))
         .stderr(Stdio::from(log))

@@ -156,10 +156,7 @@ pub(crate) async fn record_verdict(ctx: &Context, command: &str, ok: bool, summa
         },
     );
     let sent = match ctx.control(&info) {
-        Ok(client) => client
-            .event(&event)
-            .await
-            .map_err(|e| format!("{e:#}")),
+        Ok(client) => client.event(&event).await.map_err(|e| format!("{e:#}")),
         Err(e) => Err(format!("{e:#}")),
     };
     if let Err(why) = sent {

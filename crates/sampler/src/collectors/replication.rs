@@ -26,18 +26,8 @@ use crate::failure::Failure;
 use crate::options::{NodeTarget, ReplicationTarget};
 use crate::session::Session;
 
-const SLOTS: &str = "SELECT s.slot_name, s.active,
-        pg_wal_lsn_diff(w.lsn, s.restart_lsn)::bigint,
-        pg_wal_lsn_diff(w.lsn, coalesce(s.confirmed_flush_lsn, s.restart_lsn))::bigint,
-        pg_wal_lsn_diff(s.confirmed_flush_lsn, '0/0')::bigint,
-        r.pid IS NOT NULL,
-        EXTRACT(epoch FROM r.write_lag)::float8,
-        EXTRACT(epoch FROM r.flush_lag)::float8,
-        EXTRACT(epoch FROM r.replay_lag)::float8
-    FROM pg_replication_slots s
-    CROSS JOIN (SELECT CASE WHEN pg_is_in_recovery() THEN pg_last_wal_replay_lsn()
-                            ELSE pg_current_wal_lsn() END AS lsn) w
-    LEFT JOIN pg_stat_replication r ON r.pid = s.active_pid";
+/// The one lag reading the status shares (`pg::lag`).
+const SLOTS: &str = pg::SLOTS;
 
 const SUBSCRIPTIONS: &str = "SELECT s.subname,
         count(st.pid)::bigint,
@@ -100,7 +90,7 @@ impl State {
                 for s in &r.subscribers {
                     state
                         .slots
-                        .insert(slot_name(&r.name, s), (r.name.clone(), s.clone()));
+                        .insert(model::subscription_name(&r.name, s), (r.name.clone(), s.clone()));
                 }
             }
             if r.subscribers.contains(&node.name) {
@@ -121,12 +111,6 @@ impl State {
         }
         out
     }
-}
-
-/// The slot (and subscription) name prodhome gives a subscriber's link:
-/// `<replication>_<subscriber>` (as `pg::subscription_name`).
-fn slot_name(replication: &str, subscriber: &str) -> String {
-    format!("{replication}_{subscriber}")
 }
 
 pub(crate) async fn collect(
@@ -174,37 +158,35 @@ pub(crate) async fn collect(
 
     let mut points = Vec::new();
     for row in slots? {
-        let slot: String = row.get(0);
+        let row = pg::SlotRow::read(&row);
         let (replication, subscriber) = state
             .slots
-            .get(&slot)
+            .get(&row.slot)
             .cloned()
             .unwrap_or_else(|| ("unknown".into(), "unknown".into()));
-        let active: bool = row.get(1);
         let mut p = ctx
             .point("replication")
-            .tag("slot", slot)
+            .tag("slot", row.slot)
             .tag("replication", replication)
             .tag("subscriber", subscriber)
-            .int("active", active as i64);
-        if let Some(retained) = row.get::<_, Option<i64>>(2) {
+            .int("active", row.active as i64);
+        if let Some(retained) = row.retained_bytes {
             p = p.int("retained_bytes", retained);
         }
-        if let Some(lag) = row.get::<_, Option<i64>>(3) {
-            p = p.int("lag_bytes", lag.max(0));
+        if let Some(lag) = row.lag_bytes {
+            p = p.int("lag_bytes", lag);
         }
-        let confirmed: Option<i64> = row.get(4);
-        if let Some(confirmed) = confirmed
+        if let Some(confirmed) = row.confirmed_lsn
             && !state.publishes.is_empty()
         {
             p = p.float("confirmed_lag_s", unconfirmed_age(&state.history, confirmed, now));
         }
-        if row.get::<_, bool>(5) {
+        if row.streaming {
             // NULL lags mean "nothing to replay lately": caught up.
             p = p
-                .float("write_lag_s", seconds(row.get(6)))
-                .float("flush_lag_s", seconds(row.get(7)))
-                .float("replay_lag_s", seconds(row.get(8)));
+                .float("write_lag_s", seconds(row.write_lag_s))
+                .float("flush_lag_s", seconds(row.flush_lag_s))
+                .float("replay_lag_s", seconds(row.replay_lag_s));
         }
         points.push(p);
     }

@@ -9,7 +9,7 @@ use reqwest::{StatusCode, Url};
 use serde::Deserialize;
 
 use crate::error::Error;
-use crate::sinks::influx::{InfluxApi, InfluxOptions};
+use crate::sinks::influx_options::{InfluxApi, InfluxOptions};
 
 /// One request's limit for the doctor's questions.
 const CHECK_TIMEOUT: Duration = Duration::from_secs(5);

@@ -5,4 +5,5 @@
 pub(crate) mod embedded;
 pub(crate) mod influx;
 pub(crate) mod influx_admin;
+pub(crate) mod influx_options;
 pub(crate) mod prometheus;

@@ -1,0 +1,167 @@
+//! The Plan → options mapping, from a small lab file read by `lab`'s own
+//! parser.
+
+use std::path::Path;
+
+use super::*;
+
+const LAB: &str = r#"name = "shop"
+seed = 7
+[postgres.pub]
+[postgres.sub1]
+[postgres.sub2]
+[replication.books]
+publisher = "pub"
+subscribers = ["sub1", "sub2"]
+[service.app]
+command = ["./bin/app", "--port", "8080"]
+env = { DATABASE_URL = "${postgres.pub.url}", PORT = "${postgres.sub1.port}" }
+[sample]
+interval = "2s"
+sinks = ["embedded"]
+"#;
+
+fn plan(dir: &Path) -> Plan {
+    lab::parse(LAB, &dir.join("lab.toml"), dir).expect("the test lab parses")
+}
+
+/// Ports as `ports.json` would hold them: nodes 5000.., links 6000...
+fn ports(plan: &Plan) -> BTreeMap<String, u16> {
+    let nodes = plan.nodes.iter().map(|n| n.name.clone());
+    let mut ports: BTreeMap<String, u16> = nodes.zip(5000..).collect();
+    ports.extend(link_names(plan).into_iter().zip(6000..));
+    ports
+}
+
+fn credentials(plan: &Plan) -> BTreeMap<String, Credentials> {
+    plan.nodes
+        .iter()
+        .map(|n| {
+            let c = Credentials {
+                superuser: Secret::new(format!("su-{}", n.name)),
+                replication: Secret::new(format!("repl-{}", n.name)),
+            };
+            (n.name.clone(), c)
+        })
+        .collect()
+}
+
+#[test]
+fn nodes_get_their_kept_ports_and_directories() {
+    let dir = tempfile::tempdir().unwrap();
+    let plan = plan(dir.path());
+    let state = StateDir::new(dir.path().join("state"));
+    let specs = node_specs(&plan, &state, &ports(&plan), &credentials(&plan)).unwrap();
+    let names: Vec<(&str, u16)> = specs.iter().map(|s| (s.name.as_str(), s.port)).collect();
+    assert_eq!(names, [("pub", 5000), ("sub1", 5001), ("sub2", 5002)]);
+    assert_eq!(specs[1].data_dir, state.data_dir("sub1"));
+    assert_eq!(specs[1].credentials.superuser.expose(), "su-sub1");
+    let missing = node_specs(&plan, &state, &BTreeMap::new(), &credentials(&plan)).unwrap_err();
+    assert!(
+        missing.to_string().contains("run `prodhome up` first"),
+        "{missing}"
+    );
+}
+
+#[test]
+fn every_path_a_fault_may_cut_is_a_link_to_the_right_upstream() {
+    let dir = tempfile::tempdir().unwrap();
+    let plan = plan(dir.path());
+    assert_eq!(
+        link_names(&plan),
+        [
+            "clients->pub",
+            "clients->sub1",
+            "clients->sub2",
+            "pub->sub1",
+            "pub->sub2"
+        ]
+    );
+    let opts = link_options(&plan, &ports(&plan)).unwrap();
+    let seen: Vec<(&str, u16, u16, u64)> = opts
+        .iter()
+        .map(|o| (o.name.as_str(), o.listen.port(), o.upstream.port(), o.seed))
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            ("clients->pub", 6000, 5000, 7),
+            ("clients->sub1", 6001, 5001, 7),
+            ("clients->sub2", 6002, 5002, 7),
+            ("pub->sub1", 6003, 5000, 7),
+            ("pub->sub2", 6004, 5000, 7),
+        ]
+    );
+    assert!(
+        opts.iter()
+            .all(|o| o.listen.ip().is_loopback() && o.upstream.ip().is_loopback())
+    );
+    let infos = replications(&plan);
+    assert_eq!(infos.len(), 1);
+    assert_eq!(
+        (infos[0].name.as_str(), infos[0].publisher.as_str()),
+        ("books", "pub")
+    );
+    assert_eq!(infos[0].subscribers, ["sub1", "sub2"]);
+}
+
+#[test]
+fn a_service_reaches_nodes_through_their_client_proxies() {
+    let dir = tempfile::tempdir().unwrap();
+    let plan = plan(dir.path());
+    let state = StateDir::new(dir.path().join("state"));
+    let specs = node_specs(&plan, &state, &ports(&plan), &credentials(&plan)).unwrap();
+    // No links running: the node's own port stands in for its proxy.
+    let refs = Refs {
+        nodes: &specs,
+        links: &Links::default(),
+        secrets: &BTreeMap::new(),
+    };
+    let unit = service_unit(&plan.services[0], &state, &refs).unwrap();
+    assert_eq!(unit.program, dir.path().join("bin/app"));
+    assert_eq!(unit.args, ["--port", "8080"]);
+    let env: BTreeMap<&str, &str> = unit.env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    assert_eq!(
+        env["DATABASE_URL"],
+        "postgresql://postgres:su-pub@127.0.0.1:5000/postgres"
+    );
+    assert_eq!(env["PORT"], "5001");
+    assert_eq!(unit.log, state.node_log("app"));
+    assert!(refs.resolve("${nope.x}").is_err());
+}
+
+#[test]
+fn the_sampler_and_the_store_follow_sample() {
+    let dir = tempfile::tempdir().unwrap();
+    let plan = plan(dir.path());
+    let state = StateDir::new(dir.path().join("state"));
+    let specs = node_specs(&plan, &state, &ports(&plan), &credentials(&plan)).unwrap();
+    let nodes: Vec<SampledNode<'_>> = specs
+        .iter()
+        .map(|spec| SampledNode {
+            spec,
+            addr: SocketAddr::from((Ipv4Addr::LOCALHOST, spec.port)),
+            pid: (spec.name == "pub").then_some(42),
+        })
+        .collect();
+    let opts = sampler_options(&plan, &nodes);
+    assert_eq!(opts.interval, Duration::from_secs(2));
+    assert_eq!(opts.statement_timeout, Duration::from_secs(1));
+    let targets: Vec<(&str, &str, u16, Option<u32>)> = opts
+        .nodes
+        .iter()
+        .map(|n| (n.name.as_str(), n.host.as_str(), n.port, n.postmaster_pid))
+        .collect();
+    assert_eq!(
+        targets,
+        [
+            ("pub", "127.0.0.1", 5000, Some(42)),
+            ("sub1", "127.0.0.1", 5001, None),
+            ("sub2", "127.0.0.1", 5002, None),
+        ]
+    );
+    assert_eq!(opts.replications[0].subscribers, ["sub1", "sub2"]);
+    let store = store_options(&plan, &state).unwrap();
+    assert_eq!(store.embedded.map(|e| e.path), Some(state.metrics_db()));
+    assert!(store.influx.is_none() && !store.prometheus);
+}

@@ -1,0 +1,297 @@
+//! The Docker backend: each node's server in its own container on the lab's
+//! network (`engine`), over the data directory prodhome prepared on the host
+//! (bind-mounted at the same path, so initdb, the template cache, the
+//! configuration and the admin socket are the native ones). A monitor task
+//! turns what the engine reports into the supervisor's status and events,
+//! and starts again a server that died unasked.
+
+use std::os::unix::fs::MetadataExt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use engine::{Engine, EngineError, HostDirNode};
+use model::{Event, EventKind, Exit};
+use pg::NodeSpec;
+use supervisor::{Condition, UnitState, UnitStatus};
+use tokio::sync::{mpsc, watch};
+
+use super::{Node, NodeSignal, NotRunning, PeerAddr};
+
+/// How often the monitor asks the engine and probes the server.
+const TICK: Duration = Duration::from_millis(500);
+/// How long `stop` lets the server shut down before the engine kills it.
+const STOP_TIMEOUT: Duration = Duration::from_secs(60);
+/// The wait before starting a server that died unasked.
+const BACKOFF: Duration = Duration::from_secs(1);
+/// Restarts after which a node that keeps dying is left down.
+const MAX_RESTARTS: u32 = 10;
+
+/// What `up` prepares once for every Docker node: the engine and the image.
+pub(crate) struct Prepared {
+    pub(crate) engine: Engine,
+    pub(crate) image: String,
+    pub(crate) lab: String,
+}
+
+/// A server in a container.
+#[derive(Clone)]
+pub(crate) struct DockerNode {
+    pub(crate) spec: NodeSpec,
+    pub(crate) container: String,
+    /// Shared: the engine client is large, and a `Node` is cloned freely.
+    engine: Arc<Engine>,
+    status: Arc<watch::Sender<UnitStatus>>,
+    /// Whether the node should run: an exit while false is expected.
+    wanted: Arc<AtomicBool>,
+}
+
+/// Connects to the engine and builds (or finds) the lab's image.
+pub(crate) async fn prepare(lab: &str, postgres_version: u32) -> Result<Prepared, EngineError> {
+    let engine = Engine::connect().await?;
+    let image = engine.build_postgres_image(postgres_version).await?.reference;
+    Ok(Prepared {
+        engine,
+        image,
+        lab: lab.into(),
+    })
+}
+
+/// Creates the node's container (not started) and its monitor.
+pub(crate) async fn create(
+    prepared: &Prepared,
+    spec: &NodeSpec,
+    events: mpsc::Sender<Event>,
+) -> anyhow::Result<Node> {
+    let hba = write_hba(spec)?;
+    let args = vec![
+        "-D".into(),
+        spec.data_dir.display().to_string(),
+        "-c".into(),
+        "listen_addresses=*".into(),
+        "-c".into(),
+        format!("hba_file={}", hba.display()),
+    ];
+    let node = HostDirNode {
+        lab: prepared.lab.clone(),
+        node: spec.name.clone(),
+        image: prepared.image.clone(),
+        port: spec.port,
+        dirs: vec![spec.data_dir.clone(), spec.socket_dir.clone()],
+        args,
+    };
+    let container = prepared.engine.create_host_dir_postgres(&node).await?;
+    let (status, _) = watch::channel(initial_status(&spec.name));
+    let node = DockerNode {
+        spec: spec.clone(),
+        container,
+        engine: Arc::new(prepared.engine.clone()),
+        status: Arc::new(status),
+        wanted: Arc::new(AtomicBool::new(false)),
+    };
+    tokio::spawn(monitor(node.clone(), events));
+    Ok(Node::Docker(node))
+}
+
+/// The native pg_hba.conf plus the lab network (`samenet`): in a container,
+/// the host's connections arrive from the network's gateway, a subscriber's
+/// from its own container. Passwords (scram) as natively.
+fn write_hba(spec: &NodeSpec) -> anyhow::Result<std::path::PathBuf> {
+    let path = spec.data_dir.join("pg_hba.docker.conf");
+    let text = "# Written by prodhome for the docker backend.\n\
+                local all postgres peer map=prodhome\n\
+                host all all 127.0.0.1/32 scram-sha-256\n\
+                host all all samenet scram-sha-256\n\
+                host replication all samenet scram-sha-256\n";
+    std::fs::write(&path, text)?;
+    let owner = std::fs::metadata(&spec.data_dir)?;
+    std::os::unix::fs::chown(&path, Some(owner.uid()), Some(owner.gid()))?;
+    Ok(path)
+}
+
+fn initial_status(name: &str) -> UnitStatus {
+    UnitStatus {
+        name: name.into(),
+        state: UnitState::Stopped,
+        pid: None,
+        restarts: 0,
+        last_exit: None,
+        since_ns: model::now_ns(),
+        healthy: false,
+        last_probe_error: None,
+        ready_once: false,
+    }
+}
+
+impl DockerNode {
+    pub(crate) async fn start(&self) {
+        self.wanted.store(true, Ordering::SeqCst);
+        if let Err(e) = self.engine.start(&self.container, self.spec.port).await {
+            self.status.send_modify(|s| {
+                s.state = UnitState::Failed;
+                s.last_probe_error = Some(e.to_string());
+                s.since_ns = model::now_ns();
+            });
+        }
+    }
+
+    pub(crate) async fn stop(&self) {
+        self.wanted.store(false, Ordering::SeqCst);
+        let _ = self.engine.stop(&self.container, STOP_TIMEOUT).await;
+        self.status.send_modify(|s| {
+            s.state = UnitState::Stopped;
+            s.pid = None;
+            s.healthy = false;
+            s.since_ns = model::now_ns();
+        });
+    }
+
+    pub(crate) async fn restart(&self) {
+        self.stop().await;
+        self.start().await;
+    }
+
+    /// The engine acts on the whole container: SIGKILL to its postmaster
+    /// (the engine then restarts it), the cgroup freezer for a pause.
+    pub(crate) fn signal(&self, signal: NodeSignal) -> Result<(), NotRunning> {
+        self.status.borrow().pid.ok_or(NotRunning)?;
+        let (engine, name) = (self.engine.clone(), self.container.clone());
+        tokio::spawn(async move {
+            let _ = match signal {
+                NodeSignal::Kill => engine.kill(&name, "SIGKILL").await,
+                NodeSignal::Pause => engine.pause(&name).await,
+                NodeSignal::Resume => engine.unpause(&name).await,
+            };
+        });
+        Ok(())
+    }
+
+    pub(crate) async fn wait_for(&self, condition: Condition, timeout: Duration) -> Result<(), UnitStatus> {
+        let mut rx = self.status.subscribe();
+        let met = |s: &UnitStatus| match condition {
+            Condition::Started => s.pid.is_some(),
+            Condition::Ready | Condition::Healthy => s.state == UnitState::Ready,
+        };
+        match tokio::time::timeout(timeout, rx.wait_for(met)).await {
+            Ok(Ok(_)) => Ok(()),
+            _ => Err(self.status()),
+        }
+    }
+
+    pub(crate) fn status(&self) -> UnitStatus {
+        self.status.borrow().clone()
+    }
+
+    /// A container reaches another by its container name on the lab network,
+    /// at the port it listens on (a lab runs all its nodes on one backend).
+    /// The proxies listen on the host's 127.0.0.1, which a container cannot
+    /// reach: links are direct for now.
+    pub(crate) fn reach(&self, other: &Node) -> PeerAddr {
+        let host = match other {
+            Node::Docker(d) => d.container.clone(),
+            Node::Native(_) => other.name().to_owned(),
+        };
+        PeerAddr {
+            host,
+            port: other.spec().port,
+        }
+    }
+}
+
+/// Follows the container: state and pid from the engine, readiness from a
+/// real query, events on every change the supervisor would report.
+async fn monitor(node: DockerNode, events: mpsc::Sender<Event>) {
+    let mut restarts = 0;
+    loop {
+        tokio::time::sleep(TICK).await;
+        let Ok(state) = node.engine.inspect(&node.container).await else {
+            continue;
+        };
+        let ready = state.running
+            && !state.paused
+            && tokio::time::timeout(Duration::from_secs(2), pg::probe(&node.spec))
+                .await
+                .is_ok_and(|r| r.is_ok());
+        let before = node.status();
+        let pid = (state.running && state.pid > 0).then_some(state.pid as u32);
+        let next = match (state.running, ready) {
+            (true, true) => UnitState::Ready,
+            (true, false) if before.ready_once && before.state == UnitState::Ready => UnitState::Unready,
+            (true, false) if before.state == UnitState::Unready => UnitState::Unready,
+            (true, false) => UnitState::Starting,
+            (false, _) if node.wanted.load(Ordering::SeqCst) => UnitState::Backoff,
+            (false, _) => UnitState::Stopped,
+        };
+        let name = &node.spec.name;
+        let mut out = Vec::new();
+        if pid.is_some() && before.pid != pid {
+            out.push(EventKind::Started {
+                pid: pid.unwrap_or(0),
+            });
+        }
+        if before.pid.is_some() && pid.is_none() {
+            let exit = exit_of(state.exit_code);
+            out.push(EventKind::Exited {
+                exit,
+                expected: !node.wanted.load(Ordering::SeqCst),
+            });
+        }
+        // The engine does not restart a container it was told to kill: the
+        // backend does, as the supervisor restarts a crashed server.
+        let crashed = before.pid.is_some() && pid.is_none() && node.wanted.load(Ordering::SeqCst);
+        if crashed && restarts < MAX_RESTARTS {
+            restarts += 1;
+            out.push(EventKind::Restarting {
+                attempt: restarts,
+                after_ms: BACKOFF.as_millis() as u64,
+            });
+        } else if crashed {
+            out.push(EventKind::GaveUp { restarts });
+        }
+        if next == UnitState::Ready && before.state != UnitState::Ready {
+            out.push(EventKind::Ready);
+        }
+        if next == UnitState::Unready && before.state == UnitState::Ready {
+            out.push(EventKind::NotReady);
+        }
+        if next != before.state || pid != before.pid || restarts != before.restarts {
+            node.status.send_modify(|s| {
+                if next != s.state {
+                    s.since_ns = model::now_ns();
+                }
+                s.state = next;
+                s.pid = pid;
+                s.restarts = restarts;
+                s.healthy = next == UnitState::Ready;
+                s.ready_once |= next == UnitState::Ready;
+                if pid.is_none() && before.pid.is_some() {
+                    s.last_exit = Some(exit_of(state.exit_code));
+                }
+            });
+        }
+        for kind in out {
+            let _ = events.send(Event::now(name.clone(), kind)).await;
+        }
+        if crashed && restarts < MAX_RESTARTS {
+            tokio::time::sleep(BACKOFF).await;
+            if node.wanted.load(Ordering::SeqCst) {
+                node.start().await;
+            }
+        }
+    }
+}
+
+/// The engine's exit code as an [`Exit`]: 128+N is signal N, as the shell says.
+fn exit_of(code: i64) -> Exit {
+    if code > 128 && code < 128 + 65 {
+        Exit {
+            code: None,
+            signal: Some((code - 128) as i32),
+        }
+    } else {
+        Exit {
+            code: Some(code as i32),
+            signal: None,
+        }
+    }
+}

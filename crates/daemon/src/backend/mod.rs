@@ -1,0 +1,170 @@
+//! The node backend seam: how the daemon runs one Postgres node, whatever
+//! runs it. Everything after start-up's preparation — the phases that
+//! start, wait for and stop nodes, faults, the status, the sampler's
+//! process stats, the API's start/stop/restart — reaches a node through
+//! [`Node`] and nothing else. The only backend today is [`native`]: a
+//! server process on this machine under the `supervisor` crate.
+//!
+//! # For implementers (a Docker backend is the next one)
+//!
+//! Add a variant to [`Node`] and one arm to each method below; no other
+//! module changes. Each method must keep these promises, which the native
+//! backend keeps and the rest of the daemon relies on:
+//!
+//! - **Events.** The node emits, under its name on the daemon's event
+//!   channel, the unit events the supervisor emits (`started`, `ready`,
+//!   `exited`, `restarting`, `failed`, `stopped`, …; see
+//!   `model::EventKind`): the event log, the alerts (a node down, a crash
+//!   loop) and the dashboard read them. A container's engine events are
+//!   translated to these.
+//! - [`Node::start`] returns once the start was asked for (not when the
+//!   server is ready); it never fails: a node that cannot start shows it in
+//!   [`Node::status`] and its events. Starting a started node does nothing.
+//! - [`Node::stop`] returns once the server is gone (fast shutdown first,
+//!   then a kill after a bounded wait). It is not restarted until
+//!   [`Node::start`].
+//! - [`Node::restart`] is a stop then a start, as one step.
+//! - [`Node::signal`] acts on the whole server at once (postmaster and
+//!   backends): `Kill` as when its machine dies (it is then restarted by the
+//!   backend's restart policy, as a crashed server would be), `Pause`
+//!   freezes it (TCP still accepts, nothing answers), `Resume` undoes a
+//!   pause. `Err(NotRunning)` when there is no server to signal.
+//! - [`Node::wait_ready`] resolves when a real connection ran a real query
+//!   (`pg::probe`), or gives the status it ended in after `timeout`.
+//! - [`Node::status`] is cheap and never blocks: state, restarts, last
+//!   exit, since when. `pid` there is the host pid when there is one.
+//! - [`Node::host_pid`] is the postmaster's pid on this machine, where the
+//!   sampler reads process stats from `/proc`; `None` when the server has
+//!   no host process (a container: its stats must come from the engine).
+//! - [`Node::host_addr`] is where the daemon, the status, the sampler and
+//!   hum reach the server: always `127.0.0.1:PORT` (a container publishes
+//!   its 5432 there).
+//! - [`Node::reach`] is the address *this* node uses to reach another
+//!   (a subscriber's connection to its publisher): the replication
+//!   connection string is built from it, never assumed. Native: the host
+//!   address or the link's proxy on 127.0.0.1; a container would use the
+//!   publisher's container name and 5432, or the host gateway for a proxy.
+
+pub(crate) mod docker;
+pub(crate) mod native;
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::time::Duration;
+
+use pg::NodeSpec;
+use supervisor::{Condition, UnitStatus};
+
+/// One node of the lab, through its backend.
+#[derive(Clone)]
+pub(crate) enum Node {
+    Native(native::NativeNode),
+
+    Docker(docker::DockerNode),
+}
+
+/// What [`Node::signal`] does to a whole server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum NodeSignal {
+    Kill,
+    Pause,
+    Resume,
+}
+
+/// [`Node::signal`] found no server to signal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct NotRunning;
+
+/// A host and port a node connects to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct PeerAddr {
+    pub(crate) host: String,
+    pub(crate) port: u16,
+}
+
+impl Node {
+    pub(crate) fn name(&self) -> &str {
+        &self.spec().name
+    }
+
+    /// The node's Postgres spec (data directory, port, settings, credentials).
+    pub(crate) fn spec(&self) -> &NodeSpec {
+        match self {
+            Node::Native(n) => &n.spec,
+            Node::Docker(n) => &n.spec,
+        }
+    }
+
+    pub(crate) async fn start(&self) {
+        match self {
+            Node::Native(n) => n.unit.start().await,
+            Node::Docker(n) => n.start().await,
+        }
+    }
+
+    pub(crate) async fn stop(&self) {
+        match self {
+            Node::Native(n) => n.unit.stop().await,
+            Node::Docker(n) => n.stop().await,
+        }
+    }
+
+    pub(crate) async fn restart(&self) {
+        match self {
+            Node::Native(n) => n.unit.restart().await,
+            Node::Docker(n) => n.restart().await,
+        }
+    }
+
+    pub(crate) fn signal(&self, signal: NodeSignal) -> Result<(), NotRunning> {
+        match self {
+            Node::Native(n) => n.signal(signal),
+            Node::Docker(n) => n.signal(signal),
+        }
+    }
+
+    pub(crate) async fn wait_ready(&self, timeout: Duration) -> Result<(), UnitStatus> {
+        match self {
+            Node::Native(n) => n.unit.wait_ready(timeout).await.map(|_| ()),
+            Node::Docker(n) => n.wait_for(Condition::Ready, timeout).await,
+        }
+    }
+
+    /// Waits until the node is started, ready or healthy (a service's
+    /// `depends_on`).
+    pub(crate) async fn wait_for(&self, condition: Condition, timeout: Duration) -> Result<(), UnitStatus> {
+        match self {
+            Node::Native(n) => n.unit.wait_for(condition, timeout).await.map(|_| ()),
+            Node::Docker(n) => n.wait_for(condition, timeout).await,
+        }
+    }
+
+    pub(crate) fn status(&self) -> UnitStatus {
+        match self {
+            Node::Native(n) => n.unit.status(),
+            Node::Docker(n) => n.status(),
+        }
+    }
+
+    pub(crate) fn host_pid(&self) -> Option<u32> {
+        match self {
+            Node::Native(n) => n.unit.status().pid,
+            Node::Docker(n) => n.status().pid,
+        }
+    }
+
+    pub(crate) fn host_addr(&self) -> SocketAddr {
+        SocketAddr::from((Ipv4Addr::LOCALHOST, self.spec().port))
+    }
+
+    /// How this node reaches `other`, through the proxy on 127.0.0.1 at
+    /// `link_port` when the path has one.
+    pub(crate) fn reach(&self, other: &Node, link_port: Option<u16>) -> PeerAddr {
+        match self {
+            Node::Native(_) => PeerAddr {
+                host: Ipv4Addr::LOCALHOST.to_string(),
+                port: link_port.unwrap_or(other.host_addr().port()),
+            },
+            Node::Docker(n) => n.reach(other),
+        }
+    }
+}

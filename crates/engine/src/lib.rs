@@ -1,0 +1,38 @@
+//! The Docker Engine layer of prodhome: everything the lab needs from the
+//! engine, behind typed calls, so that a node backend on Docker is thin.
+//!
+//! Data flows one way: a caller (the daemon's Docker backend, the CLI's
+//! `image build`, `doctor`) holds an [`Engine`] and asks it to
+//!
+//! - [`Engine::connect`]: reach the local socket and negotiate the API
+//!   version, with an error that says what to install, start or join;
+//! - [`Engine::build_postgres_image`]: pack the host's own PostgreSQL files
+//!   into an image with no registry ([`image`]), cached by a content hash;
+//! - create the per-lab objects, all labelled `prodhome.lab=<name>`: the lab's
+//!   bridge network and a volume and a container per node ([`lab`],
+//!   [`container`]), drive their lifecycle, exec into them, stream their logs
+//!   and stats ([`stats`], as [`model::Point`]s), cut and mend their network
+//!   links (partitions), and [`Engine::down`] remove every one of them;
+//! - [`Engine::capabilities`]: say which kernel features the engine's faults
+//!   would need are missing here (netem, IPVS) instead of faking them.
+//!
+//! Nothing here knows about lab files or the daemon: the callers translate.
+
+mod connect;
+pub mod container;
+mod error;
+mod exec;
+mod host_dirs;
+pub mod image;
+pub mod lab;
+mod probe;
+pub mod stats;
+
+pub use connect::{Engine, MIN_API_VERSION};
+pub use container::{ContainerSpec, ContainerState};
+pub use error::EngineError;
+pub use exec::ExecOutput;
+pub use host_dirs::HostDirNode;
+pub use image::{BuiltImage, ImageSpec};
+pub use lab::{LAB_LABEL, NODE_LABEL};
+pub use probe::Capabilities;

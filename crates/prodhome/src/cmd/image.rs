@@ -1,0 +1,42 @@
+//! `prodhome image build`: the lab's Postgres image, packed offline from
+//! this host's PostgreSQL files and imported into the local Docker Engine.
+
+use std::time::Instant;
+
+use anyhow::Result;
+
+use crate::cli::ImageCommand;
+use crate::context::{Context, runtime};
+
+pub(crate) fn run(ctx: &Context, command: ImageCommand) -> Result<i32> {
+    let ImageCommand::Build { json } = command;
+    let version = ctx.plan.postgres_version;
+    let started = Instant::now();
+    let built = runtime()?.block_on(async {
+        let engine = engine::Engine::connect().await?;
+        engine.build_postgres_image(version).await
+    })?;
+    let seconds = started.elapsed().as_secs_f64();
+    if json {
+        let doc = serde_json::json!({
+            "image": built.reference,
+            "id": built.id,
+            "cached": built.cached,
+            "packed_bytes": built.packed_bytes,
+            "seconds": seconds,
+        });
+        println!("{}", serde_json::to_string_pretty(&doc)?);
+    } else if built.cached {
+        println!(
+            "{} (cached: this host's PostgreSQL {version} files are unchanged)",
+            built.reference
+        );
+    } else {
+        let mb = built.packed_bytes as f64 / 1_000_000.0;
+        println!(
+            "{} (built from this host's PostgreSQL {version} files: {mb:.0} MB in {seconds:.1} s)",
+            built.reference
+        );
+    }
+    Ok(0)
+}

@@ -1,0 +1,163 @@
+//! `backend = "docker"` against the real engine: `image build` (built, then
+//! cached), `doctor`'s engine check, and a lab up in containers, replicated,
+//! verified, a node killed and restarted, and a clean `down`.
+
+use serde_json::Value;
+use testkit::TestLab;
+
+use crate::{BIN, text};
+
+const DOCKER_LAB: &str = "name = \"boxed\"\nbackend = \"docker\"\n\n[postgres.publisher]\n";
+
+fn engine_answers() -> bool {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    match rt.block_on(engine::Engine::connect()) {
+        Ok(_) => true,
+        Err(e) => {
+            testkit::skip(&format!("no usable Docker Engine: {e}"));
+            false
+        }
+    }
+}
+
+#[test]
+fn image_build_builds_the_labs_postgres_image_then_finds_it_cached() {
+    if !engine_answers() {
+        return;
+    }
+    let lab = TestLab::new(BIN).lab(DOCKER_LAB);
+    // The first run may find an image another test built: either way the
+    // second run must find this one, unchanged, without packing.
+    let first = lab.run(&["image", "build", "--json"]);
+    assert!(first.status.success(), "{}", text(&first));
+    let first: Value = serde_json::from_slice(&first.stdout).unwrap();
+    let second = lab.run(&["image", "build", "--json"]);
+    assert!(second.status.success(), "{}", text(&second));
+    let second: Value = serde_json::from_slice(&second.stdout).unwrap();
+    assert!(
+        first["image"]
+            .as_str()
+            .unwrap()
+            .starts_with("prodhome/postgres:15-"),
+        "{first}"
+    );
+    assert_eq!(second["image"], first["image"]);
+    assert_eq!(second["id"], first["id"]);
+    assert_eq!(second["cached"], true, "{second}");
+    assert_eq!(second["packed_bytes"], 0);
+}
+
+#[test]
+fn doctor_checks_the_engine_a_docker_lab_needs() {
+    if !engine_answers() {
+        return;
+    }
+    let lab = TestLab::new(BIN).lab(DOCKER_LAB);
+    let out = lab.run(&["doctor", "--json"]);
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", text(&out)));
+    let checks = doc["checks"].as_array().unwrap();
+    let engine = checks
+        .iter()
+        .find(|c| c["what"].as_str().unwrap().starts_with("docker engine"))
+        .unwrap_or_else(|| panic!("no engine check in {doc}"));
+    assert_eq!(engine["status"], "ok", "{engine}");
+    assert!(engine["what"].as_str().unwrap().contains("(API 1."), "{engine}");
+}
+
+/// Two nodes on the docker backend: up, replicated, verified; a SIGKILL of
+/// the publisher is restarted by the backend with nothing acknowledged lost;
+/// `down` leaves no container or network of the lab.
+#[test]
+fn a_lab_runs_replicated_in_containers_survives_a_kill_and_downs_clean() {
+    if !engine_answers() {
+        return;
+    }
+    let name = format!("dock_{}", std::process::id());
+    let lab = TestLab::new(BIN)
+        .lab(&format!(
+            "name = \"{name}\"\nbackend = \"docker\"\n[postgres.publisher]\n[postgres.subscriber]\n\
+             [replication.books]\npublisher = \"publisher\"\nsubscribers = [\"subscriber\"]\n\
+             schema = \"schema.sql\"\ntables = [\"books\"]\n"
+        ))
+        .file("schema.sql", lab::init::SEED_SCHEMA);
+    lab.up();
+    let objects = containers_of(&name);
+    for object in ["publisher", "subscriber"]
+        .map(|n| format!("prodhome-{name}-{n}"))
+        .into_iter()
+        .chain([format!("prodhome-{name}")])
+    {
+        assert!(objects.contains(&object), "{object} not in {objects:?}");
+    }
+    let before: i64 = lab
+        .sql("publisher", "SELECT count(*) FROM books")
+        .parse()
+        .unwrap();
+    lab.sql(
+        "publisher",
+        "INSERT INTO books (id, title) SELECT g, 'b' || g FROM generate_series(1000001, 1000050) g",
+    );
+    verify_ok(&lab);
+
+    let out = lab.run(&["chaos", "kill", "publisher"]);
+    assert!(out.status.success(), "{}", text(&out));
+    testkit::poll(
+        "the publisher restarted and ready",
+        std::time::Duration::from_secs(120),
+        || {
+            let node = lab.try_status()?["nodes"]
+                .as_array()?
+                .iter()
+                .find(|n| n["name"] == "publisher")?
+                .clone();
+            (node["state"] == "ready" && node["restarts"] == 1).then_some(())
+        },
+    );
+    let after: i64 = lab
+        .sql("publisher", "SELECT count(*) FROM books")
+        .parse()
+        .unwrap();
+    assert_eq!(after, before + 50, "rows committed before the kill are kept");
+    verify_ok(&lab);
+
+    let out = lab.run(&["down"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(containers_of(&name).is_empty(), "down left containers");
+}
+
+fn verify_ok(lab: &TestLab) {
+    testkit::poll("verify's verdict ok", std::time::Duration::from_secs(120), || {
+        let out = lab.run(&["verify"]);
+        (out.status.success() && text(&out).contains("verdict: ok")).then_some(())
+    });
+}
+
+/// The lab's containers and networks.
+fn containers_of(lab: &str) -> Vec<String> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let engine = engine::Engine::connect().await.unwrap();
+        let mut names = engine.containers(lab).await.unwrap();
+        names.extend(engine.networks(lab).await.unwrap());
+        names
+    })
+}
+
+#[test]
+fn up_refuses_a_bad_backend_flag() {
+    let native = TestLab::new(BIN).lab("name = \"plain\"\n[postgres.publisher]\n");
+    let out = native.run(&["up", "--backend", "podman"]);
+    assert!(!out.status.success());
+    assert!(
+        text(&out).contains("expected one of native, docker"),
+        "{}",
+        text(&out)
+    );
+    assert!(!native.state().exists());
+}
