@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
 use tokio::process::Child;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tokio::time::{Instant, timeout_at};
 
@@ -51,10 +51,7 @@ const QUEUE: usize = 256;
 /// The unit task's end of the log.
 pub(crate) enum LogSink {
     File(PathBuf),
-    Rotated {
-        path: PathBuf,
-        tx: mpsc::Sender<Vec<u8>>,
-    },
+    Rotated { path: PathBuf, tx: mpsc::Sender<Msg> },
 }
 
 impl LogSink {
@@ -125,20 +122,38 @@ impl LogSink {
                 }
             }
             LogSink::Rotated { tx, .. } => {
-                let _ = tx.send(text.into_bytes()).await;
+                let _ = tx.send(Msg::Line(text.into_bytes())).await;
             }
         }
     }
 }
 
-/// Waits for the pipe readers to reach end of file (the child and its group
-/// are gone), giving up on stragglers after a while: a grandchild that left
-/// the group may hold a pipe open forever.
-pub(crate) async fn finish(readers: Vec<JoinHandle<()>>) {
-    let deadline = Instant::now() + Duration::from_secs(2);
-    for mut reader in readers {
-        if timeout_at(deadline, &mut reader).await.is_err() {
-            reader.abort();
+/// What the pipe readers and the supervisor hand the writer thread.
+pub(crate) enum Msg {
+    Line(Vec<u8>),
+    /// Answered once every line queued before it is in the file.
+    Sync(oneshot::Sender<()>),
+}
+
+impl LogSink {
+    /// Waits for the pipe readers to reach end of file (the child and its
+    /// group are gone) and for the writer to have written what they read, so
+    /// a unit's exit is reported only once its last lines can be read back
+    /// (the message of a service that failed to start quotes them). Gives up
+    /// on stragglers after a while: a grandchild that left the group may
+    /// hold a pipe open forever.
+    pub(crate) async fn finish(&self, readers: Vec<JoinHandle<()>>) {
+        let deadline = Instant::now() + Duration::from_secs(2);
+        for mut reader in readers {
+            if timeout_at(deadline, &mut reader).await.is_err() {
+                reader.abort();
+            }
+        }
+        if let LogSink::Rotated { tx, .. } = self {
+            let (done, written) = oneshot::channel();
+            if tx.send(Msg::Sync(done)).await.is_ok() {
+                let _ = timeout_at(deadline, written).await;
+            }
         }
     }
 }
@@ -155,7 +170,7 @@ fn append(path: &Path) -> std::io::Result<File> {
 
 /// Reads one pipe and queues its lines. When the queue is full it waits,
 /// and so the child waits on its full pipe: backpressure, not loss.
-async fn pump(pipe: impl AsyncRead + Unpin, tx: mpsc::Sender<Vec<u8>>) {
+async fn pump(pipe: impl AsyncRead + Unpin, tx: mpsc::Sender<Msg>) {
     let mut reader = BufReader::with_capacity(MAX_LINE, pipe);
     let mut line = Vec::new();
     loop {
@@ -169,13 +184,15 @@ async fn pump(pipe: impl AsyncRead + Unpin, tx: mpsc::Sender<Vec<u8>>) {
         };
         line.extend_from_slice(&buf[..take]);
         reader.consume(take);
-        if (complete || line.len() >= MAX_LINE) && tx.send(std::mem::take(&mut line)).await.is_err() {
+        if (complete || line.len() >= MAX_LINE)
+            && tx.send(Msg::Line(std::mem::take(&mut line))).await.is_err()
+        {
             return;
         }
     }
     if !line.is_empty() {
         line.push(b'\n');
-        let _ = tx.send(line).await;
+        let _ = tx.send(Msg::Line(line)).await;
     }
 }
 
@@ -199,12 +216,20 @@ impl RotatingLog {
         }
     }
 
-    /// Writes everything that arrives, flushing whenever the queue runs dry.
-    fn drain(&mut self, mut rx: mpsc::Receiver<Vec<u8>>) {
-        while let Some(line) = rx.blocking_recv() {
-            self.write(&line);
-            while let Ok(more) = rx.try_recv() {
-                self.write(&more);
+    /// Writes everything that arrives, flushing whenever the queue runs dry
+    /// and before it answers a [`Msg::Sync`].
+    fn drain(&mut self, mut rx: mpsc::Receiver<Msg>) {
+        while let Some(msg) = rx.blocking_recv() {
+            let mut next = Some(msg);
+            while let Some(msg) = next.take() {
+                match msg {
+                    Msg::Line(line) => self.write(&line),
+                    Msg::Sync(done) => {
+                        self.flush();
+                        let _ = done.send(());
+                    }
+                }
+                next = rx.try_recv().ok();
             }
             self.flush();
         }

@@ -13,7 +13,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 use tokio::time::{Instant, sleep, timeout};
 
-use crate::log::{LogSink, finish};
+use crate::log::LogSink;
 use crate::policy::{Decision, Ending, decide};
 use crate::probe::{ProbeContext, Prober};
 use crate::process::{signal_group, signal_tree, to_exit};
@@ -272,7 +272,7 @@ impl UnitTask {
                     // Children the leader left behind (postgres backends
                     // after a kill -9) would block a restart: clear them.
                     let _ = signal_group(pid, Signal::SIGKILL);
-                    finish(std::mem::take(&mut run.readers)).await;
+                    self.log.finish(std::mem::take(&mut run.readers)).await;
                     return RunEnd::Exited(to_exit(status));
                 }
                 cmd = self.rx.recv() => match cmd {
@@ -363,7 +363,7 @@ impl UnitTask {
             }
         };
         let _ = signal_group(pid, Signal::SIGKILL);
-        finish(std::mem::take(&mut run.readers)).await;
+        self.log.finish(std::mem::take(&mut run.readers)).await;
         to_exit(status)
     }
 

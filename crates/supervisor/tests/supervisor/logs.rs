@@ -175,3 +175,32 @@ fn a_unit_logging_to_its_file_outlives_the_supervisor_and_a_piped_one_does_not()
     });
     assert!(supervisor::alive(direct));
 }
+
+/// A service that printed its reason and exited at once was reported
+/// "failed" before its log had the reason (the writer thread had not
+/// written it yet), so `up`'s message quoted an empty log under load.
+#[tokio::test]
+async fn a_units_last_lines_are_in_its_log_when_its_exit_is_reported() {
+    let mut h = Harness::new();
+    for round in 0..20 {
+        let name = format!("brief{round}");
+        let mut spec = sh(&name, "seq 1 20000; echo cannot read config.yml; exit 3", h.dir());
+        spec.policy.mode = supervisor::RestartMode::No;
+        spec.log_mode = LogMode::Rotated {
+            max_bytes: MAX_BYTES,
+            keep: 2,
+        };
+        let unit = h.spawn(spec);
+        unit.start().await;
+        // The moment the exit shows in the status, the reason must be readable.
+        poll("the exit", Duration::from_secs(30), || {
+            (unit.status().state == UnitState::Failed).then_some(())
+        })
+        .await;
+        let tail = unit.log_tail(5);
+        assert!(
+            tail.iter().any(|l| l.contains("cannot read config.yml")),
+            "round {round}: {tail:?}"
+        );
+    }
+}
