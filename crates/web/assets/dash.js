@@ -313,6 +313,34 @@
     return [svg, points, legend];
   }
 
+  // Bars: each series' latest value in the window, largest first, at most
+  // ten; the label (node and statement text) is written on the bar.
+  function drawBars(panel, frame, win, el) {
+    const width = Math.max(240, el.clientWidth || 520), row = 16, m = { l: 4, r: 70, t: 4, b: 4 };
+    const latest = frame.series.map((s) => {
+      let last = null;
+      for (let j = s.values.length - 1; j >= 0 && last == null; j--) {
+        if (frame.t[j] >= win.start - st.stepMs) last = s.values[j];
+      }
+      return [s, last];
+    }).filter(([, v]) => v != null).sort((a, b) => b[1] - a[1]).slice(0, 10);
+    const height = m.t + m.b + Math.max(1, latest.length) * row;
+    const max = latest.length ? Math.max(latest[0][1], 1e-9) : 1;
+    const chars = Math.max(10, Math.floor((width - m.r - 8) / 5.5));
+    const cut = (t) => (t.length > chars ? t.slice(0, chars - 1) + "…" : t);
+    let svg = `<svg viewBox="0 0 ${width} ${height}" width="${width}" height="${height}" role="img" aria-label="${esc(panel.title)}">`;
+    latest.forEach(([s, v], i) => {
+      const top = m.t + i * row, w = Math.max(1, (v / max) * (width - m.l - m.r));
+      svg += `<rect class="bar" x="${m.l}" y="${top + 1}" width="${w.toFixed(1)}" height="${row - 2}" fill="${colorOf(panel.id, s.tags.node || "")}" fill-opacity="0.35"/>`;
+      svg += `<text class="bar-label" x="${m.l + 3}" y="${top + row - 4}"><title>${esc(s.label)}</title>${esc(cut(s.label))}</text>`;
+      svg += `<text x="${width - 2}" y="${top + row - 4}" text-anchor="end">${esc(fmt(panel.unit, v))}</text>`;
+    });
+    if (!latest.length) svg += `<text x="${m.l}" y="${m.t + 12}">no statements in this range</text>`;
+    svg += "</svg>";
+    const legend = latest.length ? [...new Set(latest.map(([s]) => s.tags.node || ""))].map((n) => [n, colorOf(panel.id, n), ""]) : [];
+    return [svg, latest.length, legend];
+  }
+
   const TRANSITIONS = { started: "starting", adopted: "starting", ready: "ready", not_ready: "starting",
     exited: "down", restarting: "down", gave_up: "failed", crash_loop: "failed" };
   const STATUS_STATES = { ready: "ready", starting: "starting", unready: "starting", down: "down",
@@ -320,7 +348,7 @@
 
   // One row per node: its state over the window, from the events, with
   // the daemon's current view closing each row.
-  function drawHealth(panel, win, el) {
+  function drawHealth(panel, _frame, win, el) {
     const nodes = st.status ? st.status.nodes : [];
     const width = Math.max(240, el.clientWidth || 1000);
     const row = 22, m = { l: 120, r: 10, t: 8, b: 18 };
@@ -359,7 +387,8 @@
     const chart = sec.querySelector(".chart");
     const win = windowOf();
     const frame = st.frames[panel.id] || { t: [], series: [] };
-    const [svg, points, legend] = panel.chart === "health" ? drawHealth(panel, win, chart) : drawSeries(panel, frame, win, chart);
+    const draw = { health: drawHealth, bars: drawBars }[panel.chart];
+    const [svg, points, legend] = draw ? draw(panel, frame, win, chart) : drawSeries(panel, frame, win, chart);
     chart.innerHTML = svg;
     sec.dataset.points = points;
     sec.dataset.series = legend.length;
@@ -425,7 +454,7 @@
   function build() {
     const main = document.getElementById("panels");
     main.innerHTML = PANELS.map((p) =>
-      `<section class="panel" data-panel="${p.id}" data-points="0" title="${esc(p.help)}">` +
+      `<section class="panel" data-panel="${p.id}" data-chart="${p.chart}" data-points="0" title="${esc(p.help)}">` +
       `<h2>${esc(p.title)} <span class="unit">${esc(UNIT_NAMES[p.unit] || p.unit)}</span></h2>` +
       `<div class="chart"></div><ul class="legend"></ul>` +
       (p.chart === "health" ? `<ul class="events"></ul>` : "") + `</section>`).join("");
