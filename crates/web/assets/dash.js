@@ -158,6 +158,28 @@
     st.events.sort((a, b) => a.ms - b.ms);
   }
 
+  // The log view: the server filters (node, level, text); newest first.
+  async function loadLog() {
+    const q = (id) => encodeURIComponent(document.getElementById(id).value.trim());
+    const url = `/api/log?since=${st.range}&node=${q("log-node")}&level=${q("log-level")}&grep=${q("log-grep")}&limit=200`;
+    st.log = await getJson(url);
+  }
+
+  function renderLog() {
+    const nodes = st.status ? st.status.nodes.map((n) => n.name) : [];
+    const select = document.getElementById("log-node");
+    const have = [...select.options].map((o) => o.value).filter(Boolean);
+    for (const n of nodes) {
+      if (!have.includes(n)) select.insertAdjacentHTML("beforeend", `<option value="${esc(n)}">${esc(n)}</option>`);
+    }
+    const list = document.getElementById("log-lines");
+    const lines = st.log || [];
+    list.dataset.lines = lines.length;
+    list.innerHTML = lines.length ? lines.map((l) =>
+      `<li data-level="${esc(l.level)}"><time>${clock(l.ms)}</time><b>${esc(l.node)}</b><i>${esc(l.level)}</i>${esc(l.text)}</li>`).join("")
+      : `<li class="empty">no log lines match in this range</li>`;
+  }
+
   async function loadStatus() {
     try {
       st.status = await getJson("/api/status");
@@ -448,6 +470,7 @@
 
   function render() {
     renderStatus();
+    renderLog();
     for (const p of PANELS) renderPanel(p);
   }
 
@@ -462,6 +485,9 @@
       .map(([c, name]) => `<span><i style="background:${c}"></i>${esc(name)}</span>`).join("");
     for (const b of document.querySelectorAll(".range button")) {
       b.addEventListener("click", () => setRange(b.dataset.range));
+    }
+    for (const id of ["log-node", "log-level", "log-grep"]) {
+      document.getElementById(id).addEventListener("input", () => loadLog().then(renderLog, () => {}));
     }
     let pending = null;
     window.addEventListener("resize", () => {
@@ -490,7 +516,7 @@
     // A window that grew (a young lab aging) refetches at a coarser step.
     const win = windowOf();
     const again = !st.fetchedMs || (win.end - win.start) / st.stepMs > 2 * 360;
-    const jobs = [loadSeries(initial || again), loadEvents(), loadStatus()];
+    const jobs = [loadSeries(initial || again), loadEvents(), loadStatus(), loadLog()];
     const results = await Promise.allSettled(jobs);
     const failed = results.find((r) => r.status === "rejected");
     if (failed && !st.message) st.message = String(failed.reason.message || failed.reason);

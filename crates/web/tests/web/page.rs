@@ -46,6 +46,16 @@ async fn every_panel_draws_its_points_and_a_killed_node_is_marked() {
             kind: EventKind::Ready,
         },
         killed,
+        // A line of the publisher's log: in the log view, not a mark.
+        Event {
+            ts_ns: t0 + 70 * S,
+            unit: "publisher".into(),
+            kind: EventKind::LogError {
+                severity: "ERROR".into(),
+                sqlstate: "22012".into(),
+                message: "division by zero".into(),
+            },
+        },
         // A migration: a span from its start to its end.
         Event {
             ts_ns: t0 + 80 * S,
@@ -105,6 +115,16 @@ async fn every_panel_draws_its_points_and_a_killed_node_is_marked() {
     assert_eq!(
         attr(&dom, "data-panel=\"hum_tps\"", "data-points").as_deref(),
         Some("360")
+    );
+    // The log view reads the store's events: only the log's line shows.
+    assert_eq!(
+        attr(&dom, "id=\"log-lines\"", "data-lines").as_deref(),
+        Some("1"),
+        "{dom}"
+    );
+    assert!(
+        dom.contains("<i>error</i>ERROR 22012: division by zero</li>"),
+        "{dom}"
     );
     // Bars rank the latest values: one bar per series, no time axis, so
     // no marks; the top statements' text is written on its bar.
