@@ -6,12 +6,16 @@
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Failure {
     pub(crate) message: String,
+    /// The server's SQLSTATE when the server refused: lets a collector
+    /// tell "this node has no such view" from a real failure.
+    pub(crate) sqlstate: Option<String>,
 }
 
 impl Failure {
     pub(crate) fn new(message: impl Into<String>) -> Self {
         Failure {
             message: message.into(),
+            sqlstate: None,
         }
     }
 }

@@ -24,7 +24,8 @@
 //! Every point has the tag `node`. A field keeps its type forever
 //! (InfluxDB fixes it on first write); each field appears with exactly
 //! one set of tag keys. `_s` fields are seconds, `_bytes` bytes. Fields
-//! described as counters (`apply_errors`, `sync_errors`, `skipped_ticks`)
+//! described as counters (`apply_errors`, `sync_errors`, `skipped_ticks`,
+//! `pg_statements`' `calls`, `rows`, `total_ms`)
 //! only grow between resets; the prometheus sink types them as counters
 //! and names every field in Prometheus's base units (its table is the
 //! store crate's `prometheus_series`: keep it in step with this one).
@@ -40,6 +41,7 @@
 //! | `replication` | `subscription` | on the subscriber: `workers` i64; `apply_running` i64 (0/1); `apply_errors`, `sync_errors` i64 (counters from pg_stat_subscription_stats); `last_msg_age_s` f64: since the last message from the publisher (while a worker runs) |
 //! | `replication` | `replication`, `publisher` | on the subscriber: `heartbeat_age_s` f64: age of the newest heartbeat row that arrived (end-to-end lag, ± one interval) |
 //! | `process` | — | `cpu_percent` f64: CPU of the node's process tree, per core (not in the first cycle); `rss_bytes` i64: RSS summed over the tree (counts shared memory once per process); `pss_bytes` i64: PSS summed (shared memory shared out; read every 10 s, so only in those cycles' points, and only when /proc allows it); `processes` i64 |
+//! | `pg_statements` | `query` (12 hex digits of the queryid), `text` (the normalised statement, one line, cut to 120 characters) | the ten statements with the most total execution time, from pg_stat_statements (summed over users and databases; nothing on a node without the extension): `calls` i64, `rows` i64 and `total_ms` f64 are counters since the statistics' reset; `mean_ms` f64 |
 //! | *custom query name* | `node` plus the query's `tags` columns | the query's `fields` columns, all f64 |
 //! | `sample_errors` | `collector` (`locks`, …, a custom query's name, `connect`, `cycle` when the node's deadline passed) | `count` i64: always 1, one point per failure; `message` string |
 //! | `sampler` | — | `duration_s` f64: how long the node's cycle took; `errors` i64: collectors that failed in it; `skipped_ticks` i64: ticks skipped because a cycle overran, since start |

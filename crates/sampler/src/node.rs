@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use model::{Event, EventKind, FieldValue, Point};
 
-use crate::collectors::{self, Ctx, activity, custom, database, locks, process, replication};
+use crate::collectors::{self, Ctx, activity, custom, database, locks, process, replication, statements};
 use crate::failure::Failure;
 use crate::options::{CustomQuery, NodeTarget, ReplicationTarget};
 use crate::session::Session;
@@ -23,6 +23,7 @@ pub(crate) struct NodeSampler {
     database: database::State,
     replication: replication::State,
     process: process::State,
+    statements: statements::State,
     /// The postmaster last found, used while the node cannot be reached.
     postmaster: Option<u32>,
     /// Collectors failing now: an event is sent when one joins the set.
@@ -63,6 +64,7 @@ impl NodeSampler {
             activity: Default::default(),
             database: Default::default(),
             process: Default::default(),
+            statements: Default::default(),
             failing: BTreeSet::new(),
             events: Vec::new(),
             skipped: 0,
@@ -161,6 +163,7 @@ impl NodeSampler {
             database,
             replication,
             process,
+            statements,
             custom,
             ..
         } = self;
@@ -174,11 +177,12 @@ impl NodeSampler {
             }
             out
         };
-        let (l, a, d, r, p, c) = tokio::join!(
+        let (l, a, d, r, s, p, c) = tokio::join!(
             locks::collect(session, locks, ctx),
             activity::collect(session, activity, ctx),
             database::collect(session, database, ctx),
             replication::collect(session, replication, ctx),
+            statements::collect(session, statements, ctx),
             process::collect_pids(session, process),
             custom_all,
         );
@@ -190,6 +194,7 @@ impl NodeSampler {
             ("activity".into(), a),
             ("database".into(), d),
             ("replication".into(), r),
+            ("pg_statements".into(), s),
         ];
         for (name, result) in named.into_iter().chain(c) {
             match result {

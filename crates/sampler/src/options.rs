@@ -76,6 +76,7 @@ pub const MEASUREMENTS: &[&str] = &[
     "database",
     "replication",
     "process",
+    "pg_statements",
     "sample_errors",
     "sampler",
 ];

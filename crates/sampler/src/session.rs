@@ -93,6 +93,17 @@ impl Session {
             .map_err(|e| Failure::new(describe(&e)))
     }
 
+    /// Runs a statement that is not prepared with the session, because it
+    /// may not work on every node (a view of an extension that is not
+    /// installed would make every prepared statement fail). The failure
+    /// keeps the server's SQLSTATE.
+    pub(crate) async fn query_unprepared(&self, sql: &str) -> Result<Vec<Row>, Failure> {
+        self.client.query(sql, &[]).await.map_err(|e| Failure {
+            message: describe(&e),
+            sqlstate: e.code().map(|c| c.code().to_string()),
+        })
+    }
+
     /// Runs SQL written by the lab's author, all values as text.
     pub(crate) async fn simple_query(
         &self,

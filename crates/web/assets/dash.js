@@ -158,6 +158,28 @@
     st.events.sort((a, b) => a.ms - b.ms);
   }
 
+  // The log view: the server filters (node, level, text); newest first.
+  async function loadLog() {
+    const q = (id) => encodeURIComponent(document.getElementById(id).value.trim());
+    const url = `/api/log?since=${st.range}&node=${q("log-node")}&level=${q("log-level")}&grep=${q("log-grep")}&limit=200`;
+    st.log = await getJson(url);
+  }
+
+  function renderLog() {
+    const nodes = st.status ? st.status.nodes.map((n) => n.name) : [];
+    const select = document.getElementById("log-node");
+    const have = [...select.options].map((o) => o.value).filter(Boolean);
+    for (const n of nodes) {
+      if (!have.includes(n)) select.insertAdjacentHTML("beforeend", `<option value="${esc(n)}">${esc(n)}</option>`);
+    }
+    const list = document.getElementById("log-lines");
+    const lines = st.log || [];
+    list.dataset.lines = lines.length;
+    list.innerHTML = lines.length ? lines.map((l) =>
+      `<li data-level="${esc(l.level)}"><time>${clock(l.ms)}</time><b>${esc(l.node)}</b><i>${esc(l.level)}</i>${esc(l.text)}</li>`).join("")
+      : `<li class="empty">no log lines match in this range</li>`;
+  }
+
   async function loadStatus() {
     try {
       st.status = await getJson("/api/status");
@@ -313,6 +335,34 @@
     return [svg, points, legend];
   }
 
+  // Bars: each series' latest value in the window, largest first, at most
+  // ten; the label (node and statement text) is written on the bar.
+  function drawBars(panel, frame, win, el) {
+    const width = Math.max(240, el.clientWidth || 520), row = 16, m = { l: 4, r: 70, t: 4, b: 4 };
+    const latest = frame.series.map((s) => {
+      let last = null;
+      for (let j = s.values.length - 1; j >= 0 && last == null; j--) {
+        if (frame.t[j] >= win.start - st.stepMs) last = s.values[j];
+      }
+      return [s, last];
+    }).filter(([, v]) => v != null).sort((a, b) => b[1] - a[1]).slice(0, 10);
+    const height = m.t + m.b + Math.max(1, latest.length) * row;
+    const max = latest.length ? Math.max(latest[0][1], 1e-9) : 1;
+    const chars = Math.max(10, Math.floor((width - m.r - 8) / 5.5));
+    const cut = (t) => (t.length > chars ? t.slice(0, chars - 1) + "…" : t);
+    let svg = `<svg viewBox="0 0 ${width} ${height}" width="${width}" height="${height}" role="img" aria-label="${esc(panel.title)}">`;
+    latest.forEach(([s, v], i) => {
+      const top = m.t + i * row, w = Math.max(1, (v / max) * (width - m.l - m.r));
+      svg += `<rect class="bar" x="${m.l}" y="${top + 1}" width="${w.toFixed(1)}" height="${row - 2}" fill="${colorOf(panel.id, s.tags.node || "")}" fill-opacity="0.35"/>`;
+      svg += `<text class="bar-label" x="${m.l + 3}" y="${top + row - 4}"><title>${esc(s.label)}</title>${esc(cut(s.label))}</text>`;
+      svg += `<text x="${width - 2}" y="${top + row - 4}" text-anchor="end">${esc(fmt(panel.unit, v))}</text>`;
+    });
+    if (!latest.length) svg += `<text x="${m.l}" y="${m.t + 12}">no statements in this range</text>`;
+    svg += "</svg>";
+    const legend = latest.length ? [...new Set(latest.map(([s]) => s.tags.node || ""))].map((n) => [n, colorOf(panel.id, n), ""]) : [];
+    return [svg, latest.length, legend];
+  }
+
   const TRANSITIONS = { started: "starting", adopted: "starting", ready: "ready", not_ready: "starting",
     exited: "down", restarting: "down", gave_up: "failed", crash_loop: "failed" };
   const STATUS_STATES = { ready: "ready", starting: "starting", unready: "starting", down: "down",
@@ -320,7 +370,7 @@
 
   // One row per node: its state over the window, from the events, with
   // the daemon's current view closing each row.
-  function drawHealth(panel, win, el) {
+  function drawHealth(panel, _frame, win, el) {
     const nodes = st.status ? st.status.nodes : [];
     const width = Math.max(240, el.clientWidth || 1000);
     const row = 22, m = { l: 120, r: 10, t: 8, b: 18 };
@@ -359,7 +409,8 @@
     const chart = sec.querySelector(".chart");
     const win = windowOf();
     const frame = st.frames[panel.id] || { t: [], series: [] };
-    const [svg, points, legend] = panel.chart === "health" ? drawHealth(panel, win, chart) : drawSeries(panel, frame, win, chart);
+    const draw = { health: drawHealth, bars: drawBars }[panel.chart];
+    const [svg, points, legend] = draw ? draw(panel, frame, win, chart) : drawSeries(panel, frame, win, chart);
     chart.innerHTML = svg;
     sec.dataset.points = points;
     sec.dataset.series = legend.length;
@@ -419,13 +470,14 @@
 
   function render() {
     renderStatus();
+    renderLog();
     for (const p of PANELS) renderPanel(p);
   }
 
   function build() {
     const main = document.getElementById("panels");
     main.innerHTML = PANELS.map((p) =>
-      `<section class="panel" data-panel="${p.id}" data-points="0" title="${esc(p.help)}">` +
+      `<section class="panel" data-panel="${p.id}" data-chart="${p.chart}" data-points="0" title="${esc(p.help)}">` +
       `<h2>${esc(p.title)} <span class="unit">${esc(UNIT_NAMES[p.unit] || p.unit)}</span></h2>` +
       `<div class="chart"></div><ul class="legend"></ul>` +
       (p.chart === "health" ? `<ul class="events"></ul>` : "") + `</section>`).join("");
@@ -433,6 +485,9 @@
       .map(([c, name]) => `<span><i style="background:${c}"></i>${esc(name)}</span>`).join("");
     for (const b of document.querySelectorAll(".range button")) {
       b.addEventListener("click", () => setRange(b.dataset.range));
+    }
+    for (const id of ["log-node", "log-level", "log-grep"]) {
+      document.getElementById(id).addEventListener("input", () => loadLog().then(renderLog, () => {}));
     }
     let pending = null;
     window.addEventListener("resize", () => {
@@ -461,7 +516,7 @@
     // A window that grew (a young lab aging) refetches at a coarser step.
     const win = windowOf();
     const again = !st.fetchedMs || (win.end - win.start) / st.stepMs > 2 * 360;
-    const jobs = [loadSeries(initial || again), loadEvents(), loadStatus()];
+    const jobs = [loadSeries(initial || again), loadEvents(), loadStatus(), loadLog()];
     const results = await Promise.allSettled(jobs);
     const failed = results.find((r) => r.status === "rejected");
     if (failed && !st.message) st.message = String(failed.reason.message || failed.reason);

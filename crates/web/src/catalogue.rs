@@ -18,6 +18,9 @@ pub enum Chart {
     Lines,
     /// Series stacked on each other (parts of a whole: locks by mode).
     Stacked,
+    /// The latest value of each series as a horizontal bar, largest first
+    /// (a ranking, not a history: top statements by total time).
+    Bars,
     /// One row per node coloured by its state (ready, starting, down),
     /// drawn from the daemon's events and status; the queries are what
     /// Grafana draws instead, having no event log.
@@ -154,6 +157,15 @@ pub const PANELS: &[Panel] = &[
         unit: Unit::Seconds,
         chart: Chart::Lines,
         queries: &[q("locks", "oldest_wait_s", &["node"])],
+    },
+    Panel {
+        id: "top_statements",
+        title: "Top statements by total time",
+        help: "The statements with the most execution time since pg_stat_statements was reset, \
+               per node, latest reading: which queries hold the locks charted beside.",
+        unit: Unit::Milliseconds,
+        chart: Chart::Bars,
+        queries: &[q("pg_statements", "total_ms", &["node", "text"])],
     },
     Panel {
         id: "log_errors",

@@ -147,7 +147,11 @@ fn panel_json(id: u64, panel: &Panel, lab: &str, datasource: &Datasource, pos: V
         .map(|(i, q)| target(ref_id(i), q, lab, datasource))
         .collect();
     let health = panel.chart == Chart::Health;
-    let kind = if health { "state-timeline" } else { "timeseries" };
+    let kind = match panel.chart {
+        Chart::Health => "state-timeline",
+        Chart::Bars => "bargauge",
+        Chart::Lines | Chart::Stacked => "timeseries",
+    };
     // Health reads how many processes the node runs: none (or no sample,
     // the node being down) is down.
     let mappings = if health {
@@ -185,6 +189,9 @@ fn panel_json(id: u64, panel: &Panel, lab: &str, datasource: &Datasource, pos: V
         "options": {
             "legend": { "showLegend": true, "displayMode": "list", "placement": "bottom", "calcs": ["lastNotNull"] },
             "tooltip": { "mode": "multi", "sort": "desc" },
+            // Bars: one per series, its latest value.
+            "reduceOptions": { "calcs": ["lastNotNull"], "values": false },
+            "orientation": "horizontal",
         },
     })
 }

@@ -6,7 +6,8 @@
 //!   `GET /` the page, `GET /assets/*` its script and style (compiled into
 //!   the binary: no network, no npm), `GET /api/series` stored series,
 //!   `GET /api/dashboard` every panel's data in one request, `GET
-//!   /api/panels` the catalogue. The page also reads the daemon's own
+//!   /api/panels` the catalogue, `GET /api/log` the log view's lines
+//!   ([`logview`]: the log reader's events filtered by node, level, text). The page also reads the daemon's own
 //!   `/api/status` and `/api/events` for node health, annotations and the
 //!   status bar; it polls every second.
 //! - [`catalogue`]: the panels (measurement, field, tags, unit, title), read
@@ -22,6 +23,7 @@ mod assets;
 pub mod catalogue;
 pub mod frame;
 pub mod grafana;
+pub mod logview;
 mod routes;
 
 pub use catalogue::{Chart, PANELS, Panel, Query, Unit};

@@ -17,6 +17,7 @@ use store::query::{Reader, Series};
 
 use crate::catalogue::{PANELS, Panel};
 use crate::frame::{Frame, Loader, auto_step, parse_duration, parse_since};
+use crate::logview::{self, LogLine};
 
 /// Most buckets a dashboard series may be split into, whatever step is
 /// asked for: keeps one request's answer bounded.
@@ -41,6 +42,7 @@ pub fn router(db: PathBuf) -> Router {
         .route("/api/series", get(series))
         .route("/api/dashboard", get(dashboard))
         .route("/api/panels", get(panels))
+        .route("/api/log", get(log))
         .with_state(Arc::new(db))
 }
 
@@ -205,6 +207,35 @@ async fn dashboard(
             panels,
             message: None,
         }))
+    })
+    .await
+}
+
+#[derive(Deserialize)]
+struct LogParams {
+    since: Option<String>,
+    node: Option<String>,
+    level: Option<String>,
+    grep: Option<String>,
+    limit: Option<usize>,
+}
+
+/// `GET /api/log?since=&node=&level=&grep=&limit=`: the log view's lines
+/// (see [`logview`]), newest first; empty parameters filter nothing.
+async fn log(State(db): State<Db>, Query(p): Query<LogParams>) -> Result<Json<Vec<LogLine>>, Failure> {
+    let since_ns = parse_since(p.since.as_deref(), model::now_ns()).map_err(bad)?;
+    let some = |v: Option<String>| v.filter(|v| !v.trim().is_empty());
+    let filter = logview::Filter {
+        node: some(p.node),
+        level: some(p.level),
+        grep: some(p.grep),
+        limit: p.limit.unwrap_or(200),
+    };
+    blocking(move || {
+        let events = open(&db)?
+            .events(since_ns)
+            .map_err(|e| (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+        Ok(Json(logview::lines(&events, &filter)))
     })
     .await
 }

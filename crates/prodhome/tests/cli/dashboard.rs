@@ -62,7 +62,9 @@ fn the_dashboard_draws_every_panel_and_marks_a_killed_node() {
         let out = lab.run(&["psql", "publisher", "-v", "ON_ERROR_STOP=1", "-Atc", sql]);
         assert!(!out.status.success(), "{sql} fails");
     }
-    lab.sql("publisher", "SELECT pg_sleep(0.3)");
+    // A second's sleep: slow in the log, and more total time than any
+    // other statement on the publisher so far (top statements).
+    lab.sql("publisher", "SELECT pg_sleep(1)");
     // The same errors in `prodhome logs`, filtered by level and text.
     // (The collector writes it a moment after psql hears of it.)
     let errors = poll("the error in prodhome logs", Duration::from_secs(30), || {
@@ -99,6 +101,11 @@ fn the_dashboard_draws_every_panel_and_marks_a_killed_node() {
     assert!(
         slow.contains(&sleep),
         "no pg_sleep ({sleep}) in the slow statements panel:\n{slow}"
+    );
+    let top = section(&dom, "top_statements");
+    assert!(
+        top.contains(">publisher SELECT pg_sleep($1)<"),
+        "no pg_sleep on the publisher among the top statements:\n{top}"
     );
     assert!(
         dom.contains(r#"class="annotation" data-kind="exited" data-unit="subscriber1""#),

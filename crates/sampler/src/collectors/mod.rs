@@ -10,6 +10,7 @@ pub(crate) mod database;
 pub(crate) mod locks;
 pub(crate) mod process;
 pub(crate) mod replication;
+pub(crate) mod statements;
 
 use model::Point;
 

@@ -6,4 +6,5 @@
 mod collectors;
 mod replication;
 mod schedule;
+mod statements;
 mod util;

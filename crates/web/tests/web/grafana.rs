@@ -67,7 +67,7 @@ fn the_export_follows_the_dashboard_json_model_for_both_datasources() {
             let title = spec.title;
             assert!(ids.insert(panel["id"].as_u64().unwrap()), "{title}: duplicate id");
             assert!(
-                ["timeseries", "state-timeline"].contains(&panel["type"].as_str().unwrap()),
+                ["timeseries", "state-timeline", "bargauge"].contains(&panel["type"].as_str().unwrap()),
                 "{title}: {}",
                 panel["type"]
             );

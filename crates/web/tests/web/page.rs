@@ -46,6 +46,16 @@ async fn every_panel_draws_its_points_and_a_killed_node_is_marked() {
             kind: EventKind::Ready,
         },
         killed,
+        // A line of the publisher's log: in the log view, not a mark.
+        Event {
+            ts_ns: t0 + 70 * S,
+            unit: "publisher".into(),
+            kind: EventKind::LogError {
+                severity: "ERROR".into(),
+                sqlstate: "22012".into(),
+                message: "division by zero".into(),
+            },
+        },
         // A migration: a span from its start to its end.
         Event {
             ts_ns: t0 + 80 * S,
@@ -106,14 +116,35 @@ async fn every_panel_draws_its_points_and_a_killed_node_is_marked() {
         attr(&dom, "data-panel=\"hum_tps\"", "data-points").as_deref(),
         Some("360")
     );
+    // The log view reads the store's events: only the log's line shows.
+    assert_eq!(
+        attr(&dom, "id=\"log-lines\"", "data-lines").as_deref(),
+        Some("1"),
+        "{dom}"
+    );
+    assert!(
+        dom.contains("<i>error</i>ERROR 22012: division by zero</li>"),
+        "{dom}"
+    );
+    // Bars rank the latest values: one bar per series, no time axis, so
+    // no marks; the top statements' text is written on its bar.
+    assert_eq!(
+        attr(&dom, "data-panel=\"top_statements\"", "data-points").as_deref(),
+        Some("3")
+    );
+    assert!(dom.contains(">subscriber2 text-a</text>"), "{dom}");
+    let timed = web::PANELS.iter().filter(|p| p.chart != web::Chart::Bars).count();
     let marks = dom
         .matches(r#"class="annotation" data-kind="exited" data-unit="subscriber1""#)
         .count();
-    assert_eq!(marks, web::PANELS.len(), "one mark per panel:\n{dom}");
+    assert_eq!(marks, timed, "one mark per panel with a time axis:\n{dom}");
     let spans = dom
         .matches(r#"class="annotation span" data-kind="migration" data-unit="publisher""#)
         .count();
-    assert_eq!(spans, web::PANELS.len(), "one migration span per panel:\n{dom}");
+    assert_eq!(
+        spans, timed,
+        "one migration span per panel with a time axis:\n{dom}"
+    );
     // All nodes are ready, but the lag series end minutes high.
     assert_eq!(
         attr(&dom, "id=\"status\"", "data-healthy").as_deref(),

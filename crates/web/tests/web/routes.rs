@@ -215,3 +215,78 @@ async fn the_page_and_every_asset_it_names_are_served_from_the_binary() {
     let panels = get_json(&format!("{api}/api/panels")).await;
     assert_eq!(panels.as_array().unwrap().len(), web::PANELS.len());
 }
+
+#[tokio::test]
+async fn the_log_view_serves_log_events_filtered_by_node_level_and_text() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("metrics.db");
+    let mut writer = EmbeddedWriter::open(&EmbeddedOptions {
+        path: db.clone(),
+        retention: Duration::from_secs(86_400),
+    })
+    .unwrap();
+    let now = model::now_ns();
+    let error = |code: &str, message: &str| EventKind::LogError {
+        severity: "ERROR".into(),
+        sqlstate: code.into(),
+        message: message.into(),
+    };
+    let events = [
+        ("publisher", error("22012", "division by zero")),
+        ("publisher", EventKind::Ready),
+        (
+            "subscriber1",
+            error("23505", "duplicate key value violates unique constraint"),
+        ),
+        (
+            "publisher",
+            EventKind::SlowStatement {
+                query: "SELECT pg_sleep($1)".into(),
+                duration_ms: 300,
+            },
+        ),
+    ]
+    .into_iter()
+    .enumerate()
+    .map(|(i, (unit, kind))| Event {
+        ts_ns: now - (10 - i as i64) * S,
+        unit: unit.into(),
+        kind,
+    })
+    .collect::<Vec<_>>();
+    writer.write(&[], &events).unwrap();
+    let api = serve(db).await;
+
+    let all = get_json(&format!("{api}/api/log?since=5m")).await;
+    let texts: Vec<&str> = all
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["text"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        texts,
+        [
+            "slow statement (300 ms): SELECT pg_sleep($1)",
+            "ERROR 23505: duplicate key value violates unique constraint",
+            "ERROR 22012: division by zero",
+        ]
+    );
+    assert_eq!(all[0]["level"], "log");
+    assert_eq!(all[0]["kind"], "slow_statement");
+    assert_eq!(all[1]["node"], "subscriber1");
+
+    let one = get_json(&format!(
+        "{api}/api/log?since=5m&node=publisher&level=error&grep=DIVISION"
+    ))
+    .await;
+    assert_eq!(one.as_array().unwrap().len(), 1, "{one}");
+    assert_eq!(one[0]["text"], "ERROR 22012: division by zero");
+    // Empty parameters (the page's "all") filter nothing.
+    let empty = get_json(&format!("{api}/api/log?since=5m&node=&level=&grep=&limit=2")).await;
+    assert_eq!(empty.as_array().unwrap().len(), 2, "{empty}");
+    let none = get_json(&format!("{api}/api/log?since=5m&node=subscriber1&grep=division")).await;
+    assert!(none.as_array().unwrap().is_empty(), "{none}");
+    let (status, _, body) = get(&format!("{api}/api/log?since=5 parsecs")).await;
+    assert_eq!(status, 400, "{body}");
+}
