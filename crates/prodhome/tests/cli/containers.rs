@@ -126,6 +126,8 @@ fn a_lab_runs_replicated_in_containers_survives_a_kill_and_downs_clean() {
     assert_eq!(after, before + 50, "rows committed before the kill are kept");
     verify_ok(&lab);
 
+    logs_come_from_the_engine_without_host_files(&lab);
+
     let out = lab.run(&["down"]);
     assert!(out.status.success(), "{}", text(&out));
     assert!(containers_of(&name).is_empty(), "down left containers");
@@ -181,6 +183,22 @@ fn container_stats_reach_the_store(lab: &TestLab, nodes: &[&str]) {
                 })
                 .then_some(())
         },
+    );
+}
+
+/// With the subscriber's log files gone from the host, `logs subscriber`
+/// reads its container's log through the engine: what the postmaster
+/// printed before its log collector took over.
+fn logs_come_from_the_engine_without_host_files(lab: &TestLab) {
+    let state = daemon::StateDir::new(lab.state());
+    let _ = std::fs::remove_file(state.node_log("subscriber"));
+    std::fs::remove_dir_all(pg::server_log_dir(&state.data_dir("subscriber"))).unwrap();
+    let out = lab.run(&["logs", "subscriber"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("redirecting log output to logging collector"),
+        "{}",
+        text(&out)
     );
 }
 
