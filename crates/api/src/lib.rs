@@ -85,6 +85,10 @@ pub struct NodeStatus {
     pub last_exit: Option<String>,
     /// When `state` last changed, ns since the epoch.
     pub since_ns: i64,
+    /// The container the node runs in (`backend = "docker"`), e.g.
+    /// `prodhome-LAB-NODE`; absent for a native node.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub container: Option<String>,
 }
 
 /// One app service: the same fields as a node, without ports.

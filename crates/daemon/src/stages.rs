@@ -50,6 +50,12 @@ pub(crate) async fn start(plan: &Plan, lab: &Arc<Lab>, events: mpsc::Sender<Even
             eprintln!("prodhome: the sampler stopped: {e}");
         }
     }));
+    // A container's CPU, memory, network and block I/O, from the engine.
+    others.extend(
+        lab.nodes
+            .iter()
+            .filter_map(|n| n.spawn_container_stats(&plan.name, plan.sample.interval, lab.store.points())),
+    );
     others.push(tokio::spawn(crate::replwatch::run(lab.clone(), events.clone())));
     // The nodes' own logs, read into series and events (crates/pglog).
     let logs = lab

@@ -35,6 +35,7 @@ pub(crate) async fn build(lab: &Lab) -> Status {
                 restarts: s.restarts,
                 last_exit: s.last_exit.map(|e| e.to_string()),
                 since_ns: s.since_ns,
+                container: node.container().map(str::to_owned),
             }
         })
         .collect();

@@ -420,6 +420,9 @@
       html = `<li class="empty">${esc(st.message || "no data in this range yet")}</li>`;
     }
     sec.querySelector(".legend").innerHTML = html;
+    // An optional panel (container stats: docker labs only) with nothing
+    // to draw is hidden rather than shown empty on every native lab.
+    sec.hidden = panel.optional && !frame.series.length;
     if (panel.chart === "health") {
       sec.querySelector(".events").innerHTML = st.events.slice(-8).reverse().map((e) =>
         `<li><time>${clock(e.ms)}</time>${esc(e.unit)}: ${esc(describe(e))}</li>`).join("");

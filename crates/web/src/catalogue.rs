@@ -84,6 +84,9 @@ pub struct Panel {
     pub unit: Unit,
     pub chart: Chart,
     pub queries: &'static [Query],
+    /// Drawn only when its series have data in the range: the container
+    /// panels, whose measurement only a `backend = "docker"` lab writes.
+    pub optional: bool,
 }
 
 const fn q(measurement: &'static str, field: &'static str, by: &'static [&'static str]) -> Query {
@@ -111,6 +114,7 @@ pub const PANELS: &[Panel] = &[
         unit: Unit::State,
         chart: Chart::Health,
         queries: &[q("process", "processes", &["node"])],
+        optional: false,
     },
     Panel {
         id: "hum_tps",
@@ -119,6 +123,7 @@ pub const PANELS: &[Panel] = &[
         unit: Unit::PerSecond,
         chart: Chart::Lines,
         queries: &[q("hum", "tps", &["node", "workload"])],
+        optional: false,
     },
     Panel {
         id: "hum_latency",
@@ -130,6 +135,7 @@ pub const PANELS: &[Panel] = &[
             aliased(q("hum", "latency_p50_ms", &["node"]), "p50"),
             aliased(q("hum", "latency_p99_ms", &["node"]), "p99"),
         ],
+        optional: false,
     },
     Panel {
         id: "locks_by_mode",
@@ -138,6 +144,7 @@ pub const PANELS: &[Panel] = &[
         unit: Unit::Count,
         chart: Chart::Stacked,
         queries: &[q("locks", "count", &["node", "mode"])],
+        optional: false,
     },
     Panel {
         id: "lock_waits",
@@ -149,6 +156,7 @@ pub const PANELS: &[Panel] = &[
             aliased(q("locks", "waiting", &["node"]), "waiting"),
             aliased(q("locks", "blocked", &["node"]), "blocked"),
         ],
+        optional: false,
     },
     Panel {
         id: "lock_wait_age",
@@ -157,6 +165,55 @@ pub const PANELS: &[Panel] = &[
         unit: Unit::Seconds,
         chart: Chart::Lines,
         queries: &[q("locks", "oldest_wait_s", &["node"])],
+        optional: false,
+    },
+    Panel {
+        id: "container_cpu",
+        title: "CPU per container",
+        help: "CPU each node's container used, from the Docker Engine's stats (100% is one \
+               core); beside the locks, a lock pile-up that is really a CPU-starved container.",
+        unit: Unit::Percent,
+        chart: Chart::Lines,
+        queries: &[q("container", "cpu_percent", &["node"])],
+        optional: true,
+    },
+    Panel {
+        id: "container_memory",
+        title: "Memory per container",
+        help: "Memory each node's container uses (page cache included, as the engine counts \
+               it), and its limit.",
+        unit: Unit::Bytes,
+        chart: Chart::Lines,
+        queries: &[
+            aliased(q("container", "mem_bytes", &["node"]), "used"),
+            aliased(q("container", "mem_limit_bytes", &["node"]), "limit"),
+        ],
+        optional: true,
+    },
+    Panel {
+        id: "container_network",
+        title: "Network per container",
+        help: "Bytes each node's container received and sent since it started (the engine's \
+               counters): replication and client traffic together.",
+        unit: Unit::Bytes,
+        chart: Chart::Lines,
+        queries: &[
+            aliased(q("container", "net_rx_bytes", &["node"]), "rx"),
+            aliased(q("container", "net_tx_bytes", &["node"]), "tx"),
+        ],
+        optional: true,
+    },
+    Panel {
+        id: "container_block_io",
+        title: "Block I/O per container",
+        help: "Bytes each node's container read from and wrote to disk since it started.",
+        unit: Unit::Bytes,
+        chart: Chart::Lines,
+        queries: &[
+            aliased(q("container", "blk_read_bytes", &["node"]), "read"),
+            aliased(q("container", "blk_write_bytes", &["node"]), "write"),
+        ],
+        optional: true,
     },
     Panel {
         id: "top_statements",
@@ -178,6 +235,7 @@ pub const PANELS: &[Panel] = &[
             only: &[("severity", "ERROR")],
             ..q("pg_log", "count", &["node", "sqlstate"])
         }],
+        optional: false,
     },
     Panel {
         id: "log_locks",
@@ -190,6 +248,7 @@ pub const PANELS: &[Panel] = &[
             aliased(q("pg_deadlocks", "count", &["node"]), "deadlocks"),
             aliased(q("pg_lock_waits", "count", &["node"]), "lock waits"),
         ],
+        optional: false,
     },
     Panel {
         id: "slow_statements",
@@ -199,6 +258,7 @@ pub const PANELS: &[Panel] = &[
         unit: Unit::Milliseconds,
         chart: Chart::Lines,
         queries: &[q("pg_slow_statements", "total_ms", &["node", "query"])],
+        optional: false,
     },
     Panel {
         id: "checkpoints",
@@ -211,6 +271,7 @@ pub const PANELS: &[Panel] = &[
             aliased(q("pg_checkpoints", "write_ms", &["node"]), "write"),
             aliased(q("pg_checkpoints", "sync_ms", &["node"]), "sync"),
         ],
+        optional: false,
     },
     Panel {
         id: "backends_by_state",
@@ -219,6 +280,7 @@ pub const PANELS: &[Panel] = &[
         unit: Unit::Count,
         chart: Chart::Stacked,
         queries: &[q("activity", "count", &["node", "state"])],
+        optional: false,
     },
     Panel {
         id: "backends_by_wait",
@@ -227,6 +289,7 @@ pub const PANELS: &[Panel] = &[
         unit: Unit::Count,
         chart: Chart::Stacked,
         queries: &[q("activity", "count", &["node", "wait_event_type"])],
+        optional: false,
     },
     Panel {
         id: "replication_lag_bytes",
@@ -235,6 +298,7 @@ pub const PANELS: &[Panel] = &[
         unit: Unit::Bytes,
         chart: Chart::Lines,
         queries: &[q("replication", "lag_bytes", &["subscriber", "replication"])],
+        optional: false,
     },
     Panel {
         id: "replication_lag_seconds",
@@ -251,6 +315,7 @@ pub const PANELS: &[Panel] = &[
                 "unconfirmed",
             ),
         ],
+        optional: false,
     },
     Panel {
         id: "retained_wal",
@@ -259,6 +324,7 @@ pub const PANELS: &[Panel] = &[
         unit: Unit::Bytes,
         chart: Chart::Lines,
         queries: &[q("replication", "retained_bytes", &["slot"])],
+        optional: false,
     },
     Panel {
         id: "cpu",
@@ -267,6 +333,7 @@ pub const PANELS: &[Panel] = &[
         unit: Unit::Percent,
         chart: Chart::Lines,
         queries: &[q("process", "cpu_percent", &["node"])],
+        optional: false,
     },
     Panel {
         id: "memory",
@@ -279,6 +346,7 @@ pub const PANELS: &[Panel] = &[
             aliased(q("process", "pss_bytes", &["node"]), "pss"),
             aliased(q("process", "rss_bytes", &["node"]), "rss"),
         ],
+        optional: false,
     },
     Panel {
         id: "sampler_errors",
@@ -287,6 +355,7 @@ pub const PANELS: &[Panel] = &[
         unit: Unit::Count,
         chart: Chart::Lines,
         queries: &[q("sampler", "errors", &["node"])],
+        optional: false,
     },
 ];
 

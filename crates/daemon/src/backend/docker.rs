@@ -11,7 +11,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use engine::{Engine, EngineError, HostDirNode};
-use model::{Event, EventKind, Exit};
+use futures_util::StreamExt;
+use model::{Event, EventKind, Exit, PointSender};
 use pg::NodeSpec;
 use supervisor::{Condition, UnitState, UnitStatus};
 use tokio::sync::{mpsc, watch};
@@ -180,6 +181,35 @@ impl DockerNode {
 
     pub(crate) fn status(&self) -> UnitStatus {
         self.status.borrow().clone()
+    }
+
+    /// Hands the container's stats to the store at `interval` until
+    /// aborted: the newest engine sample (about one a second) each tick, so
+    /// a faster interval repeats nothing and a slower one drops the rest.
+    /// A stream that ends (the container stopped or was killed) is opened
+    /// again after a wait, so the series resumes with the restarted server.
+    pub(crate) async fn sample_stats(self, lab: String, interval: Duration, points: PointSender) {
+        let mut tick = tokio::time::interval(interval);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        loop {
+            let mut stream = std::pin::pin!(self.engine.stats(&lab, &self.spec.name));
+            let mut newest: Option<model::Point> = None;
+            loop {
+                tokio::select! {
+                    item = stream.next() => match item {
+                        Some(Ok(point)) => newest = Some(point),
+                        // Gone or refused: wait, then ask again.
+                        Some(Err(_)) | None => break,
+                    },
+                    _ = tick.tick() => {
+                        if let Some(point) = newest.take() {
+                            points.send(vec![point]);
+                        }
+                    }
+                }
+            }
+            tokio::time::sleep(interval.max(BACKOFF)).await;
+        }
     }
 
     /// A container reaches another by its container name on the lab network,

@@ -36,6 +36,10 @@
 //! - [`Node::host_pid`] is the postmaster's pid on this machine, where the
 //!   sampler reads process stats from `/proc`; `None` when the server has
 //!   no host process (a container: its stats must come from the engine).
+//! - [`Node::container`] names the node's container, for the status;
+//!   `None` when it has none. [`Node::spawn_container_stats`] streams that
+//!   container's stats into the store (the engine's view of what `/proc`
+//!   gives the sampler for a host process).
 //! - [`Node::host_addr`] is where the daemon, the status, the sampler and
 //!   hum reach the server: always `127.0.0.1:PORT` (a container publishes
 //!   its 5432 there).
@@ -51,8 +55,10 @@ pub(crate) mod native;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
+use model::PointSender;
 use pg::NodeSpec;
 use supervisor::{Condition, UnitStatus};
+use tokio::task::JoinHandle;
 
 /// One node of the lab, through its backend.
 #[derive(Clone)]
@@ -149,6 +155,29 @@ impl Node {
         match self {
             Node::Native(n) => n.unit.status().pid,
             Node::Docker(n) => n.status().pid,
+        }
+    }
+
+    /// The node's container, when it runs in one.
+    pub(crate) fn container(&self) -> Option<&str> {
+        match self {
+            Node::Native(_) => None,
+            Node::Docker(n) => Some(&n.container),
+        }
+    }
+
+    /// Starts handing the node's container stats (measurement `container`,
+    /// see `engine::stats`) to the store at `interval`; `None` for a node
+    /// with no container (the sampler reads its process stats from `/proc`).
+    pub(crate) fn spawn_container_stats(
+        &self,
+        lab: &str,
+        interval: Duration,
+        points: PointSender,
+    ) -> Option<JoinHandle<()>> {
+        match self {
+            Node::Native(_) => None,
+            Node::Docker(n) => Some(tokio::spawn(n.clone().sample_stats(lab.into(), interval, points))),
         }
     }
 

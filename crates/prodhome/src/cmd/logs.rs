@@ -3,8 +3,10 @@
 //! with (what is there is merged in time order; with `-f`, new entries
 //! follow as they come). A node's log is its jsonlog, printed as the
 //! stderr format shows it, beside what its postmaster printed before the
-//! log collector ran (the supervisor's file).
+//! log collector ran (the supervisor's file). A docker node with neither
+//! on the host is read through the engine, from its container's log.
 
+mod container;
 mod filter;
 mod merge;
 mod source;
@@ -44,7 +46,11 @@ pub(crate) fn run(
     let width = names.iter().map(String::len).max().unwrap_or(0);
     let mut logs = Vec::new();
     for unit in &names {
-        let sources = sources_of(ctx, unit, !prefixed)?;
+        let sources = match sources_of(ctx, unit, !prefixed) {
+            Ok(sources) => sources,
+            Err(_) if container::print(ctx, unit, follow, &filter)? => return Ok(0),
+            Err(e) => return Err(e),
+        };
         let prefix = if prefixed {
             format!("{unit:>width$} | ")
         } else {

@@ -38,6 +38,7 @@ fn offline(ctx: &Context) -> Status {
                 restarts: 0,
                 last_exit: None,
                 since_ns: 0,
+                container: None,
             }
         })
         .collect();
@@ -108,6 +109,9 @@ pub(crate) fn print_table(status: &Status) {
             n.restarts,
             n.last_exit.as_deref(),
         );
+        if let Some(container) = &n.container {
+            println!("{:<16} container {container}", "");
+        }
     }
     for s in &status.services {
         let ports = ("-".to_string(), "-".to_string());

@@ -1,6 +1,7 @@
 //! `backend = "docker"` against the real engine: `image build` (built, then
 //! cached), `doctor`'s engine check, and a lab up in containers, replicated,
-//! verified, a node killed and restarted, and a clean `down`.
+//! verified, its containers named by `status` and their stats sampled into
+//! the store, a node killed and restarted, and a clean `down`.
 
 use serde_json::Value;
 use testkit::TestLab;
@@ -92,6 +93,8 @@ fn a_lab_runs_replicated_in_containers_survives_a_kill_and_downs_clean() {
     {
         assert!(objects.contains(&object), "{object} not in {objects:?}");
     }
+    names_its_containers(&lab, &name);
+    container_stats_reach_the_store(&lab, &["publisher", "subscriber"]);
     let before: i64 = lab
         .sql("publisher", "SELECT count(*) FROM books")
         .parse()
@@ -123,9 +126,80 @@ fn a_lab_runs_replicated_in_containers_survives_a_kill_and_downs_clean() {
     assert_eq!(after, before + 50, "rows committed before the kill are kept");
     verify_ok(&lab);
 
+    logs_come_from_the_engine_without_host_files(&lab);
+
     let out = lab.run(&["down"]);
     assert!(out.status.success(), "{}", text(&out));
     assert!(containers_of(&name).is_empty(), "down left containers");
+}
+
+/// `status` names each node's container, in its JSON and its table.
+fn names_its_containers(lab: &TestLab, name: &str) {
+    for node in ["publisher", "subscriber"] {
+        let container = format!("prodhome-{name}-{node}");
+        assert_eq!(lab.node(node)["container"], container.as_str(), "{node}");
+        let out = lab.run(&["status"]);
+        assert!(
+            text(&out).contains(&format!("container {container}")),
+            "{}",
+            text(&out)
+        );
+    }
+}
+
+/// Every node's `container` points (the engine's stats) are in the
+/// embedded store, read back through the dashboard's series route: memory
+/// in use is never 0 for a running server, and every field is there.
+fn container_stats_reach_the_store(lab: &TestLab, nodes: &[&str]) {
+    let api = lab.status()["api"].as_str().unwrap().to_string();
+    let url = format!("{api}/api/series?measurement=container&since=5m");
+    let sampled = |series: &[Value], node: &str, field: &str| {
+        series
+            .iter()
+            .filter(|s| s["tags"]["node"] == node && s["field"] == field)
+            .flat_map(|s| s["points"].as_array().cloned().unwrap_or_default())
+            .filter_map(|p| p[1].as_f64())
+            .collect::<Vec<f64>>()
+    };
+    testkit::poll(
+        "container stats in the store",
+        std::time::Duration::from_secs(90),
+        || {
+            let (_, body) = testkit::http_get(&url)?;
+            let series: Vec<Value> = serde_json::from_str(&body).ok()?;
+            nodes
+                .iter()
+                .all(|node| {
+                    let used = sampled(&series, node, "mem_bytes");
+                    let fields_present = [
+                        "cpu_percent",
+                        "mem_limit_bytes",
+                        "net_rx_bytes",
+                        "blk_write_bytes",
+                    ]
+                    .iter()
+                    .all(|f| !sampled(&series, node, f).is_empty());
+                    used.len() >= 2 && used.iter().all(|m| *m > 0.0) && fields_present
+                })
+                .then_some(())
+        },
+    );
+}
+
+/// With the subscriber's log files gone from the host, `logs subscriber`
+/// reads its container's log through the engine: what the postmaster
+/// printed before its log collector took over.
+fn logs_come_from_the_engine_without_host_files(lab: &TestLab) {
+    let state = daemon::StateDir::new(lab.state());
+    let _ = std::fs::remove_file(state.node_log("subscriber"));
+    std::fs::remove_dir_all(pg::server_log_dir(&state.data_dir("subscriber"))).unwrap();
+    let out = lab.run(&["logs", "subscriber"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("redirecting log output to logging collector"),
+        "{}",
+        text(&out)
+    );
 }
 
 fn verify_ok(lab: &TestLab) {

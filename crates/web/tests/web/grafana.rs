@@ -137,13 +137,13 @@ fn the_export_follows_the_dashboard_json_model_for_both_datasources() {
 }
 
 /// Every (measurement, field) the catalogue reads is written by the sampler
-/// (one of its `MEASUREMENTS`) or by hum: a source file that makes points
+/// (one of its `MEASUREMENTS`), pglog, the engine's stats or hum: a source file that makes points
 /// of that measurement also sets that field.
 #[test]
 fn every_panel_reads_a_measurement_and_field_the_sampler_or_hum_writes() {
     let crates = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
     let mut sources = Vec::new();
-    for dir in ["sampler/src", "hum/src", "pglog/src"] {
+    for dir in ["sampler/src", "hum/src", "pglog/src", "engine/src"] {
         rust_files(&crates.join(dir), &mut sources);
     }
     assert!(
@@ -156,8 +156,9 @@ fn every_panel_reads_a_measurement_and_field_the_sampler_or_hum_writes() {
             assert!(
                 sampler::MEASUREMENTS.contains(&q.measurement)
                     || pglog::MEASUREMENTS.contains(&q.measurement)
-                    || q.measurement == "hum",
-                "panel {}: `{}` is neither a sampler measurement ({:?}) nor hum's",
+                    || q.measurement == "hum"
+                    || q.measurement == engine::stats::MEASUREMENT,
+                "panel {}: `{}` is neither a sampler measurement ({:?}) nor hum's, pglog's or the engine's",
                 panel.id,
                 q.measurement,
                 sampler::MEASUREMENTS
@@ -165,6 +166,9 @@ fn every_panel_reads_a_measurement_and_field_the_sampler_or_hum_writes() {
             let makes = |text: &String| {
                 text.contains(&format!("point(\"{}\")", q.measurement))
                     || text.contains(&format!("Point::new(\"{}\"", q.measurement))
+                    // The engine's stats name theirs in a constant.
+                    || (text.contains(&format!("const MEASUREMENT: &str = \"{}\"", q.measurement))
+                        && text.contains("Point::new(MEASUREMENT"))
             };
             let sets = |text: &String| {
                 [".int", ".float"]

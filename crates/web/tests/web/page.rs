@@ -243,3 +243,49 @@ async fn a_failing_replication_link_shows_its_error_in_the_status_bar_and_events
         "the health panel lists the event:\n{dom}"
     );
 }
+
+/// A native lab writes no `container` points: the optional container panels
+/// are hidden, every other panel stays on the page; the first test shows
+/// them drawn when the points are there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_container_panels_hide_when_the_store_has_no_container_stats() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("metrics.db");
+    let now = model::now_ns();
+    let events = vec![Event {
+        ts_ns: now - 60 * S,
+        unit: "publisher".into(),
+        kind: EventKind::Ready,
+    }];
+    let mut points = panel_points(now - 60 * S, 60);
+    points.retain(|p| p.measurement != "container");
+    let mut writer = EmbeddedWriter::open(&EmbeddedOptions {
+        path: db.clone(),
+        retention: Duration::from_secs(3600),
+    })
+    .unwrap();
+    writer.write(&points, &events).unwrap();
+    let status = json!({ "lab": "native", "api": "", "phase": "ready", "nodes": [], "replication": [] });
+    let app = web::router(db)
+        .route("/api/events", get(move || async move { Json(events.clone()) }))
+        .route("/api/status", get(move || async move { Json(status.clone()) }));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/#range=5m", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+
+    let profile = dir.path().join("profile");
+    let dom = tokio::task::spawn_blocking(move || dump_dom(&profile, &url))
+        .await
+        .unwrap();
+    assert!(web::PANELS.iter().any(|p| p.optional));
+    for panel in web::PANELS {
+        let marker = format!("data-panel=\"{}\"", panel.id);
+        assert!(dom.contains(&marker), "no panel {} in the page:\n{dom}", panel.id);
+        let hidden = attr(&dom, &marker, "hidden").is_some();
+        assert_eq!(
+            hidden, panel.optional,
+            "panel {} hidden: {hidden}\n{dom}",
+            panel.id
+        );
+    }
+}
