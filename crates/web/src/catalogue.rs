@@ -223,6 +223,7 @@ pub const PANELS: &[Panel] = &[
         unit: Unit::Milliseconds,
         chart: Chart::Bars,
         queries: &[q("pg_statements", "total_ms", &["node", "text"])],
+        optional: false,
     },
     Panel {
         id: "log_errors",
