@@ -14,7 +14,6 @@ use std::time::Duration;
 use api::ActiveFault;
 use chaos::{Fault, FaultKind, Target};
 use model::{Event, EventKind, now_ns};
-use nix::sys::signal::Signal;
 use supervisor::UnitHandle;
 use tokio::sync::{Mutex, mpsc};
 
@@ -33,16 +32,7 @@ impl Subject {
     fn signal(&self, signal: NodeSignal) -> Result<(), NotRunning> {
         match self {
             Subject::Node(node) => node.signal(signal),
-            Subject::Service(unit) => {
-                let pid = unit.status().pid.ok_or(NotRunning)?;
-                let signal = match signal {
-                    NodeSignal::Kill => Signal::SIGKILL,
-                    NodeSignal::Pause => Signal::SIGSTOP,
-                    NodeSignal::Resume => Signal::SIGCONT,
-                };
-                supervisor::signal_tree(pid, signal);
-                Ok(())
-            }
+            Subject::Service(unit) => crate::backend::native::signal_unit(unit, signal),
         }
     }
 

@@ -28,15 +28,21 @@ pub(crate) fn spawn(spec: &NodeSpec, unit: UnitSpec, events: mpsc::Sender<Event>
 
 impl NativeNode {
     pub(crate) fn signal(&self, signal: NodeSignal) -> Result<(), NotRunning> {
-        let pid = self.unit.status().pid.ok_or(NotRunning)?;
-        let signal = match signal {
-            // The whole server at once, as when its machine dies.
-            NodeSignal::Kill => Signal::SIGKILL,
-            // The postmaster first, so it forks nothing meanwhile.
-            NodeSignal::Pause => Signal::SIGSTOP,
-            NodeSignal::Resume => Signal::SIGCONT,
-        };
-        supervisor::signal_tree(pid, signal);
-        Ok(())
+        signal_unit(&self.unit, signal)
     }
+}
+
+/// Signals a supervised process and everything it started: a native node,
+/// or a service (faults pause and kill those the same way).
+pub(crate) fn signal_unit(unit: &UnitHandle, signal: NodeSignal) -> Result<(), NotRunning> {
+    let pid = unit.status().pid.ok_or(NotRunning)?;
+    let signal = match signal {
+        // The whole tree at once, as when its machine dies.
+        NodeSignal::Kill => Signal::SIGKILL,
+        // The leader first, so it forks nothing meanwhile.
+        NodeSignal::Pause => Signal::SIGSTOP,
+        NodeSignal::Resume => Signal::SIGCONT,
+    };
+    supervisor::signal_tree(pid, signal);
+    Ok(())
 }
