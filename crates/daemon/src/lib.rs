@@ -20,6 +20,7 @@ mod ddlfollow;
 mod eventlog;
 mod faults;
 mod humtables;
+mod lablock;
 pub mod layout;
 mod leftovers;
 mod links;
