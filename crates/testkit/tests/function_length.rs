@@ -25,16 +25,12 @@ const KNOWN: &[(&str, &str)] = &[
     ("crates/prodhome/src/cmd/doctor.rs", "run"),
     ("crates/sampler/src/collectors/replication.rs", "collect"),
     ("crates/supervisor/src/run.rs", "run_until_stopped"),
-    ("crates/datagen/src/catalog.rs", "read"),
     ("crates/proxy/src/pump.rs", "pump"),
-    ("crates/datagen/src/plan.rs", "plan"),
     ("crates/supervisor/src/run.rs", "supervise"),
     ("crates/prodhome/src/cmd/check/text.rs", "rest"),
     ("crates/hum/src/run.rs", "client"),
     ("crates/model/src/event.rs", "fmt"),
-    ("crates/datagen/src/plan/order.rs", "order"),
     ("crates/store/src/query.rs", "series"),
-    ("crates/datagen/src/copy.rs", "fill_table"),
 ];
 
 #[test]
