@@ -29,8 +29,6 @@ const KNOWN: &[(&str, &str)] = &[
     ("crates/supervisor/src/run.rs", "supervise"),
     ("crates/prodhome/src/cmd/check/text.rs", "rest"),
     ("crates/hum/src/run.rs", "client"),
-    ("crates/model/src/event.rs", "fmt"),
-    ("crates/store/src/query.rs", "series"),
 ];
 
 #[test]
