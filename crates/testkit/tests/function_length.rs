@@ -23,9 +23,7 @@ const KNOWN: &[(&str, &str)] = &[
     ("crates/prodhome/src/cmd/mod.rs", "dispatch"),
     ("crates/prodhome/src/cmd/doctor.rs", "run"),
     ("crates/sampler/src/collectors/replication.rs", "collect"),
-    ("crates/supervisor/src/run.rs", "run_until_stopped"),
     ("crates/proxy/src/pump.rs", "pump"),
-    ("crates/supervisor/src/run.rs", "supervise"),
     ("crates/prodhome/src/cmd/check/text.rs", "rest"),
 ];
 
