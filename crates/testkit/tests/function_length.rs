@@ -22,7 +22,6 @@ const KNOWN: &[(&str, &str)] = &[
     ("crates/prodhome/src/cmd/migrate.rs", "rehearse"),
     ("crates/prodhome/src/cmd/mod.rs", "dispatch"),
     ("crates/prodhome/src/cmd/doctor.rs", "run"),
-    ("crates/proxy/src/pump.rs", "pump"),
     ("crates/prodhome/src/cmd/check/text.rs", "rest"),
 ];
 
