@@ -132,8 +132,7 @@ const DOMAIN_CHECKS: &str = "SELECT a.attrelid, a.attname::text, c.conname::text
 
 /// Reads every user table of the node's database (prodhome's own excluded).
 pub async fn read(client: &Client) -> Result<Vec<Table>, Error> {
-    let what = "reading the tables' definitions";
-    let rows = client.query(TABLES, &[]).await.map_err(|e| Error::sql(what, e))?;
+    let rows = client.query(TABLES, &[]).await.map_err(|e| Error::sql(WHAT, e))?;
     let mut tables: Vec<Table> = rows
         .iter()
         .map(|r| {
@@ -153,38 +152,70 @@ pub async fn read(client: &Client) -> Result<Vec<Table>, Error> {
     for r in client
         .query(COLUMNS, &[&oids])
         .await
-        .map_err(|e| Error::sql(what, e))?
+        .map_err(|e| Error::sql(WHAT, e))?
     {
-        let typmod: i32 = r.get(14);
-        let base = scalar(r.get(8), r.get(9), r.get(10), typmod, &enums);
-        let ty = match base {
-            Type::Unknown(_) if !r.get::<_, String>(11).is_empty() => {
-                let elem = scalar(r.get(11), r.get(12), r.get(13), -1, &enums);
-                Type::Array(Box::new(elem))
-            }
-            other => other,
-        };
-        tables[index[&r.get::<_, u32>(0)]].columns.push(Column {
-            num: r.get(1),
+        tables[index[&r.get::<_, u32>(0)]]
+            .columns
+            .push(column(&r, &enums));
+    }
+    let rows = client
+        .query(CONSTRAINTS, &[&oids])
+        .await
+        .map_err(|e| Error::sql(WHAT, e))?;
+    add_constraints(&mut tables, &index, &rows);
+    for r in client
+        .query(DOMAIN_CHECKS, &[&oids])
+        .await
+        .map_err(|e| Error::sql(WHAT, e))?
+    {
+        let column: String = r.get(1);
+        let definition: String = r.get(3);
+        tables[index[&r.get::<_, u32>(0)]].constraints.push(Constraint {
             name: r.get(2),
-            not_null: r.get(3),
-            identity: r.get(4),
-            generated: r.get(5),
-            default: r.get(6),
-            type_name: r.get(7),
-            ty,
+            kind: Kind::Check,
+            definition: definition.replace("VALUE", &column),
+            columns: vec![column],
         });
     }
+    Ok(tables)
+}
+
+/// What `read` is doing, for its errors.
+const WHAT: &str = "reading the tables' definitions";
+
+/// One row of `COLUMNS` as a column, arrays of a known element type
+/// included.
+fn column(r: &tokio_postgres::Row, enums: &HashMap<u32, Vec<String>>) -> Column {
+    let typmod: i32 = r.get(14);
+    let base = scalar(r.get(8), r.get(9), r.get(10), typmod, enums);
+    let ty = match base {
+        Type::Unknown(_) if !r.get::<_, String>(11).is_empty() => {
+            let elem = scalar(r.get(11), r.get(12), r.get(13), -1, enums);
+            Type::Array(Box::new(elem))
+        }
+        other => other,
+    };
+    Column {
+        num: r.get(1),
+        name: r.get(2),
+        not_null: r.get(3),
+        identity: r.get(4),
+        generated: r.get(5),
+        default: r.get(6),
+        type_name: r.get(7),
+        ty,
+    }
+}
+
+/// The rows of `CONSTRAINTS` added to their tables, with column numbers
+/// turned into names (the columns are already read).
+fn add_constraints(tables: &mut [Table], index: &HashMap<u32, usize>, rows: &[tokio_postgres::Row]) {
     let names: HashMap<(u32, i16), String> = tables
         .iter()
         .flat_map(|t| t.columns.iter().map(|c| ((t.oid, c.num), c.name.clone())))
         .collect();
     let table_names: HashMap<u32, String> = tables.iter().map(|t| (t.oid, t.name.clone())).collect();
-    for r in client
-        .query(CONSTRAINTS, &[&oids])
-        .await
-        .map_err(|e| Error::sql(what, e))?
-    {
+    for r in rows {
         let oid: u32 = r.get(0);
         let cols = |table: u32, nums: Vec<i16>| -> Vec<String> {
             nums.iter()
@@ -219,21 +250,6 @@ pub async fn read(client: &Client) -> Result<Vec<Table>, Error> {
             definition: r.get(6),
         });
     }
-    for r in client
-        .query(DOMAIN_CHECKS, &[&oids])
-        .await
-        .map_err(|e| Error::sql(what, e))?
-    {
-        let column: String = r.get(1);
-        let definition: String = r.get(3);
-        tables[index[&r.get::<_, u32>(0)]].constraints.push(Constraint {
-            name: r.get(2),
-            kind: Kind::Check,
-            definition: definition.replace("VALUE", &column),
-            columns: vec![column],
-        });
-    }
-    Ok(tables)
 }
 
 async fn enums(client: &Client) -> Result<HashMap<u32, Vec<String>>, Error> {

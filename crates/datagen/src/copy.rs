@@ -164,14 +164,7 @@ async fn fill_table(
 ) -> Result<TableReport, Error> {
     let started = Instant::now();
     let client = connect(config).await?;
-    let numbered: Vec<(String, i64)> = table
-        .columns
-        .iter()
-        .filter_map(|c| match c.generator {
-            Gen::Sequence { lo } => Some((quote(&c.name), lo)),
-            _ => None,
-        })
-        .collect();
+    let numbered = numbered(table);
     let entry = ledger::begin(
         &client,
         &table.name,
@@ -197,17 +190,7 @@ async fn fill_table(
         return Ok(report);
     }
     let parents = parent_keys(&client, table, entry.start_index + table.rows).await?;
-    let written: Vec<&crate::plan::ColumnPlan> = table
-        .columns
-        .iter()
-        .filter(|c| c.generator != Gen::ServerDefault)
-        .collect();
-    if written.is_empty() {
-        return Err(Error::other(format!(
-            "{}: every column is filled by the server (identity, serial or generated); nothing for COPY to write — give a column a generator in [data.{}] columns",
-            table.name, table.name
-        )));
-    }
+    let written = written_columns(table)?;
     let list: Vec<String> = written.iter().map(|c| quote(&c.name)).collect();
     let job = Job {
         table,
@@ -236,6 +219,35 @@ async fn fill_table(
     progress.finished.store(true, Ordering::Relaxed);
     report.seconds = started.elapsed().as_secs_f64();
     Ok(report)
+}
+
+/// The columns numbered by row, quoted, with their first number: the
+/// ledger records them so a resumed fill goes on from the same numbers.
+fn numbered(table: &TablePlan) -> Vec<(String, i64)> {
+    table
+        .columns
+        .iter()
+        .filter_map(|c| match c.generator {
+            Gen::Sequence { lo } => Some((quote(&c.name), lo)),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The columns COPY writes: all but those the server fills.
+fn written_columns(table: &TablePlan) -> Result<Vec<&crate::plan::ColumnPlan>, Error> {
+    let written: Vec<&crate::plan::ColumnPlan> = table
+        .columns
+        .iter()
+        .filter(|c| c.generator != Gen::ServerDefault)
+        .collect();
+    if written.is_empty() {
+        return Err(Error::other(format!(
+            "{}: every column is filled by the server (identity, serial or generated); nothing for COPY to write — give a column a generator in [data.{}] columns",
+            table.name, table.name
+        )));
+    }
+    Ok(written)
 }
 
 /// One table's fill, shared by its COPY streams: each takes the next

@@ -6,7 +6,7 @@ mod check;
 mod column;
 mod order;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Serialize;
 
@@ -135,50 +135,9 @@ pub fn plan(tables: &[Table], request: &Request) -> Result<FillPlan, Error> {
         };
         let empty = TableOverride::default();
         let over = over.unwrap_or(&empty);
-        let unknown: Vec<&String> = over
-            .columns
-            .keys()
-            .filter(|c| !table.columns.iter().any(|k| &k.name == *c))
-            .collect();
-        for c in unknown {
-            refusals.push(format!(
-                "[data.{}] columns.{c}: no such column; columns are {}",
-                table.name,
-                table
-                    .columns
-                    .iter()
-                    .map(|c| c.name.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ));
-        }
+        unknown_columns(table, over, &mut refusals);
         let columns = column::plan_columns(table, rows, over, &nulled, &mut refusals);
-        let mut foreign = Vec::new();
-        for c in &table.constraints {
-            let Kind::Foreign {
-                parent,
-                parent_columns,
-            } = &c.kind
-            else {
-                continue;
-            };
-            if nulled.contains(&c.name) {
-                continue;
-            }
-            match tables.iter().find(|t| &t.name == parent) {
-                Some(p) => foreign.push(ForeignPlan {
-                    constraint: c.name.clone(),
-                    parent: parent.clone(),
-                    parent_sql: p.sql.clone(),
-                    parent_columns: parent_columns.clone(),
-                }),
-                // prodhome's own schema and the system catalogs are not read.
-                None => refusals.push(format!(
-                    "{}: foreign key {} references {parent}, whose keys data fill does not read; give its columns generators in [data.{}] columns",
-                    table.name, c.name, table.name
-                )),
-            }
-        }
+        let foreign = foreign_plans(tables, table, &nulled, &mut refusals);
         out.push(TablePlan {
             name: table.name.clone(),
             sql: table.sql.clone(),
@@ -193,4 +152,62 @@ pub fn plan(tables: &[Table], request: &Request) -> Result<FillPlan, Error> {
     } else {
         Err(Error::refused(refusals))
     }
+}
+
+/// A refusal for each overridden column the table does not have.
+fn unknown_columns(table: &Table, over: &TableOverride, refusals: &mut Vec<String>) {
+    let unknown: Vec<&String> = over
+        .columns
+        .keys()
+        .filter(|c| !table.columns.iter().any(|k| &k.name == *c))
+        .collect();
+    for c in unknown {
+        refusals.push(format!(
+            "[data.{}] columns.{c}: no such column; columns are {}",
+            table.name,
+            table
+                .columns
+                .iter()
+                .map(|c| c.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
+}
+
+/// The table's foreign keys that are filled (not `nulled` to break a
+/// cycle), each with the parent it draws keys from.
+fn foreign_plans(
+    tables: &[Table],
+    table: &Table,
+    nulled: &BTreeSet<String>,
+    refusals: &mut Vec<String>,
+) -> Vec<ForeignPlan> {
+    let mut foreign = Vec::new();
+    for c in &table.constraints {
+        let Kind::Foreign {
+            parent,
+            parent_columns,
+        } = &c.kind
+        else {
+            continue;
+        };
+        if nulled.contains(&c.name) {
+            continue;
+        }
+        match tables.iter().find(|t| &t.name == parent) {
+            Some(p) => foreign.push(ForeignPlan {
+                constraint: c.name.clone(),
+                parent: parent.clone(),
+                parent_sql: p.sql.clone(),
+                parent_columns: parent_columns.clone(),
+            }),
+            // prodhome's own schema and the system catalogs are not read.
+            None => refusals.push(format!(
+                "{}: foreign key {} references {parent}, whose keys data fill does not read; give its columns generators in [data.{}] columns",
+                table.name, c.name, table.name
+            )),
+        }
+    }
+    foreign
 }

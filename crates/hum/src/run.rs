@@ -15,7 +15,7 @@ use model::PointSender;
 use tokio::sync::{oneshot, watch};
 use tokio::task::JoinSet;
 
-use crate::client::{Conn, Halt, TxError, connect};
+use crate::client::{Conn, Halt, Session, TxError, connect};
 use crate::error::{Error, ErrorKind, describe};
 use crate::ledger::Ledger;
 use crate::options::{HumOptions, Target, Workload};
@@ -107,33 +107,13 @@ async fn drive<W: Work>(
     stop: watch::Receiver<bool>,
 ) -> Result<Summary, Error> {
     let config = opts.target.config();
-    // The statements must prepare; say so now rather than retry forever.
-    work.prepare_main(&setup).await.map_err(|e| {
-        Error::with(
-            ErrorKind::Setup,
-            format!(
-                "{}: the server rejects the workload's statements: {}",
-                opts.target.name,
-                describe(&e)
-            ),
-            e,
-        )
-    })?;
+    prepare(&work, &setup, &opts.target).await?;
     drop(setup);
     // Every client connects before the clock starts, as pgbench's do.
     let sessions = try_join_all((0..opts.clients).map(|_| open_main(&work, &config)))
         .await
         .map_err(|e| connect_error(&opts.target, e))?;
-    let ledger = match &opts.ledger {
-        Some(path) => Some(Arc::new(Ledger::open(path).map_err(|e| {
-            Error::with(
-                ErrorKind::Ledger,
-                format!("cannot open the ledger {}: {e}", path.display()),
-                e,
-            )
-        })?)),
-        None => None,
-    };
+    let ledger = open_ledger(&opts)?;
     let start = Instant::now();
     let stats = Arc::new(Stats::new(opts.clients, start));
     let halt = Halt::new(stop, opts.duration.map(|d| start + d));
@@ -166,42 +146,14 @@ async fn drive<W: Work>(
         claimed: AtomicU64::new(0),
         start,
     });
-    let mut clients = JoinSet::new();
-    for (i, session) in sessions.into_iter().enumerate() {
-        let read = (shared.work.uses_reads() && !reads.is_empty())
-            .then(|| Conn::new(reads[i % reads.len()].clone(), None));
-        let main = Conn::new(config.clone(), Some(session));
-        clients.spawn(client(shared.clone(), i as u32, main, read, halt.clone()));
-    }
-    while let Some(done) = clients.join_next().await {
-        if let Err(e) = done
-            && e.is_panic()
-        {
-            std::panic::resume_unwind(e.into_panic());
-        }
-    }
+    run_clients(&shared, sessions, &config, &reads, &halt).await;
     let elapsed = start.elapsed();
     reporter.abort();
     if let (Some(done), Some(flusher)) = (flusher_done, flusher) {
         let _ = done.send(());
         let _ = flusher.await;
     }
-    let ledger_error = match &ledger {
-        Some(l) => {
-            let l = l.clone();
-            match tokio::task::spawn_blocking(move || l.flush()).await {
-                Ok(Ok(())) => None,
-                Ok(Err(e)) => Some(format!(
-                    "writing {}: {e}",
-                    ledger
-                        .as_ref()
-                        .map_or_else(String::new, |l| l.path().display().to_string())
-                )),
-                Err(e) => Some(format!("writing the ledger: {e}")),
-            }
-        }
-        None => None,
-    };
+    let ledger_error = final_flush(ledger.as_ref()).await;
     let opts = &shared.opts;
     Ok(Summary {
         node: opts.target.name.clone(),
@@ -217,6 +169,73 @@ async fn drive<W: Work>(
         points_dropped: dropped.load(Ordering::Relaxed),
         ..stats.summary(elapsed)
     })
+}
+
+/// The statements must prepare; say so now rather than retry forever.
+async fn prepare<W: Work>(work: &W, setup: &tokio_postgres::Client, target: &Target) -> Result<(), Error> {
+    // The prepared statements are the clients' own; this is only a trial.
+    work.prepare_main(setup).await.map(drop).map_err(|e| {
+        Error::with(
+            ErrorKind::Setup,
+            format!(
+                "{}: the server rejects the workload's statements: {}",
+                target.name,
+                describe(&e)
+            ),
+            e,
+        )
+    })
+}
+
+fn open_ledger(opts: &HumOptions) -> Result<Option<Arc<Ledger>>, Error> {
+    let Some(path) = &opts.ledger else {
+        return Ok(None);
+    };
+    let ledger = Ledger::open(path).map_err(|e| {
+        Error::with(
+            ErrorKind::Ledger,
+            format!("cannot open the ledger {}: {e}", path.display()),
+            e,
+        )
+    })?;
+    Ok(Some(Arc::new(ledger)))
+}
+
+/// Runs one client per session to the end; a client's panic is the run's.
+async fn run_clients<W: Work>(
+    shared: &Arc<Shared<W>>,
+    sessions: Vec<Session<W::Main>>,
+    config: &tokio_postgres::Config,
+    reads: &[tokio_postgres::Config],
+    halt: &Halt,
+) {
+    let mut clients = JoinSet::new();
+    for (i, session) in sessions.into_iter().enumerate() {
+        let read = (shared.work.uses_reads() && !reads.is_empty())
+            .then(|| Conn::new(reads[i % reads.len()].clone(), None));
+        let main = Conn::new(config.clone(), Some(session));
+        clients.spawn(client(shared.clone(), i as u32, main, read, halt.clone()));
+    }
+    while let Some(done) = clients.join_next().await {
+        if let Err(e) = done
+            && e.is_panic()
+        {
+            std::panic::resume_unwind(e.into_panic());
+        }
+    }
+}
+
+/// The ledger's last write, or what stopped it.
+async fn final_flush(ledger: Option<&Arc<Ledger>>) -> Option<String> {
+    let l = ledger?.clone();
+    match tokio::task::spawn_blocking(move || l.flush()).await {
+        Ok(Ok(())) => None,
+        Ok(Err(e)) => Some(format!(
+            "writing {}: {e}",
+            ledger.map_or_else(String::new, |l| l.path().display().to_string())
+        )),
+        Err(e) => Some(format!("writing the ledger: {e}")),
+    }
 }
 
 /// Writes and fsyncs the ledger every [`LEDGER_BATCH`] until told to stop.
@@ -298,23 +317,8 @@ async fn client<W: Work>(
         };
         let outcome = finish(sh.work.execute(tx), &mut halt).await;
         sh.stats.end(index);
-        match outcome {
-            None => {
-                sh.stats.abandoned();
-                break;
-            }
-            Some(Ok(kind)) => {
-                sh.stats.committed(kind, due.elapsed(), false);
-                if let Some(ledger) = &sh.ledger {
-                    ledger.record(&writes);
-                }
-            }
-            Some(Err(e)) => {
-                sh.stats.failed(&e.code);
-                if e.broken || !rolled_back(&main).await {
-                    main.lost();
-                }
-            }
+        if !settle(&sh, outcome, &writes, due, &mut main).await {
+            break;
         }
         if slot.disconnect_after {
             main.drop_session();
@@ -343,6 +347,36 @@ async fn long_transaction<W: Work>(sh: Arc<Shared<W>>, lock: String, hold: Durat
         Ok(()) => sh.stats.committed("long", hold, true),
         Err(e) => sh.stats.failed(&TxError::from_pg(&e, &client).code),
     }
+}
+
+/// Counts one transaction's outcome (and records its writes); `false`
+/// when the run ended before it did.
+async fn settle<W: Work>(
+    sh: &Shared<W>,
+    outcome: Option<Result<&'static str, TxError>>,
+    writes: &[(&'static str, i64)],
+    due: Instant,
+    main: &mut Conn<W::Main>,
+) -> bool {
+    match outcome {
+        None => {
+            sh.stats.abandoned();
+            return false;
+        }
+        Some(Ok(kind)) => {
+            sh.stats.committed(kind, due.elapsed(), false);
+            if let Some(ledger) = &sh.ledger {
+                ledger.record(writes);
+            }
+        }
+        Some(Err(e)) => {
+            sh.stats.failed(&e.code);
+            if e.broken || !rolled_back(main).await {
+                main.lost();
+            }
+        }
+    }
+    true
 }
 
 /// Makes sure `conn` has a session, reconnecting with backoff; false when

@@ -12,8 +12,8 @@ use std::time::Duration;
 use sha2::{Digest, Sha256};
 use toml::Spanned;
 
-use crate::plan::{NodePlan, Plan, ReplicationPlan, SettingAt};
-use crate::raw::{Int, RawDoc, RawNode, Section, Span};
+use crate::plan::{NodePlan, Plan, ReplicationPlan, SecretPlan, ServicePlan, SettingAt};
+use crate::raw::{Int, RawDoc, RawLab, RawNode, RawSecret, RawService, Section, Span};
 use crate::{Location, Problem, location_at};
 
 mod backend;
@@ -69,65 +69,17 @@ pub(crate) fn check(doc: RawDoc, inputs: &Inputs<'_>) -> Result<Plan, Vec<Proble
     let lab = doc.lab;
     let top_failed = |key: &str| doc.failed.iter().any(|k| k == key);
 
-    let name = match &lab.name {
-        Some(name) => c.name("name", "lab name", name, NAME_MAX),
-        None if top_failed("name") => None,
-        None => {
-            c.problems.push(
-                Problem::new(0..0, "name: missing; every lab needs a name")
-                    .help("add `name = \"mylab\"` at the top of the file"),
-            );
-            None
-        }
-    };
-    let postgres_version = match &lab.postgres_version {
-        Some(v) if (10..=99).contains(&v.get_ref().0) => v.get_ref().0 as u32,
-        Some(v) => {
-            c.problems.push(Problem::new(
-                v.span(),
-                format!(
-                    "postgres_version: expected a Postgres major version 10..=99, found {}",
-                    v.get_ref().0
-                ),
-            ));
-            DEFAULT_POSTGRES_VERSION
-        }
-        None => DEFAULT_POSTGRES_VERSION,
-    };
+    let name = lab_name(c, &lab, top_failed("name"));
+    let postgres_version = postgres_version(c, &lab);
     let postgres_version_at = lab.postgres_version.as_ref().map(|v| c.location(v.span()));
-    if let Some(run_as) = &lab.run_as {
-        let account = run_as.get_ref();
-        if account.is_empty()
-            || account
-                .chars()
-                .any(|ch| ch.is_whitespace() || ch.is_control() || ch == ':' || ch == '/')
-        {
-            c.problems.push(
-                Problem::new(
-                    run_as.span(),
-                    format!("run_as: expected a unix account name, found {account:?}"),
-                )
-                .help("leave run_as out to use the `postgres` account"),
-            );
-        }
-    }
+    check_run_as(c, &lab);
     let (backend, backend_at) = c.backend(lab.backend.as_ref());
     let api_port = lab
         .api_port
         .as_ref()
         .and_then(|port| c.port("api_port".into(), port));
 
-    if doc.nodes.is_empty() && !top_failed("postgres") {
-        c.problems.push(
-            Problem::new(
-                0..0,
-                "postgres: no nodes; a lab needs at least one [postgres.NAME] section",
-            )
-            .help("add a section such as [postgres.publisher]"),
-        );
-    }
-    let nodes: Vec<NodePlan> = doc.nodes.iter().filter_map(|section| c.node(section)).collect();
-    c.check_port_clashes();
+    let nodes = nodes(c, &doc.nodes, top_failed("postgres"));
     let replications: Vec<ReplicationPlan> = doc
         .replications
         .iter()
@@ -136,15 +88,7 @@ pub(crate) fn check(doc: RawDoc, inputs: &Inputs<'_>) -> Result<Plan, Vec<Proble
     c.topology(&doc.replications, &replications);
     let seed = c.int_in("seed", lab.seed.as_ref(), 0..=i64::MAX, 1).unwrap_or(1) as u64;
     let hum = doc.hum.as_ref().and_then(|section| c.hum(section, seed));
-    let secret_names: Vec<String> = doc.secrets.iter().map(|s| s.name.get_ref().clone()).collect();
-    let service_names: Vec<String> = doc.services.iter().map(|s| s.name.get_ref().clone()).collect();
-    let secrets: Vec<_> = doc.secrets.iter().filter_map(|s| c.secret(s)).collect();
-    let services: Vec<_> = doc
-        .services
-        .iter()
-        .filter_map(|s| c.service(s, &service_names, &secret_names))
-        .collect();
-    c.dependency_cycles(&doc.services, &services);
+    let (secrets, services) = secrets_and_services(c, &doc.secrets, &doc.services);
     let alert = doc.alert.as_ref().and_then(|a| c.alert(a));
     let data: Vec<_> = doc.data.iter().filter_map(|d| c.data(d)).collect();
     let chaos: Vec<_> = doc
@@ -161,19 +105,7 @@ pub(crate) fn check(doc: RawDoc, inputs: &Inputs<'_>) -> Result<Plan, Vec<Proble
     if !checker.problems.is_empty() {
         return Err(checker.problems);
     }
-    let mut hasher = Sha256::new();
-    hasher.update(inputs.source.as_bytes());
-    for schema in replications.iter().filter_map(|r| r.schema.as_ref()) {
-        hasher.update(schema.sql.as_bytes());
-    }
-    if let Some(crate::plan::HumPlan {
-        workload: crate::plan::HumWorkload::Script { text, .. },
-        ..
-    }) = &hum
-    {
-        hasher.update(text.as_bytes());
-    }
-    let fingerprint = hasher.finalize().iter().map(|b| format!("{b:02x}")).collect();
+    let fingerprint = fingerprint(inputs, &replications, hum.as_ref());
     Ok(Plan {
         name: name.expect("no problems, so the name is present and valid"),
         file: inputs.plan_file.clone(),
@@ -196,6 +128,115 @@ pub(crate) fn check(doc: RawDoc, inputs: &Inputs<'_>) -> Result<Plan, Vec<Proble
         sample: sample.expect("no problems, so [sample] is valid"),
         fingerprint,
     })
+}
+
+/// Every node (a lab needs one at least), then their fixed ports' clashes.
+fn nodes(c: &mut Checker<'_>, sections: &[Section<RawNode>], failed: bool) -> Vec<NodePlan> {
+    if sections.is_empty() && !failed {
+        c.problems.push(
+            Problem::new(
+                0..0,
+                "postgres: no nodes; a lab needs at least one [postgres.NAME] section",
+            )
+            .help("add a section such as [postgres.publisher]"),
+        );
+    }
+    let nodes: Vec<NodePlan> = sections.iter().filter_map(|section| c.node(section)).collect();
+    c.check_port_clashes();
+    nodes
+}
+
+/// Secrets, then the services that may name them and each other (no
+/// dependency cycles).
+fn secrets_and_services(
+    c: &mut Checker<'_>,
+    secrets: &[Section<RawSecret>],
+    services: &[Section<RawService>],
+) -> (Vec<SecretPlan>, Vec<ServicePlan>) {
+    let secret_names: Vec<String> = secrets.iter().map(|s| s.name.get_ref().clone()).collect();
+    let service_names: Vec<String> = services.iter().map(|s| s.name.get_ref().clone()).collect();
+    let secret_plans: Vec<_> = secrets.iter().filter_map(|s| c.secret(s)).collect();
+    let service_plans: Vec<_> = services
+        .iter()
+        .filter_map(|s| c.service(s, &service_names, &secret_names))
+        .collect();
+    c.dependency_cycles(services, &service_plans);
+    (secret_plans, service_plans)
+}
+
+/// The lab's name, which every lab must have.
+fn lab_name(c: &mut Checker<'_>, lab: &RawLab, failed: bool) -> Option<String> {
+    match &lab.name {
+        Some(name) => c.name("name", "lab name", name, NAME_MAX),
+        None if failed => None,
+        None => {
+            c.problems.push(
+                Problem::new(0..0, "name: missing; every lab needs a name")
+                    .help("add `name = \"mylab\"` at the top of the file"),
+            );
+            None
+        }
+    }
+}
+
+fn postgres_version(c: &mut Checker<'_>, lab: &RawLab) -> u32 {
+    match &lab.postgres_version {
+        Some(v) if (10..=99).contains(&v.get_ref().0) => v.get_ref().0 as u32,
+        Some(v) => {
+            c.problems.push(Problem::new(
+                v.span(),
+                format!(
+                    "postgres_version: expected a Postgres major version 10..=99, found {}",
+                    v.get_ref().0
+                ),
+            ));
+            DEFAULT_POSTGRES_VERSION
+        }
+        None => DEFAULT_POSTGRES_VERSION,
+    }
+}
+
+/// `run_as`, when given, must look like a unix account name.
+fn check_run_as(c: &mut Checker<'_>, lab: &RawLab) {
+    let Some(run_as) = &lab.run_as else {
+        return;
+    };
+    let account = run_as.get_ref();
+    if account.is_empty()
+        || account
+            .chars()
+            .any(|ch| ch.is_whitespace() || ch.is_control() || ch == ':' || ch == '/')
+    {
+        c.problems.push(
+            Problem::new(
+                run_as.span(),
+                format!("run_as: expected a unix account name, found {account:?}"),
+            )
+            .help("leave run_as out to use the `postgres` account"),
+        );
+    }
+}
+
+/// The SHA-256 of the lab file and every file it pulls in (schemas, a
+/// hum script), in hex.
+fn fingerprint(
+    inputs: &Inputs<'_>,
+    replications: &[ReplicationPlan],
+    hum: Option<&crate::plan::HumPlan>,
+) -> String {
+    let mut hasher = Sha256::new();
+    hasher.update(inputs.source.as_bytes());
+    for schema in replications.iter().filter_map(|r| r.schema.as_ref()) {
+        hasher.update(schema.sql.as_bytes());
+    }
+    if let Some(crate::plan::HumPlan {
+        workload: crate::plan::HumWorkload::Script { text, .. },
+        ..
+    }) = hum
+    {
+        hasher.update(text.as_bytes());
+    }
+    hasher.finalize().iter().map(|b| format!("{b:02x}")).collect()
 }
 
 struct Checker<'a> {

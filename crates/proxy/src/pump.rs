@@ -102,37 +102,13 @@ where
                 queue.push(&buf[..n], &state, &ctx);
                 continue;
             }
-            let mut off = 0;
-            while off < n {
-                tokio::select! {
-                    biased;
-                    r = dst.write(&buf[off..n]) => off += written(r, ctx.bytes)?,
-                    // Only a kill interrupts a chunk; other faults start with the next one.
-                    r = ctx.faults.changed() => refresh(r, &mut ctx, &mut state, &mut bucket)?,
-                }
-            }
+            write_through(dst, &buf[..n], &mut ctx, &mut state, &mut bucket).await?;
             continue;
         }
 
         // Faulty path: when may the head of the queue leave, and how much of it?
         let now = Instant::now();
-        let leave_at = match (state.stall, queue.chunks.front()) {
-            (false, Some(head)) => {
-                let left = head.data.len() - head.sent;
-                match bucket.as_mut() {
-                    Some(b) => b.ready_at(now, left).map(|t| t.max(head.due)),
-                    None => Some(head.due),
-                }
-            }
-            _ => None,
-        };
-        let write_now = leave_at.is_some_and(|t| t <= now);
-        let limit = match (write_now, queue.chunks.front(), bucket.as_mut()) {
-            (true, Some(head), Some(b)) => b.available(now).min(head.data.len() - head.sent),
-            (true, Some(head), None) => head.data.len() - head.sent,
-            _ => 0,
-        };
-        let sleep_until = leave_at.filter(|_| !write_now);
+        let (write_now, limit, sleep_until) = head_window(&state, &queue, bucket.as_mut(), now);
         let can_read = !state.stall && !eof && queue.bytes < MAX_QUEUED;
         let head = queue
             .chunks
@@ -162,6 +138,53 @@ where
             }
         }
     }
+}
+
+/// Writes one whole chunk on the straight-through path.
+async fn write_through<W: AsyncWrite + Unpin>(
+    dst: &mut W,
+    chunk: &[u8],
+    ctx: &mut Ctx<'_>,
+    state: &mut State,
+    bucket: &mut Option<Bucket>,
+) -> Result<(), End> {
+    let mut off = 0;
+    while off < chunk.len() {
+        tokio::select! {
+            biased;
+            r = dst.write(&chunk[off..]) => off += written(r, ctx.bytes)?,
+            // Only a kill interrupts a chunk; other faults start with the next one.
+            r = ctx.faults.changed() => refresh(r, ctx, state, bucket)?,
+        }
+    }
+    Ok(())
+}
+
+/// When the head of the queue may leave and how much of it: whether it
+/// may leave now, how many bytes, and otherwise when to wake for it.
+fn head_window(
+    state: &State,
+    queue: &Queue,
+    mut bucket: Option<&mut Bucket>,
+    now: Instant,
+) -> (bool, usize, Option<Instant>) {
+    let leave_at = match (state.stall, queue.chunks.front()) {
+        (false, Some(head)) => {
+            let left = head.data.len() - head.sent;
+            match bucket.as_mut() {
+                Some(b) => b.ready_at(now, left).map(|t| t.max(head.due)),
+                None => Some(head.due),
+            }
+        }
+        _ => None,
+    };
+    let write_now = leave_at.is_some_and(|t| t <= now);
+    let limit = match (write_now, queue.chunks.front(), bucket) {
+        (true, Some(head), Some(b)) => b.available(now).min(head.data.len() - head.sent),
+        (true, Some(head), None) => head.data.len() - head.sent,
+        _ => 0,
+    };
+    (write_now, limit, leave_at.filter(|_| !write_now))
 }
 
 /// Chunks waiting to leave, oldest first.

@@ -110,30 +110,7 @@ impl Reader {
             if fields.is_empty() {
                 continue;
             }
-            // Field index -> position in `values`.
-            let slots = fields.iter().map(|f| f.0 as usize).max().unwrap_or(0) + 1;
-            let mut slot = vec![usize::MAX; slots];
-            for (i, (idx, _)) in fields.iter().enumerate() {
-                slot[*idx as usize] = i;
-            }
-            let mut values: Vec<Vec<(i64, f64)>> = vec![Vec::new(); fields.len()];
-            let mut rows = chunks
-                .query(params![id, since_ns.saturating_sub(MAX_SPAN), since_ns])
-                .map_err(fail)?;
-            while let Some(row) = rows.next().map_err(fail)? {
-                let data = row.get_ref(0).map_err(fail)?.as_blob().unwrap_or_default();
-                codec::decode(data, |ts, idx, value| {
-                    if ts < since_ns {
-                        return;
-                    }
-                    if let (Some(&i), Value::Number(v)) = (slot.get(idx as usize), value)
-                        && i != usize::MAX
-                        && !v.is_nan()
-                    {
-                        values[i].push((ts, v));
-                    }
-                });
-            }
+            let values = self.values(&mut chunks, id, &fields, since_ns)?;
             let tags: BTreeMap<String, String> = serde_json::from_str(&tags).unwrap_or_default();
             for ((_, field), points) in fields.into_iter().zip(values) {
                 if points.is_empty() {
@@ -148,6 +125,43 @@ impl Reader {
             }
         }
         Ok(out)
+    }
+
+    /// The numeric samples of each of `fields` (by position) in one
+    /// tagset's chunks, from `since_ns` on; NaN and text left out.
+    fn values(
+        &self,
+        chunks: &mut rusqlite::CachedStatement<'_>,
+        id: i64,
+        fields: &[(u16, String)],
+        since_ns: i64,
+    ) -> Result<Vec<Vec<(i64, f64)>>, Error> {
+        let fail = |e| sqlite("reading series", &self.path, e);
+        // Field index -> position in `values`.
+        let slots = fields.iter().map(|f| f.0 as usize).max().unwrap_or(0) + 1;
+        let mut slot = vec![usize::MAX; slots];
+        for (i, (idx, _)) in fields.iter().enumerate() {
+            slot[*idx as usize] = i;
+        }
+        let mut values: Vec<Vec<(i64, f64)>> = vec![Vec::new(); fields.len()];
+        let mut rows = chunks
+            .query(params![id, since_ns.saturating_sub(MAX_SPAN), since_ns])
+            .map_err(fail)?;
+        while let Some(row) = rows.next().map_err(fail)? {
+            let data = row.get_ref(0).map_err(fail)?.as_blob().unwrap_or_default();
+            codec::decode(data, |ts, idx, value| {
+                if ts < since_ns {
+                    return;
+                }
+                if let (Some(&i), Value::Number(v)) = (slot.get(idx as usize), value)
+                    && i != usize::MAX
+                    && !v.is_nan()
+                {
+                    values[i].push((ts, v));
+                }
+            });
+        }
+        Ok(values)
     }
 
     /// Events from `since_ns` on, oldest first.

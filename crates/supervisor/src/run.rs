@@ -103,17 +103,7 @@ impl UnitTask {
                 let _ = ack.send(());
             }
             let started = Instant::now();
-            let end = match self.spawn() {
-                Ok(running) => self.supervise(running).await,
-                Err(err) => {
-                    let what = format!("could not start {}: {err}", self.spec.program.display());
-                    self.note(&what).await;
-                    RunEnd::Exited(Exit {
-                        code: Some(127),
-                        signal: None,
-                    })
-                }
-            };
+            let end = self.run_once().await;
             let (exit, ending) = match end {
                 RunEnd::HandleDropped => return false,
                 RunEnd::Stopped(ack) => {
@@ -146,61 +136,88 @@ impl UnitTask {
             if started.elapsed() >= self.spec.policy.stable_after {
                 consecutive = 0;
             }
-            match decide(&self.spec.policy, &ending, consecutive, self.ever_ready) {
-                Decision::Done => {
-                    let state = if ending.failed() {
-                        UnitState::Failed
-                    } else {
-                        UnitState::Exited
-                    };
-                    self.set(state, None, |s| s.last_exit = Some(exit));
-                    return true;
-                }
-                Decision::CrashLoop => {
-                    self.set(UnitState::Failed, None, |s| s.last_exit = Some(exit));
-                    let why = format!(
-                        "crash loop: failed {consecutive} restarts in a row; not restarting it again"
-                    );
-                    self.note(&why).await;
-                    self.emit(EventKind::CrashLoop {
-                        restarts: consecutive,
-                    })
-                    .await;
-                    self.emit(EventKind::GaveUp {
-                        restarts: consecutive,
-                    })
-                    .await;
-                    return true;
-                }
-                Decision::NeverReady => {
-                    self.set(UnitState::Failed, None, |s| s.last_exit = Some(exit));
-                    let why = format!(
-                        "ended ({exit}) before it was ever ready; not restarting it: it would fail the same way again"
-                    );
-                    self.note(&why).await;
-                    self.emit(EventKind::GaveUp {
-                        restarts: consecutive,
-                    })
-                    .await;
-                    return true;
-                }
-                Decision::Restart { after } => {
-                    consecutive += 1;
-                    self.set(UnitState::Backoff, None, |s| {
-                        s.last_exit = Some(exit);
-                        s.restarts += 1;
-                    });
-                    let after_ms = after.as_millis() as u64;
-                    self.emit(EventKind::Restarting {
-                        attempt: consecutive,
-                        after_ms,
-                    })
-                    .await;
-                    match self.backoff(after).await {
-                        None => return false,
-                        Some(false) => return true,
-                        Some(true) => {}
-                    }
+            let decision = decide(&self.spec.policy, &ending, consecutive, self.ever_ready);
+            if let Some(go_on) = self
+                .follow(decision, exit, ending.failed(), &mut consecutive)
+                .await
+            {
+                return go_on;
+            }
+        }
+    }
+
+    /// One run of the process, from spawning it to how it ended.
+    async fn run_once(&mut self) -> RunEnd {
+        match self.spawn() {
+            Ok(running) => self.supervise(running).await,
+            Err(err) => {
+                let what = format!("could not start {}: {err}", self.spec.program.display());
+                self.note(&what).await;
+                RunEnd::Exited(Exit {
+                    code: Some(127),
+                    signal: None,
+                })
+            }
+        }
+    }
+
+    /// Carries out the policy's decision after a run ended with `exit`:
+    /// `None` to start the next run, `Some` to return that from
+    /// [`Self::run_until_stopped`].
+    async fn follow(
+        &mut self,
+        decision: Decision,
+        exit: Exit,
+        failed: bool,
+        consecutive: &mut u32,
+    ) -> Option<bool> {
+        match decision {
+            Decision::Done => {
+                let state = if failed {
+                    UnitState::Failed
+                } else {
+                    UnitState::Exited
+                };
+                self.set(state, None, |s| s.last_exit = Some(exit));
+                Some(true)
+            }
+            Decision::CrashLoop => {
+                let restarts = *consecutive;
+                self.set(UnitState::Failed, None, |s| s.last_exit = Some(exit));
+                let why = format!("crash loop: failed {restarts} restarts in a row; not restarting it again");
+                self.note(&why).await;
+                self.emit(EventKind::CrashLoop { restarts }).await;
+                self.emit(EventKind::GaveUp { restarts }).await;
+                Some(true)
+            }
+            Decision::NeverReady => {
+                self.set(UnitState::Failed, None, |s| s.last_exit = Some(exit));
+                let why = format!(
+                    "ended ({exit}) before it was ever ready; not restarting it: it would fail the same way again"
+                );
+                self.note(&why).await;
+                self.emit(EventKind::GaveUp {
+                    restarts: *consecutive,
+                })
+                .await;
+                Some(true)
+            }
+            Decision::Restart { after } => {
+                *consecutive += 1;
+                self.set(UnitState::Backoff, None, |s| {
+                    s.last_exit = Some(exit);
+                    s.restarts += 1;
+                });
+                let after_ms = after.as_millis() as u64;
+                self.emit(EventKind::Restarting {
+                    attempt: *consecutive,
+                    after_ms,
+                })
+                .await;
+                match self.backoff(after).await {
+                    None => Some(false),
+                    Some(false) => Some(true),
+                    Some(true) => None,
                 }
             }
         }
@@ -275,74 +292,124 @@ impl UnitTask {
                     self.log.finish(std::mem::take(&mut run.readers)).await;
                     return RunEnd::Exited(to_exit(status));
                 }
-                cmd = self.rx.recv() => match cmd {
-                    Some(Command::Start(ack)) => { let _ = ack.send(()); }
-                    Some(Command::Stop(ack)) => {
-                        let exit = self.stop_child(&mut run).await;
-                        self.set(UnitState::Stopped, None, |s| s.last_exit = Some(exit));
-                        self.emit(EventKind::Exited { exit, expected: true }).await;
-                        return RunEnd::Stopped(ack);
+                cmd = self.rx.recv() => {
+                    if let Some(end) = self.on_command(cmd, &mut run).await {
+                        return end;
                     }
-                    Some(Command::Restart(ack)) => {
-                        let exit = self.stop_child(&mut run).await;
-                        self.set(UnitState::Starting, None, |s| s.last_exit = Some(exit));
-                        self.emit(EventKind::Exited { exit, expected: true }).await;
-                        return RunEnd::Restart(ack);
-                    }
-                    None => {
-                        self.stop_child(&mut run).await;
-                        return RunEnd::HandleDropped;
-                    }
-                },
+                }
                 result = ready.next() => {
-                    match result {
-                        Ok(()) => {
-                            if ready.passed() && !is_ready {
-                                is_ready = true;
-                                self.ready_now(pid);
-                                self.emit(EventKind::Ready).await;
-                                if !live.begun {
-                                    live.schedule(Instant::now());
-                                }
-                            }
-                        }
-                        Err(message) => {
-                            self.record_probe_error("ready", &message);
-                            if ready.failed() && is_ready {
-                                is_ready = false;
-                                self.set(UnitState::Unready, Some(pid), |_| {});
-                                self.emit(EventKind::ProbeFailed { probe: "ready".into(), message }).await;
-                                self.emit(EventKind::NotReady).await;
-                            }
-                        }
-                    }
-                    ready.schedule_next(is_ready);
+                    is_ready = self.on_ready(result, &mut ready, &mut live, is_ready, pid).await;
                 }
                 result = live.next() => {
-                    match result {
-                        Ok(()) => {
-                            if live.passed() && !self.live_ok {
-                                self.live_ok = true;
-                                let state = self.status.borrow().state;
-                                self.set(state, Some(pid), |_| {});
-                            }
-                        }
-                        Err(message) => {
-                            self.record_probe_error("live", &message);
-                            if live.failed() {
-                                let failures = live.failures;
-                                self.note(&format!("live probe failed {failures} times in a row ({message}); restarting")).await;
-                                self.emit(EventKind::ProbeFailed { probe: "live".into(), message }).await;
-                                let exit = self.stop_child(&mut run).await;
-                                self.emit(EventKind::Exited { exit, expected: true }).await;
-                                return RunEnd::Unhealthy(exit);
-                            }
-                        }
+                    if let Some(end) = self.on_live(result, &mut live, &mut run, pid).await {
+                        return end;
                     }
-                    live.schedule_next(true);
                 }
             }
         }
+    }
+
+    /// A command while the process runs; `Some` when it ends the run.
+    async fn on_command(&mut self, cmd: Option<Command>, run: &mut Running) -> Option<RunEnd> {
+        match cmd {
+            Some(Command::Start(ack)) => {
+                let _ = ack.send(());
+                None
+            }
+            Some(Command::Stop(ack)) => {
+                let exit = self.stop_child(run).await;
+                self.set(UnitState::Stopped, None, |s| s.last_exit = Some(exit));
+                self.emit(EventKind::Exited { exit, expected: true }).await;
+                Some(RunEnd::Stopped(ack))
+            }
+            Some(Command::Restart(ack)) => {
+                let exit = self.stop_child(run).await;
+                self.set(UnitState::Starting, None, |s| s.last_exit = Some(exit));
+                self.emit(EventKind::Exited { exit, expected: true }).await;
+                Some(RunEnd::Restart(ack))
+            }
+            None => {
+                self.stop_child(run).await;
+                Some(RunEnd::HandleDropped)
+            }
+        }
+    }
+
+    /// One ready probe's result; returns whether the unit is ready now.
+    async fn on_ready(
+        &mut self,
+        result: Result<(), String>,
+        ready: &mut Prober,
+        live: &mut Prober,
+        mut is_ready: bool,
+        pid: u32,
+    ) -> bool {
+        match result {
+            Ok(()) => {
+                if ready.passed() && !is_ready {
+                    is_ready = true;
+                    self.ready_now(pid);
+                    self.emit(EventKind::Ready).await;
+                    if !live.begun {
+                        live.schedule(Instant::now());
+                    }
+                }
+            }
+            Err(message) => {
+                self.record_probe_error("ready", &message);
+                if ready.failed() && is_ready {
+                    is_ready = false;
+                    self.set(UnitState::Unready, Some(pid), |_| {});
+                    self.emit(EventKind::ProbeFailed {
+                        probe: "ready".into(),
+                        message,
+                    })
+                    .await;
+                    self.emit(EventKind::NotReady).await;
+                }
+            }
+        }
+        ready.schedule_next(is_ready);
+        is_ready
+    }
+
+    /// One live probe's result; `Some` when failing it ended the run.
+    async fn on_live(
+        &mut self,
+        result: Result<(), String>,
+        live: &mut Prober,
+        run: &mut Running,
+        pid: u32,
+    ) -> Option<RunEnd> {
+        match result {
+            Ok(()) => {
+                if live.passed() && !self.live_ok {
+                    self.live_ok = true;
+                    let state = self.status.borrow().state;
+                    self.set(state, Some(pid), |_| {});
+                }
+            }
+            Err(message) => {
+                self.record_probe_error("live", &message);
+                if live.failed() {
+                    let failures = live.failures;
+                    self.note(&format!(
+                        "live probe failed {failures} times in a row ({message}); restarting"
+                    ))
+                    .await;
+                    self.emit(EventKind::ProbeFailed {
+                        probe: "live".into(),
+                        message,
+                    })
+                    .await;
+                    let exit = self.stop_child(run).await;
+                    self.emit(EventKind::Exited { exit, expected: true }).await;
+                    return Some(RunEnd::Unhealthy(exit));
+                }
+            }
+        }
+        live.schedule_next(true);
+        None
     }
 
     async fn stop_child(&self, run: &mut Running) -> Exit {

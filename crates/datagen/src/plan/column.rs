@@ -190,213 +190,230 @@ fn keys(
     (unique, foreign_unique)
 }
 
+/// What a generator is made of: the generator and why it was chosen.
+type Chosen = Option<(Gen, String)>;
+
+const WHY_UNIQUE: &str = "unique: numbered by row, so no duplicates";
+
 /// The generator for a column's type within its CHECK bounds.
-fn typed(cx: &mut Ctx<'_>, col: &Column, ty: &Type, conds: &[Cond], unique: bool) -> Option<(Gen, String)> {
-    let t = cx.table.name.clone();
-    let refuse = |cx: &mut Ctx<'_>, what: String| {
-        cx.refusals.push(format!(
-            "{t}.{}: {what}; give it a generator in [data.{t}] columns",
-            col.name
-        ));
-        None
-    };
+fn typed(cx: &mut Ctx<'_>, col: &Column, ty: &Type, conds: &[Cond], unique: bool) -> Chosen {
     let values = conds.iter().rev().find_map(|c| match c {
         Cond::In(v) => Some(v.clone()),
         _ => None,
     });
     if let Some(values) = values {
-        if unique && cx.rows > values.len() as u64 {
-            return refuse(
-                cx,
-                format!(
-                    "unique, but its CHECK allows only {} values for {} rows",
-                    values.len(),
-                    cx.rows
-                ),
-            );
-        }
-        return Some((Gen::Choice { values }, "one of its CHECK's IN list".into()));
+        return in_list(cx, col, values, unique);
     }
     let bounded = conds.iter().any(|c| matches!(c, Cond::Min(..) | Cond::Max(..)));
-    let why_unique = "unique: numbered by row, so no duplicates";
-    let result = match ty {
-        Type::Int2 | Type::Int4 | Type::Int8 => {
-            let max = match ty {
-                Type::Int2 => i16::MAX as i64,
-                Type::Int4 => i32::MAX as i64,
-                _ => i64::MAX,
-            };
-            // A key is numbered by row: only the type (or a CHECK) bounds it,
-            // not the span non-key values are drawn from.
-            let default_hi = if unique { max } else { SPAN.min(max) };
-            let (lo, hi) = int_bounds(conds, 1, default_hi, -max, max);
-            if lo > hi {
-                return refuse(cx, "its CHECK constraints leave no value".into());
-            }
-            if unique {
-                if (hi - lo) as u128 + 1 < u128::from(cx.rows) {
-                    return refuse(
-                        cx,
-                        format!(
-                            "unique, but its type or CHECK allow only {} values for {} rows",
-                            hi - lo + 1,
-                            cx.rows
-                        ),
-                    );
-                }
-                (Gen::Sequence { lo }, why_unique.to_string())
-            } else {
-                (
-                    Gen::Int { lo, hi },
-                    if bounded {
-                        "uniform within its CHECK"
-                    } else {
-                        "uniform"
-                    }
-                    .to_string(),
-                )
-            }
-        }
-        Type::Numeric { precision, scale } => {
-            let p = precision.unwrap_or(18).min(18);
-            let scale = (*scale).min(p);
-            let max_units = 10i64.pow(p) - 1;
-            let f = 10f64.powi(scale as i32);
-            let scaled: Vec<Cond> = conds
-                .iter()
-                .map(|c| match c {
-                    Cond::Min(v, i) => Cond::Min(v * f, *i),
-                    Cond::Max(v, i) => Cond::Max(v * f, *i),
-                    o => o.clone(),
-                })
-                .collect();
-            let default_hi = (SPAN as f64 * f).min(max_units as f64) as i64;
-            let (lo, hi) = int_bounds(&scaled, 1, default_hi, -max_units, max_units);
-            if lo > hi {
-                return refuse(cx, "its CHECK constraints leave no value".into());
-            }
-            if unique {
-                // Whole numbers lo/f, lo/f + 1, …: scaled back for the sequence.
-                let first = (lo as f64 / f).ceil() as i64;
-                let last = (hi as f64 / f).floor() as i64;
-                if last < first || (last - first) as u128 + 1 < u128::from(cx.rows) {
-                    return refuse(
-                        cx,
-                        format!(
-                            "unique, but numeric({p},{scale}) and its CHECK allow too few whole values for {} rows",
-                            cx.rows
-                        ),
-                    );
-                }
-                (Gen::Sequence { lo: first }, why_unique.to_string())
-            } else {
-                (
-                    Gen::Numeric { lo, hi, scale },
-                    format!(
-                        "uniform, {scale} decimal places{}",
-                        if bounded { ", within its CHECK" } else { "" }
-                    ),
-                )
-            }
-        }
-        Type::Float4 | Type::Float8 => {
-            let lo = conds
-                .iter()
-                .find_map(|c| if let Cond::Min(v, _) = c { Some(*v) } else { None });
-            let hi = conds
-                .iter()
-                .find_map(|c| if let Cond::Max(v, _) = c { Some(*v) } else { None });
-            let lo = lo.unwrap_or(0.0);
-            let hi = hi.unwrap_or(lo + 1000.0);
-            // Exclusive bounds: stay a hair inside.
-            let (lo, hi) = (lo + (hi - lo) * 1e-9, hi - (hi - lo) * 1e-9);
-            if unique || lo >= hi {
-                return refuse(cx, "a unique or empty-range floating point column".into());
-            }
-            (Gen::Float { lo, hi }, "uniform".into())
-        }
-        _ if bounded => {
-            return refuse(
-                cx,
-                format!(
-                    "a range CHECK on {}, which prodhome only reads for numbers",
-                    col.type_name
-                ),
-            );
-        }
-        Type::Text { max } => {
-            let max = max.unwrap_or(u32::MAX);
-            if unique {
-                let digits = base36_digits(cx.rows.saturating_sub(1));
-                if digits > max {
-                    return refuse(
-                        cx,
-                        format!(
-                            "unique in {} characters, too short for {} distinct rows",
-                            max, cx.rows
-                        ),
-                    );
-                }
-                (
-                    Gen::UniqueText { max },
-                    "unique: the row number in base 36".into(),
-                )
-            } else {
-                (
-                    Gen::Text {
-                        min: max.min(4),
-                        max: max.min(16),
-                    },
-                    "random letters within its length".into(),
-                )
-            }
-        }
-        Type::Bool if unique => return refuse(cx, "a unique boolean".into()),
-        Type::Bool => (Gen::Bool, "true or false".into()),
-        Type::Date if unique => (Gen::UniqueDate, "unique: one day per row from 2000-01-01".into()),
-        Type::Date => (Gen::Date { span: 9131 }, "a day in 2000–2024".into()),
-        Type::Timestamp | Type::Timestamptz if unique => return refuse(cx, "a unique timestamp".into()),
-        Type::Timestamp => (Gen::Timestamp { tz: false }, "a moment in 2000–2024".into()),
-        Type::Timestamptz => (Gen::Timestamp { tz: true }, "a moment in 2000–2024, UTC".into()),
-        Type::Uuid if unique => (
-            Gen::UniqueUuid,
-            "unique: random bits around the row number".into(),
+    match ty {
+        Type::Int2 | Type::Int4 | Type::Int8 => integer(cx, col, ty, conds, unique, bounded),
+        Type::Numeric { precision, scale } => numeric(cx, col, (*precision, *scale), conds, unique, bounded),
+        Type::Float4 | Type::Float8 => float(cx, col, conds, unique),
+        _ if bounded => refuse(
+            cx,
+            col,
+            format!(
+                "a range CHECK on {}, which prodhome only reads for numbers",
+                col.type_name
+            ),
         ),
-        Type::Uuid => (Gen::Uuid, "random version 4".into()),
-        Type::Json | Type::Jsonb if unique => return refuse(cx, "a unique json column".into()),
-        Type::Json | Type::Jsonb => (Gen::Json, "a small object {n, tag, ok}".into()),
-        Type::Bytea => (Gen::Bytea, "4 to 31 random bytes".into()),
-        Type::Enum(labels) if unique => {
-            return refuse(cx, format!("a unique enum with {} labels", labels.len()));
+        Type::Text { max } => text(cx, col, *max, unique),
+        Type::Array(_) if unique => refuse(cx, col, "a unique array".into()),
+        Type::Array(elem) => array(cx, col, elem),
+        _ => match unbounded(ty, unique) {
+            Ok(chosen) => Some(chosen),
+            Err(what) => refuse(cx, col, what),
+        },
+    }
+}
+
+/// Records why `col` gets no generator; always `None`.
+fn refuse(cx: &mut Ctx<'_>, col: &Column, what: String) -> Chosen {
+    let t = &cx.table.name;
+    cx.refusals.push(format!(
+        "{t}.{}: {what}; give it a generator in [data.{t}] columns",
+        col.name
+    ));
+    None
+}
+
+/// One of a CHECK's IN list, if there are values enough.
+fn in_list(cx: &mut Ctx<'_>, col: &Column, values: Vec<String>, unique: bool) -> Chosen {
+    if unique && cx.rows > values.len() as u64 {
+        let what = format!(
+            "unique, but its CHECK allows only {} values for {} rows",
+            values.len(),
+            cx.rows
+        );
+        return refuse(cx, col, what);
+    }
+    Some((Gen::Choice { values }, "one of its CHECK's IN list".into()))
+}
+
+fn integer(cx: &mut Ctx<'_>, col: &Column, ty: &Type, conds: &[Cond], unique: bool, bounded: bool) -> Chosen {
+    let max = match ty {
+        Type::Int2 => i16::MAX as i64,
+        Type::Int4 => i32::MAX as i64,
+        _ => i64::MAX,
+    };
+    // A key is numbered by row: only the type (or a CHECK) bounds it,
+    // not the span non-key values are drawn from.
+    let default_hi = if unique { max } else { SPAN.min(max) };
+    let (lo, hi) = int_bounds(conds, 1, default_hi, -max, max);
+    if lo > hi {
+        return refuse(cx, col, "its CHECK constraints leave no value".into());
+    }
+    if !unique {
+        let why = if bounded {
+            "uniform within its CHECK"
+        } else {
+            "uniform"
+        };
+        return Some((Gen::Int { lo, hi }, why.to_string()));
+    }
+    if (hi - lo) as u128 + 1 < u128::from(cx.rows) {
+        let what = format!(
+            "unique, but its type or CHECK allow only {} values for {} rows",
+            hi - lo + 1,
+            cx.rows
+        );
+        return refuse(cx, col, what);
+    }
+    Some((Gen::Sequence { lo }, WHY_UNIQUE.to_string()))
+}
+
+fn numeric(
+    cx: &mut Ctx<'_>,
+    col: &Column,
+    (precision, scale): (Option<u32>, u32),
+    conds: &[Cond],
+    unique: bool,
+    bounded: bool,
+) -> Chosen {
+    let p = precision.unwrap_or(18).min(18);
+    let scale = scale.min(p);
+    let max_units = 10i64.pow(p) - 1;
+    let f = 10f64.powi(scale as i32);
+    let scaled: Vec<Cond> = conds
+        .iter()
+        .map(|c| match c {
+            Cond::Min(v, i) => Cond::Min(v * f, *i),
+            Cond::Max(v, i) => Cond::Max(v * f, *i),
+            o => o.clone(),
+        })
+        .collect();
+    let default_hi = (SPAN as f64 * f).min(max_units as f64) as i64;
+    let (lo, hi) = int_bounds(&scaled, 1, default_hi, -max_units, max_units);
+    if lo > hi {
+        return refuse(cx, col, "its CHECK constraints leave no value".into());
+    }
+    if !unique {
+        let why = format!(
+            "uniform, {scale} decimal places{}",
+            if bounded { ", within its CHECK" } else { "" }
+        );
+        return Some((Gen::Numeric { lo, hi, scale }, why));
+    }
+    // Whole numbers lo/f, lo/f + 1, …: scaled back for the sequence.
+    let first = (lo as f64 / f).ceil() as i64;
+    let last = (hi as f64 / f).floor() as i64;
+    if last < first || (last - first) as u128 + 1 < u128::from(cx.rows) {
+        let what = format!(
+            "unique, but numeric({p},{scale}) and its CHECK allow too few whole values for {} rows",
+            cx.rows
+        );
+        return refuse(cx, col, what);
+    }
+    Some((Gen::Sequence { lo: first }, WHY_UNIQUE.to_string()))
+}
+
+fn float(cx: &mut Ctx<'_>, col: &Column, conds: &[Cond], unique: bool) -> Chosen {
+    let lo = conds
+        .iter()
+        .find_map(|c| if let Cond::Min(v, _) = c { Some(*v) } else { None });
+    let hi = conds
+        .iter()
+        .find_map(|c| if let Cond::Max(v, _) = c { Some(*v) } else { None });
+    let lo = lo.unwrap_or(0.0);
+    let hi = hi.unwrap_or(lo + 1000.0);
+    // Exclusive bounds: stay a hair inside.
+    let (lo, hi) = (lo + (hi - lo) * 1e-9, hi - (hi - lo) * 1e-9);
+    if unique || lo >= hi {
+        return refuse(cx, col, "a unique or empty-range floating point column".into());
+    }
+    Some((Gen::Float { lo, hi }, "uniform".into()))
+}
+
+fn text(cx: &mut Ctx<'_>, col: &Column, max: Option<u32>, unique: bool) -> Chosen {
+    let max = max.unwrap_or(u32::MAX);
+    if !unique {
+        let g = Gen::Text {
+            min: max.min(4),
+            max: max.min(16),
+        };
+        return Some((g, "random letters within its length".into()));
+    }
+    let digits = base36_digits(cx.rows.saturating_sub(1));
+    if digits > max {
+        let what = format!(
+            "unique in {} characters, too short for {} distinct rows",
+            max, cx.rows
+        );
+        return refuse(cx, col, what);
+    }
+    Some((
+        Gen::UniqueText { max },
+        "unique: the row number in base 36".into(),
+    ))
+}
+
+fn array(cx: &mut Ctx<'_>, col: &Column, elem: &Type) -> Chosen {
+    match elem {
+        Type::Array(_) | Type::Unknown(_) | Type::Json | Type::Jsonb | Type::Bytea => refuse(
+            cx,
+            col,
+            format!("an array of a type prodhome cannot generate ({})", col.type_name),
+        ),
+        _ => {
+            let (element, _) = typed(cx, col, elem, &[], false)?;
+            Some((
+                Gen::Array {
+                    element: Box::new(element),
+                },
+                "0 to 4 elements".into(),
+            ))
         }
-        Type::Enum(labels) if labels.is_empty() => return refuse(cx, "an enum with no labels".into()),
+    }
+}
+
+/// The generator of a type no CHECK bounds, or what stops one.
+fn unbounded(ty: &Type, unique: bool) -> Result<(Gen, String), String> {
+    let (g, why) = match ty {
+        Type::Bool if unique => return Err("a unique boolean".into()),
+        Type::Bool => (Gen::Bool, "true or false"),
+        Type::Date if unique => (Gen::UniqueDate, "unique: one day per row from 2000-01-01"),
+        Type::Date => (Gen::Date { span: 9131 }, "a day in 2000–2024"),
+        Type::Timestamp | Type::Timestamptz if unique => return Err("a unique timestamp".into()),
+        Type::Timestamp => (Gen::Timestamp { tz: false }, "a moment in 2000–2024"),
+        Type::Timestamptz => (Gen::Timestamp { tz: true }, "a moment in 2000–2024, UTC"),
+        Type::Uuid if unique => (Gen::UniqueUuid, "unique: random bits around the row number"),
+        Type::Uuid => (Gen::Uuid, "random version 4"),
+        Type::Json | Type::Jsonb if unique => return Err("a unique json column".into()),
+        Type::Json | Type::Jsonb => (Gen::Json, "a small object {n, tag, ok}"),
+        Type::Bytea => (Gen::Bytea, "4 to 31 random bytes"),
+        Type::Enum(labels) if unique => return Err(format!("a unique enum with {} labels", labels.len())),
+        Type::Enum(labels) if labels.is_empty() => return Err("an enum with no labels".into()),
         Type::Enum(labels) => (
             Gen::Choice {
                 values: labels.clone(),
             },
-            "one of the enum's labels".into(),
+            "one of the enum's labels",
         ),
-        Type::Array(_) if unique => return refuse(cx, "a unique array".into()),
-        Type::Array(elem) => match **elem {
-            Type::Array(_) | Type::Unknown(_) | Type::Json | Type::Jsonb | Type::Bytea => {
-                return refuse(
-                    cx,
-                    format!("an array of a type prodhome cannot generate ({})", col.type_name),
-                );
-            }
-            _ => {
-                let (element, _) = typed(cx, col, elem, &[], false)?;
-                (
-                    Gen::Array {
-                        element: Box::new(element),
-                    },
-                    "0 to 4 elements".into(),
-                )
-            }
-        },
-        Type::Unknown(name) => return refuse(cx, format!("type {name} is not one prodhome can generate")),
+        Type::Unknown(name) => return Err(format!("type {name} is not one prodhome can generate")),
+        // Numbers, text and arrays are chosen in `typed`.
+        other => return Err(format!("type {other:?} is not one prodhome can generate")),
     };
-    Some(result)
+    Ok((g, why.to_string()))
 }
 
 /// `[lo, hi]` from Min/Max conditions, defaults where absent, within the

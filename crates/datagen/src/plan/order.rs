@@ -20,27 +20,7 @@ pub(super) fn order<'a>(
     chosen: &[&'a Table],
     refusals: &mut Vec<String>,
 ) -> Vec<(&'a Table, usize, BTreeSet<String>)> {
-    let mut edges = Vec::new();
-    for (ci, t) in chosen.iter().enumerate() {
-        for c in &t.constraints {
-            let Kind::Foreign { parent, .. } = &c.kind else {
-                continue;
-            };
-            let Some(pi) = chosen.iter().position(|p| &p.name == parent) else {
-                continue;
-            };
-            let nullable = c
-                .columns
-                .iter()
-                .all(|name| t.columns.iter().any(|k| &k.name == name && !k.not_null));
-            edges.push(Edge {
-                child: ci,
-                parent: pi,
-                constraint: c.name.clone(),
-                nullable,
-            });
-        }
-    }
+    let mut edges = edges(chosen);
     let mut nulled: Vec<BTreeSet<String>> = vec![BTreeSet::new(); chosen.len()];
     // A self-reference is a cycle of one.
     edges.retain(|e| {
@@ -98,6 +78,32 @@ pub(super) fn order<'a>(
         .collect();
     out.sort_by_key(|(t, d, _)| (*d, t.name.clone()));
     out
+}
+
+/// Every foreign key between two chosen tables, by their indexes.
+fn edges(chosen: &[&Table]) -> Vec<Edge> {
+    let mut edges = Vec::new();
+    for (ci, t) in chosen.iter().enumerate() {
+        for c in &t.constraints {
+            let Kind::Foreign { parent, .. } = &c.kind else {
+                continue;
+            };
+            let Some(pi) = chosen.iter().position(|p| &p.name == parent) else {
+                continue;
+            };
+            let nullable = c
+                .columns
+                .iter()
+                .all(|name| t.columns.iter().any(|k| &k.name == name && !k.not_null));
+            edges.push(Edge {
+                child: ci,
+                parent: pi,
+                constraint: c.name.clone(),
+                nullable,
+            });
+        }
+    }
+    edges
 }
 
 /// Depth = 1 + the deepest parent; tables on a cycle stay `None`.

@@ -21,10 +21,30 @@ impl Checker<'_> {
     ) -> Option<Scenario> {
         let path = format!("chaos[{i}]");
         let raw = &entry.body;
-        let kind = match &raw.fault {
-            Some(fault) => match FaultKind::parse(fault.get_ref()) {
-                Some(kind) => Some(kind),
-                None => {
+        let kind = self.fault_kind(&path, entry)?;
+        let targets = self.fault_targets(&path, entry, kind, links)?;
+        let duration = self.duration_or(
+            &format!("{path}.for"),
+            raw.duration.as_ref(),
+            Duration::from_secs(10),
+        )?;
+        let every = self.every(&path, raw)?;
+        let template = self.template(&path, raw, kind, targets[0].clone())?;
+        self.no_unused_parameters(&path, entry, kind)?;
+        Some(Scenario {
+            kind,
+            targets,
+            duration,
+            every,
+            template,
+        })
+    }
+
+    fn fault_kind(&mut self, path: &str, entry: &Single<RawChaos>) -> Option<FaultKind> {
+        match &entry.body.fault {
+            Some(fault) => {
+                let kind = FaultKind::parse(fault.get_ref());
+                if kind.is_none() {
                     let names: Vec<&str> = FaultKind::ALL.iter().map(|k| k.name()).collect();
                     let message = format!(
                         "{path}.fault: unknown fault {:?}; faults are {}",
@@ -32,18 +52,29 @@ impl Checker<'_> {
                         names.join(", ")
                     );
                     self.problems.push(Problem::new(fault.span(), message));
-                    return None;
                 }
-            },
-            None if entry.failed.iter().any(|k| k == "fault") => return None,
+                kind
+            }
+            None if entry.failed.iter().any(|k| k == "fault") => None,
             None => {
                 self.problems.push(Problem::new(
                     entry.span.clone(),
                     format!("{path}: missing `fault`"),
                 ));
-                return None;
+                None
             }
-        }?;
+        }
+    }
+
+    /// `target` and `targets` together, at least one.
+    fn fault_targets(
+        &mut self,
+        path: &str,
+        entry: &Single<RawChaos>,
+        kind: FaultKind,
+        links: &[ReplicationPlan],
+    ) -> Option<Vec<Target>> {
+        let raw = &entry.body;
         let mut written: Vec<&Spanned<String>> = raw.target.iter().collect();
         if let Some(list) = &raw.targets {
             written.extend(list.get_ref().iter());
@@ -57,35 +88,39 @@ impl Checker<'_> {
         }
         let mut targets = Vec::new();
         for target in written {
-            targets.push(self.fault_target(&path, kind, target, links)?);
+            targets.push(self.fault_target(path, kind, target, links)?);
         }
-        let duration = self.duration_or(
-            &format!("{path}.for"),
-            raw.duration.as_ref(),
-            Duration::from_secs(10),
-        )?;
-        let every = match &raw.every {
-            None => (Duration::from_secs(30), Duration::from_secs(60)),
-            Some(every) => match every.get_ref().split_once("..") {
-                Some((low, high)) => match (parse_duration(low), parse_duration(high)) {
-                    (Ok(low), Ok(high)) if low <= high && !high.is_zero() => (low, high),
-                    _ => {
-                        let message = format!(
-                            "{path}.every: expected \"LOW..HIGH\" durations with LOW ≤ HIGH, found {:?}",
-                            every.get_ref()
-                        );
-                        self.problems
-                            .push(Problem::new(every.span(), message).help("e.g. every = \"20s..60s\""));
-                        return None;
-                    }
-                },
-                None => {
-                    let one = self.duration_or(&format!("{path}.every"), Some(every), Duration::ZERO)?;
-                    (one, one)
+        Some(targets)
+    }
+
+    /// `every`: one duration or a `LOW..HIGH` range, 30s..60s by default.
+    fn every(&mut self, path: &str, raw: &RawChaos) -> Option<(Duration, Duration)> {
+        let Some(every) = &raw.every else {
+            return Some((Duration::from_secs(30), Duration::from_secs(60)));
+        };
+        match every.get_ref().split_once("..") {
+            Some((low, high)) => match (parse_duration(low), parse_duration(high)) {
+                (Ok(low), Ok(high)) if low <= high && !high.is_zero() => Some((low, high)),
+                _ => {
+                    let message = format!(
+                        "{path}.every: expected \"LOW..HIGH\" durations with LOW ≤ HIGH, found {:?}",
+                        every.get_ref()
+                    );
+                    self.problems
+                        .push(Problem::new(every.span(), message).help("e.g. every = \"20s..60s\""));
+                    None
                 }
             },
-        };
-        let mut template = Fault::new(kind, targets[0].clone());
+            None => {
+                let one = self.duration_or(&format!("{path}.every"), Some(every), Duration::ZERO)?;
+                Some((one, one))
+            }
+        }
+    }
+
+    /// The fault with its parameters, applied to one of the targets each time.
+    fn template(&mut self, path: &str, raw: &RawChaos, kind: FaultKind, target: Target) -> Option<Fault> {
+        let mut template = Fault::new(kind, target);
         template.delay = self.duration_or(&format!("{path}.delay"), raw.delay.as_ref(), template.delay)?;
         template.jitter =
             self.duration_or(&format!("{path}.jitter"), raw.jitter.as_ref(), template.jitter)?;
@@ -93,7 +128,12 @@ impl Checker<'_> {
             template.bytes_per_sec =
                 self.int_in(&format!("{path}.bytes_per_sec"), Some(rate), 1..=i64::MAX, 0)? as u64;
         }
-        // Parameters that the fault would not use are a mistake, not a no-op.
+        Some(template)
+    }
+
+    /// Parameters that the fault would not use are a mistake, not a no-op.
+    fn no_unused_parameters(&mut self, path: &str, entry: &Single<RawChaos>, kind: FaultKind) -> Option<()> {
+        let raw = &entry.body;
         let unused = [
             (
                 "delay",
@@ -135,13 +175,7 @@ impl Checker<'_> {
             );
             return None;
         }
-        Some(Scenario {
-            kind,
-            targets,
-            duration,
-            every,
-            template,
-        })
+        Some(())
     }
 
     fn fault_target(

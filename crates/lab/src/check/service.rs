@@ -60,138 +60,25 @@ impl Checker<'_> {
         secrets: &[String],
     ) -> Option<ServicePlan> {
         let path = format!("service.{}", section.name.get_ref());
-        let mut name = self.name(&path, "service name", &section.name, NAME_MAX);
-        if name.as_ref().is_some_and(|n| self.node_names.contains(n)) {
-            let message = format!(
-                "{path}: a postgres node is already named {:?}; names are shared by logs, status and restart",
-                section.name.get_ref()
-            );
-            self.problems
-                .push(Problem::new(section.name.span(), message).help("give the service another name"));
-            name = None;
-        }
+        let name = self.service_name(&path, section);
         let raw = section.body.as_ref()?;
-        let command = match &raw.command {
-            Some(c) if !c.get_ref().is_empty() && !c.get_ref()[0].get_ref().is_empty() => Some(
-                c.get_ref()
-                    .iter()
-                    .map(|a| a.get_ref().clone())
-                    .collect::<Vec<_>>(),
-            ),
-            Some(c) => {
-                self.problems.push(Problem::new(
-                    c.span(),
-                    format!("{path}.command: expected the program and its arguments, found an empty list"),
-                ));
-                None
-            }
-            None if section.failed.iter().any(|k| k == "command") => None,
-            None => {
-                let message = format!("{path}: missing `command`");
-                self.problems.push(
-                    Problem::new(section.name.span(), message)
-                        .help("command = [\"./app\", \"--port\", \"8080\"]"),
-                );
-                None
-            }
-        };
-        let mut env = Vec::new();
-        let mut env_ok = true;
-        if let Some(table) = &raw.env {
-            let mut entries: Vec<_> = table.get_ref().iter().collect();
-            entries.sort_by_key(|(k, _)| k.span().start);
-            for (key, value) in entries {
-                env_ok &= self.references(&format!("{path}.env.{}", key.get_ref()), value, secrets);
-                env.push((key.get_ref().clone(), value.get_ref().clone()));
-            }
-        }
+        let command = self.command(&path, section, raw);
+        let (env, env_ok) = self.env(&path, raw, secrets);
         let workdir = match &raw.workdir {
             Some(w) => self.inputs.dir.join(w.get_ref()),
             None => self.inputs.dir.to_path_buf(),
         };
-        let mut depends_on = Vec::new();
-        let mut deps_ok = true;
-        if let Some(table) = &raw.depends_on {
-            let mut entries: Vec<_> = table.get_ref().iter().collect();
-            entries.sort_by_key(|(k, _)| k.span().start);
-            for (dep, condition) in entries {
-                let known = self.node_names.contains(dep.get_ref()) || services.contains(dep.get_ref());
-                if !known {
-                    let mut names: Vec<String> = self.node_names.clone();
-                    names.extend(services.iter().filter(|s| !self.node_names.contains(s)).cloned());
-                    let message = format!(
-                        "{path}.depends_on: no node or service {:?}; there are {}",
-                        dep.get_ref(),
-                        names.join(", ")
-                    );
-                    let candidates: Vec<&str> = names.iter().map(String::as_str).collect();
-                    let problem = Problem::new(dep.span(), message);
-                    self.problems.push(match closest(dep.get_ref(), &candidates) {
-                        Some(near) => problem.help(format!("did you mean {near:?}?")),
-                        None => problem,
-                    });
-                    deps_ok = false;
-                    continue;
-                }
-                let condition = match condition.get_ref().as_str() {
-                    "started" => DependsOn::Started,
-                    "ready" => DependsOn::Ready,
-                    "healthy" => DependsOn::Healthy,
-                    other => {
-                        let message = format!(
-                            "{path}.depends_on.{}: expected \"started\", \"ready\" or \"healthy\", found {other:?}",
-                            dep.get_ref()
-                        );
-                        self.problems.push(Problem::new(condition.span(), message));
-                        deps_ok = false;
-                        continue;
-                    }
-                };
-                depends_on.push((dep.get_ref().clone(), condition));
-            }
-        }
+        let (depends_on, deps_ok) = self.depends_on(&path, raw, services);
         let ready = self.optional_probe(&format!("{path}.ready"), raw.ready.as_ref());
         let live = self.optional_probe(&format!("{path}.live"), raw.live.as_ref());
-        let restart = match raw.restart.as_ref().map(|r| (r, r.get_ref().as_str())) {
-            None => Some(RestartPlan::OnFailure),
-            Some((_, "no")) => Some(RestartPlan::No),
-            Some((_, "on-failure")) => Some(RestartPlan::OnFailure),
-            Some((_, "always")) => Some(RestartPlan::Always),
-            Some((r, other)) => {
-                let message =
-                    format!("{path}.restart: expected \"no\", \"on-failure\" or \"always\", found {other:?}");
-                self.problems.push(Problem::new(r.span(), message));
-                None
-            }
-        };
+        let restart = self.restart(&path, raw.restart.as_ref());
         let max_restarts = self.int_in(
             &format!("{path}.max_restarts"),
             raw.max_restarts.as_ref(),
             0..=1000,
             5,
         );
-        let stop_signal = match &raw.stop_signal {
-            None => Some("SIGTERM".to_string()),
-            Some(sig) => {
-                let upper = sig.get_ref().to_ascii_uppercase();
-                let full = if upper.starts_with("SIG") {
-                    upper
-                } else {
-                    format!("SIG{upper}")
-                };
-                if SIGNALS.contains(&full.as_str()) {
-                    Some(full)
-                } else {
-                    let message = format!(
-                        "{path}.stop_signal: unknown signal {:?}; use one of {}",
-                        sig.get_ref(),
-                        SIGNALS.join(", ")
-                    );
-                    self.problems.push(Problem::new(sig.span(), message));
-                    None
-                }
-            }
-        };
+        let stop_signal = self.stop_signal(&path, raw.stop_signal.as_ref());
         let stop_timeout = self.duration_or(
             &format!("{path}.stop_timeout"),
             raw.stop_timeout.as_ref(),
@@ -214,6 +101,168 @@ impl Checker<'_> {
             stop_signal: stop_signal?,
             stop_timeout: stop_timeout?,
         })
+    }
+
+    /// The service's name, which no postgres node may share.
+    fn service_name(&mut self, path: &str, section: &Section<RawService>) -> Option<String> {
+        let name = self.name(path, "service name", &section.name, NAME_MAX);
+        if name.as_ref().is_some_and(|n| self.node_names.contains(n)) {
+            let message = format!(
+                "{path}: a postgres node is already named {:?}; names are shared by logs, status and restart",
+                section.name.get_ref()
+            );
+            self.problems
+                .push(Problem::new(section.name.span(), message).help("give the service another name"));
+            return None;
+        }
+        name
+    }
+
+    fn command(
+        &mut self,
+        path: &str,
+        section: &Section<RawService>,
+        raw: &RawService,
+    ) -> Option<Vec<String>> {
+        match &raw.command {
+            Some(c) if !c.get_ref().is_empty() && !c.get_ref()[0].get_ref().is_empty() => Some(
+                c.get_ref()
+                    .iter()
+                    .map(|a| a.get_ref().clone())
+                    .collect::<Vec<_>>(),
+            ),
+            Some(c) => {
+                self.problems.push(Problem::new(
+                    c.span(),
+                    format!("{path}.command: expected the program and its arguments, found an empty list"),
+                ));
+                None
+            }
+            None if section.failed.iter().any(|k| k == "command") => None,
+            None => {
+                let message = format!("{path}: missing `command`");
+                self.problems.push(
+                    Problem::new(section.name.span(), message)
+                        .help("command = [\"./app\", \"--port\", \"8080\"]"),
+                );
+                None
+            }
+        }
+    }
+
+    /// The environment in file order, and whether all its references resolve.
+    fn env(&mut self, path: &str, raw: &RawService, secrets: &[String]) -> (Vec<(String, String)>, bool) {
+        let mut env = Vec::new();
+        let mut env_ok = true;
+        if let Some(table) = &raw.env {
+            let mut entries: Vec<_> = table.get_ref().iter().collect();
+            entries.sort_by_key(|(k, _)| k.span().start);
+            for (key, value) in entries {
+                env_ok &= self.references(&format!("{path}.env.{}", key.get_ref()), value, secrets);
+                env.push((key.get_ref().clone(), value.get_ref().clone()));
+            }
+        }
+        (env, env_ok)
+    }
+
+    /// The dependencies in file order, and whether all of them are valid.
+    fn depends_on(
+        &mut self,
+        path: &str,
+        raw: &RawService,
+        services: &[String],
+    ) -> (Vec<(String, DependsOn)>, bool) {
+        let mut depends_on = Vec::new();
+        let mut deps_ok = true;
+        if let Some(table) = &raw.depends_on {
+            let mut entries: Vec<_> = table.get_ref().iter().collect();
+            entries.sort_by_key(|(k, _)| k.span().start);
+            for (dep, condition) in entries {
+                match self.dependency(path, dep, condition, services) {
+                    Some(d) => depends_on.push((dep.get_ref().clone(), d)),
+                    None => deps_ok = false,
+                }
+            }
+        }
+        (depends_on, deps_ok)
+    }
+
+    /// One `depends_on` entry: a known node or service and a condition.
+    fn dependency(
+        &mut self,
+        path: &str,
+        dep: &Spanned<String>,
+        condition: &Spanned<String>,
+        services: &[String],
+    ) -> Option<DependsOn> {
+        let known = self.node_names.contains(dep.get_ref()) || services.contains(dep.get_ref());
+        if !known {
+            let mut names: Vec<String> = self.node_names.clone();
+            names.extend(services.iter().filter(|s| !self.node_names.contains(s)).cloned());
+            let message = format!(
+                "{path}.depends_on: no node or service {:?}; there are {}",
+                dep.get_ref(),
+                names.join(", ")
+            );
+            let candidates: Vec<&str> = names.iter().map(String::as_str).collect();
+            let problem = Problem::new(dep.span(), message);
+            self.problems.push(match closest(dep.get_ref(), &candidates) {
+                Some(near) => problem.help(format!("did you mean {near:?}?")),
+                None => problem,
+            });
+            return None;
+        }
+        match condition.get_ref().as_str() {
+            "started" => Some(DependsOn::Started),
+            "ready" => Some(DependsOn::Ready),
+            "healthy" => Some(DependsOn::Healthy),
+            other => {
+                let message = format!(
+                    "{path}.depends_on.{}: expected \"started\", \"ready\" or \"healthy\", found {other:?}",
+                    dep.get_ref()
+                );
+                self.problems.push(Problem::new(condition.span(), message));
+                None
+            }
+        }
+    }
+
+    fn restart(&mut self, path: &str, restart: Option<&Spanned<String>>) -> Option<RestartPlan> {
+        match restart.map(|r| (r, r.get_ref().as_str())) {
+            None => Some(RestartPlan::OnFailure),
+            Some((_, "no")) => Some(RestartPlan::No),
+            Some((_, "on-failure")) => Some(RestartPlan::OnFailure),
+            Some((_, "always")) => Some(RestartPlan::Always),
+            Some((r, other)) => {
+                let message =
+                    format!("{path}.restart: expected \"no\", \"on-failure\" or \"always\", found {other:?}");
+                self.problems.push(Problem::new(r.span(), message));
+                None
+            }
+        }
+    }
+
+    /// The signal's full name (`TERM` is `SIGTERM`), SIGTERM by default.
+    fn stop_signal(&mut self, path: &str, signal: Option<&Spanned<String>>) -> Option<String> {
+        let Some(sig) = signal else {
+            return Some("SIGTERM".to_string());
+        };
+        let upper = sig.get_ref().to_ascii_uppercase();
+        let full = if upper.starts_with("SIG") {
+            upper
+        } else {
+            format!("SIG{upper}")
+        };
+        if SIGNALS.contains(&full.as_str()) {
+            return Some(full);
+        }
+        let message = format!(
+            "{path}.stop_signal: unknown signal {:?}; use one of {}",
+            sig.get_ref(),
+            SIGNALS.join(", ")
+        );
+        self.problems.push(Problem::new(sig.span(), message));
+        None
     }
 
     /// Every `${...}` in `value` must name something that exists.

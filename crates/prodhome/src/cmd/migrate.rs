@@ -119,50 +119,23 @@ async fn rehearse(ctx: &Context, args: &MigrateArgs) -> Result<Report> {
         )
     })?;
     let control = ctx.control(&info)?;
-    let node = args
-        .node
-        .clone()
-        .or_else(|| ctx.plan.replications.first().map(|r| r.publisher.clone()))
-        .unwrap_or_else(|| "publisher".into());
+    let node = migrated_node(ctx, args);
     ctx.check_node(&node)?;
     let change = Change::read(args)?;
     let lint = squawk::lint(args.file.as_deref());
     let nodes = Nodes::load(ctx, &node)?;
     let publisher = connect(&nodes.publisher).await?;
-    let mut subscribers = Vec::new();
-    for s in &nodes.subscribers {
-        subscribers.push((s.name.clone(), connect(s).await?));
-    }
+    let subscribers = connect_subscribers(&nodes).await?;
     let schema_before = catalog::snapshot(&publisher)
         .await
         .with_context(|| format!("reading {node}'s schema"))?;
-    let mut errors_before = Vec::new();
-    for (_, c) in &subscribers {
-        errors_before.push(catalog::apply_errors(c).await);
-    }
+    let errors_before = apply_errors(&subscribers).await;
     let conn = connection(ctx, &node)?;
-    let target = hum::Target {
-        host: "127.0.0.1".into(),
-        port: conn.port,
-        user: pg::SUPERUSER.into(),
-        password: Some(conn.password.clone()),
-        dbname: pg::DATABASE.into(),
-        name: node.clone(),
-    };
-    let load = load::prepare(ctx, target, args.rate).await?;
+    let load = load::prepare(ctx, hum_target(&node, &conn), args.rate).await?;
     let before = load::window(&load, args.window).await?;
 
     // The script's session exists before the clock starts, so the watcher knows its pid.
-    let session = match &change {
-        Change::Script { .. } => {
-            let c = connect(&nodes.publisher).await?;
-            c.batch_execute("SET application_name = 'prodhome-migrate'")
-                .await?;
-            let pid: i32 = c.query_one("SELECT pg_backend_pid()", &[]).await?.get(0);
-            Some((c, pid))
-        }
-        Change::Command(_) => None,
-    };
+    let session = script_session(&change, &nodes).await?;
     let hum_before = hum_sessions(&publisher).await;
     let during_hum = load::start(&load);
     wait_for_hum(&publisher, hum_before + u64::from(load::CLIENTS)).await;
@@ -177,16 +150,8 @@ async fn rehearse(ctx: &Context, args: &MigrateArgs) -> Result<Report> {
 
     let label = change.label();
     announce(&control, &node, "started", &label).await;
-    let retry = Retry {
-        lock_timeout: args.lock_timeout,
-        retries: args.retries,
-    };
     let started = Instant::now();
-    let applied = match (&change, &session) {
-        (Change::Script { path, text }, Some((client, _))) => apply::script(client, path, text, retry).await,
-        (Change::Command(argv), _) => command::run(argv, &conn, retry).await,
-        (Change::Script { .. }, None) => unreachable!("a script has its session"),
-    };
+    let applied = apply_change(&change, session.as_ref(), &conn, args).await;
     let duration_ms = started.elapsed().as_millis() as u64;
     let ended = Instant::now();
     let phase = if applied.ok { "finished" } else { "failed" };
@@ -207,20 +172,56 @@ async fn rehearse(ctx: &Context, args: &MigrateArgs) -> Result<Report> {
     let _ = stop_lag.send(true);
     let lags = lag.await.unwrap_or_default();
 
-    let mut subs = Vec::new();
-    for (((name, c), arrived), before) in subscribers.iter().zip(arrivals).zip(errors_before) {
-        let errors = match (before, catalog::apply_errors(c).await) {
-            (Some(b), Some(a)) => Some(a - b),
-            _ => None,
-        };
-        subs.push(subscriber(
-            name,
-            &diff,
-            arrived,
-            lags.get(name).copied().flatten(),
-            errors,
-        ));
-    }
+    let subs = subscriber_results(&subscribers, arrivals, errors_before, &diff, &lags).await;
+    let measured = Measured {
+        node,
+        label,
+        applied,
+        duration_ms,
+        locks,
+        hum_workload: load.why.clone(),
+        before,
+        during,
+        after,
+        diff,
+        subs,
+        lint,
+    };
+    Ok(judged(ctx, args, measured))
+}
+
+/// Everything a rehearsal measured, for its report.
+struct Measured {
+    node: String,
+    label: String,
+    applied: Applied,
+    duration_ms: u64,
+    locks: locks::LockReport,
+    hum_workload: String,
+    before: load::Phase,
+    during: load::Phase,
+    after: load::Phase,
+    diff: catalog::Change,
+    subs: Vec<Subscriber>,
+    lint: squawk::Lint,
+}
+
+/// The report of what was measured, judged against the thresholds.
+fn judged(ctx: &Context, args: &MigrateArgs, m: Measured) -> Report {
+    let Measured {
+        node,
+        label,
+        applied,
+        duration_ms,
+        locks,
+        hum_workload,
+        before,
+        during,
+        after,
+        diff,
+        subs,
+        lint,
+    } = m;
     let replicated_after_ms = replicated_after(&diff, &subs);
     let mut held = locks.locks.clone();
     held.extend(applied.held.iter().cloned());
@@ -245,7 +246,7 @@ async fn rehearse(ctx: &Context, args: &MigrateArgs) -> Result<Report> {
         max_lock_wait_ms: locks.max_lock_wait_ms,
         migration_waited_ms: locks.migration_waited_ms,
         locks: held.into_iter().collect(),
-        hum_workload: load.why.clone(),
+        hum_workload,
         p99_ms_before: before.p99_ms,
         p99_ms_during: during.p99_ms,
         p99_ms_after: after.p99_ms,
@@ -265,7 +266,102 @@ async fn rehearse(ctx: &Context, args: &MigrateArgs) -> Result<Report> {
         reasons: Vec::new(),
     };
     report.judge();
-    Ok(report)
+    report
+}
+
+/// The node `--node` names, else the first replication's publisher.
+fn migrated_node(ctx: &Context, args: &MigrateArgs) -> String {
+    args.node
+        .clone()
+        .or_else(|| ctx.plan.replications.first().map(|r| r.publisher.clone()))
+        .unwrap_or_else(|| "publisher".into())
+}
+
+async fn connect_subscribers(nodes: &Nodes) -> Result<Vec<(String, Client)>> {
+    let mut subscribers = Vec::new();
+    for s in &nodes.subscribers {
+        subscribers.push((s.name.clone(), connect(s).await?));
+    }
+    Ok(subscribers)
+}
+
+/// Each subscriber's apply error count so far, to count those the change adds.
+async fn apply_errors(subscribers: &[(String, Client)]) -> Vec<Option<i64>> {
+    let mut errors = Vec::new();
+    for (_, c) in subscribers {
+        errors.push(catalog::apply_errors(c).await);
+    }
+    errors
+}
+
+/// The migrated node as hum's measuring load reaches it.
+fn hum_target(node: &str, conn: &super::env::Connection) -> hum::Target {
+    hum::Target {
+        host: "127.0.0.1".into(),
+        port: conn.port,
+        user: pg::SUPERUSER.into(),
+        password: Some(conn.password.clone()),
+        dbname: pg::DATABASE.into(),
+        name: node.to_string(),
+    }
+}
+
+/// A script's own session and its pid, opened before the clock starts.
+async fn script_session(change: &Change, nodes: &Nodes) -> Result<Option<(Client, i32)>> {
+    match change {
+        Change::Script { .. } => {
+            let c = connect(&nodes.publisher).await?;
+            c.batch_execute("SET application_name = 'prodhome-migrate'")
+                .await?;
+            let pid: i32 = c.query_one("SELECT pg_backend_pid()", &[]).await?.get(0);
+            Ok(Some((c, pid)))
+        }
+        Change::Command(_) => Ok(None),
+    }
+}
+
+/// Applies the change with `--lock-timeout` and `--retries`.
+async fn apply_change(
+    change: &Change,
+    session: Option<&(Client, i32)>,
+    conn: &super::env::Connection,
+    args: &MigrateArgs,
+) -> Applied {
+    let retry = Retry {
+        lock_timeout: args.lock_timeout,
+        retries: args.retries,
+    };
+    match (change, session) {
+        (Change::Script { path, text }, Some((client, _))) => apply::script(client, path, text, retry).await,
+        (Change::Command(argv), _) => command::run(argv, conn, retry).await,
+        (Change::Script { .. }, None) => unreachable!("a script has its session"),
+    }
+}
+
+/// What each subscriber saw of the change: when it arrived, its lag and
+/// the apply errors it added.
+async fn subscriber_results(
+    subscribers: &[(String, Client)],
+    arrivals: Vec<Option<u64>>,
+    errors_before: Vec<Option<i64>>,
+    diff: &catalog::Change,
+    lags: &BTreeMap<String, Option<i64>>,
+) -> Vec<Subscriber> {
+    let mut subs = Vec::new();
+    for (((name, c), arrived), before) in subscribers.iter().zip(arrivals).zip(errors_before) {
+        let errors = match (before, catalog::apply_errors(c).await) {
+            (Some(b), Some(a)) => Some(a - b),
+            _ => None,
+        };
+        subs.push(subscriber(
+            name,
+            diff,
+            arrived,
+            lags.get(name).copied().flatten(),
+            errors,
+        ));
+    }
+    subs
 }
 
 fn subscriber(

@@ -43,55 +43,103 @@ pub(crate) fn dispatch(cli: Cli) -> Result<i32> {
             {
                 ctx.plan.backend = *b;
             }
-            match command {
-                Command::Up {
-                    detach: false,
-                    timeout,
-                    ..
-                } => up::foreground(&ctx, timeout),
-                Command::Up {
-                    detach: true,
-                    timeout,
-                    ..
-                } => up::detached(&ctx, timeout),
-                Command::Daemon { timeout, .. } => up::daemon(&ctx, timeout),
-                Command::Image(image) => image::run(&ctx, image),
-                Command::Down { purge } => down::run(&ctx, purge),
-                Command::Status { json } => status::run(&ctx, json),
-                Command::Psql { node, args } => psql::run(&ctx, &node, &args),
-                Command::Env { node } => env::run(&ctx, &node),
-                Command::Logs {
-                    node,
-                    follow,
-                    level,
-                    grep,
-                } => logs::run(&ctx, node.as_deref(), follow, level.as_deref(), grep.as_deref()),
-                Command::Events { since, follow, json } => events::run(&ctx, since, follow, json),
-                Command::Restart { name } => units::run(&ctx, &name, "restart"),
-                Command::Stop { name } => units::run(&ctx, &name, "stop"),
-                Command::Start { name } => units::run(&ctx, &name, "start"),
-                Command::Secret { name } => units::secret(&ctx, &name),
-                Command::Verify {
-                    timeout,
-                    ledger,
-                    ledger_file,
-                    json,
-                } => {
-                    let ledger = ledger_file.or_else(|| ledger.then(|| ctx.state.ledger()));
-                    verify::run(&ctx, timeout, ledger, json)
-                }
-                Command::Data(command) => data::run(&ctx, command),
-                Command::Metrics(args) => metrics::run(&ctx, &args),
-                Command::Dash => dash::run(&ctx),
-                Command::Report { since, out, png } => report::run(&ctx, since, &out, png.as_deref()),
-                Command::Migrate(args) => migrate::run(&ctx, &args),
-                Command::Export {
-                    what,
-                    datasource,
-                    url,
-                    out,
-                } => export::run(&ctx, &what, datasource, url, &out),
-                Command::Soak {
+            in_lab(&ctx, command)
+        }
+    }
+}
+
+/// A command on the loaded lab: running it, or working with it.
+fn in_lab(ctx: &Context, command: Command) -> Result<i32> {
+    match command {
+        Command::Verify { .. }
+        | Command::Data(_)
+        | Command::Metrics(_)
+        | Command::Dash
+        | Command::Report { .. }
+        | Command::Migrate(_)
+        | Command::Export { .. }
+        | Command::Soak { .. }
+        | Command::Chaos { .. } => tools(ctx, command),
+        command => lifecycle(ctx, command),
+    }
+}
+
+/// Starting and stopping the lab and its units, and looking into it.
+fn lifecycle(ctx: &Context, command: Command) -> Result<i32> {
+    match command {
+        Command::Up {
+            detach: false,
+            timeout,
+            ..
+        } => up::foreground(ctx, timeout),
+        Command::Up {
+            detach: true,
+            timeout,
+            ..
+        } => up::detached(ctx, timeout),
+        Command::Daemon { timeout, .. } => up::daemon(ctx, timeout),
+        Command::Image(image) => image::run(ctx, image),
+        Command::Down { purge } => down::run(ctx, purge),
+        Command::Status { json } => status::run(ctx, json),
+        Command::Psql { node, args } => psql::run(ctx, &node, &args),
+        Command::Env { node } => env::run(ctx, &node),
+        Command::Logs {
+            node,
+            follow,
+            level,
+            grep,
+        } => logs::run(ctx, node.as_deref(), follow, level.as_deref(), grep.as_deref()),
+        Command::Events { since, follow, json } => events::run(ctx, since, follow, json),
+        Command::Restart { name } => units::run(ctx, &name, "restart"),
+        Command::Stop { name } => units::run(ctx, &name, "stop"),
+        Command::Start { name } => units::run(ctx, &name, "start"),
+        Command::Secret { name } => units::secret(ctx, &name),
+        _ => unreachable!("dispatched by in_lab"),
+    }
+}
+
+/// Checking, loading, measuring and shaking the running lab.
+fn tools(ctx: &Context, command: Command) -> Result<i32> {
+    match command {
+        Command::Verify {
+            timeout,
+            ledger,
+            ledger_file,
+            json,
+        } => {
+            let ledger = ledger_file.or_else(|| ledger.then(|| ctx.state.ledger()));
+            verify::run(ctx, timeout, ledger, json)
+        }
+        Command::Data(command) => data::run(ctx, command),
+        Command::Metrics(args) => metrics::run(ctx, &args),
+        Command::Dash => dash::run(ctx),
+        Command::Report { since, out, png } => report::run(ctx, since, &out, png.as_deref()),
+        Command::Migrate(args) => migrate::run(ctx, &args),
+        Command::Export {
+            what,
+            datasource,
+            url,
+            out,
+        } => export::run(ctx, &what, datasource, url, &out),
+        Command::Soak {
+            duration,
+            seed,
+            faults,
+            rate,
+            clients,
+            dry_run,
+            json,
+        } => {
+            let faults = faults
+                .iter()
+                .map(|f| {
+                    ::chaos::FaultKind::parse(f.trim())
+                        .ok_or_else(|| anyhow::anyhow!("unknown fault `{f}` in --faults"))
+                })
+                .collect::<Result<Vec<_>>>()?;
+            soak::run(
+                ctx,
+                soak::SoakOptions {
                     duration,
                     seed,
                     faults,
@@ -99,48 +147,26 @@ pub(crate) fn dispatch(cli: Cli) -> Result<i32> {
                     clients,
                     dry_run,
                     json,
-                } => {
-                    let faults = faults
-                        .iter()
-                        .map(|f| {
-                            ::chaos::FaultKind::parse(f.trim())
-                                .ok_or_else(|| anyhow::anyhow!("unknown fault `{f}` in --faults"))
-                        })
-                        .collect::<Result<Vec<_>>>()?;
-                    soak::run(
-                        &ctx,
-                        soak::SoakOptions {
-                            duration,
-                            seed,
-                            faults,
-                            rate,
-                            clients,
-                            dry_run,
-                            json,
-                        },
-                    )
-                }
-                Command::Chaos {
-                    fault,
-                    target,
-                    duration,
-                    delay,
-                    jitter,
-                    bytes_per_sec,
-                    json,
-                } => {
-                    let params = chaos::Params {
-                        duration,
-                        delay,
-                        jitter,
-                        bytes_per_sec,
-                    };
-                    chaos::run(&ctx, &fault, target.as_deref(), params, json)
-                }
-                Command::Init { .. } | Command::Check { .. } | Command::Doctor { .. } | Command::Hum(_) => {
-                    unreachable!("handled above")
-                }
-            }
+                },
+            )
         }
+        Command::Chaos {
+            fault,
+            target,
+            duration,
+            delay,
+            jitter,
+            bytes_per_sec,
+            json,
+        } => {
+            let params = chaos::Params {
+                duration,
+                delay,
+                jitter,
+                bytes_per_sec,
+            };
+            chaos::run(ctx, &fault, target.as_deref(), params, json)
+        }
+        _ => unreachable!("dispatched by in_lab"),
     }
 }

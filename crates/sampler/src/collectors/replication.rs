@@ -146,63 +146,14 @@ pub(crate) async fn collect(
     )
     .await;
     let now = model::now_ns();
-    if let Some(lsn) = heartbeat? {
-        state.history.push_back((lsn, now));
-    }
-    while let Some((_, at)) = state.history.front() {
-        if now - at <= HISTORY.as_nanos() as i64 {
-            break;
-        }
-        state.history.pop_front();
-    }
+    remember(&mut state.history, heartbeat?, now);
 
     let mut points = Vec::new();
     for row in slots? {
-        let row = pg::SlotRow::read(&row);
-        let (replication, subscriber) = state
-            .slots
-            .get(&row.slot)
-            .cloned()
-            .unwrap_or_else(|| ("unknown".into(), "unknown".into()));
-        let mut p = ctx
-            .point("replication")
-            .tag("slot", row.slot)
-            .tag("replication", replication)
-            .tag("subscriber", subscriber)
-            .int("active", row.active as i64);
-        if let Some(retained) = row.retained_bytes {
-            p = p.int("retained_bytes", retained);
-        }
-        if let Some(lag) = row.lag_bytes {
-            p = p.int("lag_bytes", lag);
-        }
-        if let Some(confirmed) = row.confirmed_lsn
-            && !state.publishes.is_empty()
-        {
-            p = p.float("confirmed_lag_s", unconfirmed_age(&state.history, confirmed, now));
-        }
-        if row.streaming {
-            // NULL lags mean "nothing to replay lately": caught up.
-            p = p
-                .float("write_lag_s", seconds(row.write_lag_s))
-                .float("flush_lag_s", seconds(row.flush_lag_s))
-                .float("replay_lag_s", seconds(row.replay_lag_s));
-        }
-        points.push(p);
+        points.push(slot_point(&ctx, state, pg::SlotRow::read(&row), now));
     }
     for row in subs? {
-        let workers: i64 = row.get(1);
-        let mut p = ctx
-            .point("replication")
-            .tag("subscription", row.get::<_, String>(0))
-            .int("workers", workers)
-            .int("apply_running", row.get::<_, i64>(2).min(1))
-            .int("apply_errors", row.get(4))
-            .int("sync_errors", row.get(5));
-        if workers > 0 {
-            p = p.float("last_msg_age_s", seconds(row.get(3)));
-        }
-        points.push(p);
+        points.push(subscription_point(&ctx, &row));
     }
     let ages: HashMap<String, f64> = ages?
         .iter()
@@ -224,6 +175,70 @@ pub(crate) async fn collect(
         session.query(HEARTBEAT_CLEANUP, &[&publishes]).await?;
     }
     Ok(points)
+}
+
+/// Adds the heartbeat just written (when there is one) to the history and
+/// forgets those older than [`HISTORY`].
+fn remember(history: &mut VecDeque<(i64, i64)>, lsn: Option<i64>, now: i64) {
+    if let Some(lsn) = lsn {
+        history.push_back((lsn, now));
+    }
+    while let Some((_, at)) = history.front() {
+        if now - at <= HISTORY.as_nanos() as i64 {
+            break;
+        }
+        history.pop_front();
+    }
+}
+
+/// One replication slot of this publisher, with its lags.
+fn slot_point(ctx: &Ctx<'_>, state: &State, row: pg::SlotRow, now: i64) -> Point {
+    let (replication, subscriber) = state
+        .slots
+        .get(&row.slot)
+        .cloned()
+        .unwrap_or_else(|| ("unknown".into(), "unknown".into()));
+    let mut p = ctx
+        .point("replication")
+        .tag("slot", row.slot)
+        .tag("replication", replication)
+        .tag("subscriber", subscriber)
+        .int("active", row.active as i64);
+    if let Some(retained) = row.retained_bytes {
+        p = p.int("retained_bytes", retained);
+    }
+    if let Some(lag) = row.lag_bytes {
+        p = p.int("lag_bytes", lag);
+    }
+    if let Some(confirmed) = row.confirmed_lsn
+        && !state.publishes.is_empty()
+    {
+        p = p.float("confirmed_lag_s", unconfirmed_age(&state.history, confirmed, now));
+    }
+    if row.streaming {
+        // NULL lags mean "nothing to replay lately": caught up.
+        p = p
+            .float("write_lag_s", seconds(row.write_lag_s))
+            .float("flush_lag_s", seconds(row.flush_lag_s))
+            .float("replay_lag_s", seconds(row.replay_lag_s));
+    }
+    p
+}
+
+/// One subscription of this subscriber: its workers and errors.
+fn subscription_point(ctx: &Ctx<'_>, row: &tokio_postgres::Row) -> Point {
+    let workers: i64 = row.get(1);
+    let mut p = ctx
+        .point("replication")
+        .tag("subscription", row.get::<_, String>(0))
+        .int("workers", workers)
+        .int("apply_running", row.get::<_, i64>(2).min(1))
+        .int("apply_errors", row.get(4))
+        .int("sync_errors", row.get(5));
+    if workers > 0 {
+        p = p.float("last_msg_age_s", seconds(row.get(3)));
+    }
+    p
 }
 
 /// The age in seconds of the oldest heartbeat written after `confirmed`
