@@ -128,28 +128,34 @@ pub(crate) fn print_table(status: &Status) {
             println!("{:<16} {probe}", "");
         }
     }
-    if !status.replication.is_empty() {
-        println!();
+    print_replication(&status.replication);
+    print_sinks(&status.sinks);
+}
+
+/// The replication links, one line each, with the subscriber's error under it.
+fn print_replication(replication: &[api::LinkReport]) {
+    if replication.is_empty() {
+        return;
+    }
+    println!();
+    println!(
+        "{:<16} {:<16} {:<16} {:<13} {:>12}  FAULT",
+        "REPLICATION", "PUBLISHER", "SUBSCRIBER", "STATE", "LAG"
+    );
+    for r in replication {
+        let lag = r
+            .lag_bytes
+            .map(|b| format!("{b} B"))
+            .unwrap_or_else(|| "-".into());
+        let fault = r.fault.as_deref().unwrap_or("-");
         println!(
-            "{:<16} {:<16} {:<16} {:<13} {:>12}  FAULT",
-            "REPLICATION", "PUBLISHER", "SUBSCRIBER", "STATE", "LAG"
+            "{:<16} {:<16} {:<16} {:<13} {lag:>12}  {fault}",
+            r.name, r.publisher, r.subscriber, r.state
         );
-        for r in &status.replication {
-            let lag = r
-                .lag_bytes
-                .map(|b| format!("{b} B"))
-                .unwrap_or_else(|| "-".into());
-            let fault = r.fault.as_deref().unwrap_or("-");
-            println!(
-                "{:<16} {:<16} {:<16} {:<13} {lag:>12}  {fault}",
-                r.name, r.publisher, r.subscriber, r.state
-            );
-            if let Some(error) = &r.error {
-                println!("{:<16} {error}", "");
-            }
+        if let Some(error) = &r.error {
+            println!("{:<16} {error}", "");
         }
     }
-    print_sinks(&status.sinks);
 }
 
 /// One line per sink; a failing one says what its last write got.
