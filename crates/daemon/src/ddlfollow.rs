@@ -170,10 +170,7 @@ impl Follower {
         if !self.installed {
             let record = !self.subscribers.is_empty();
             if let Err(e) = pg::ddl::install(publisher, &self.node.name, record).await {
-                eprintln!(
-                    "prodhome: {e}; DDL on {} does not reach its subscribers",
-                    self.node.name
-                );
+                tracing::warn!("{e}; DDL on {} does not reach its subscribers", self.node.name);
                 return None;
             }
             self.installed = true;
@@ -222,7 +219,7 @@ impl Follower {
             .collect();
         match pg::ddl::grant_tables(publisher, &self.node.name, &tables).await {
             Ok(()) => self.granted = change.last_id,
-            Err(e) => eprintln!("prodhome: {e}"),
+            Err(e) => tracing::warn!("{e}"),
         }
     }
 }

@@ -47,7 +47,7 @@ pub(crate) async fn start(plan: &Plan, lab: &Arc<Lab>, events: mpsc::Sender<Even
     let sampler_stop = stopped.clone();
     others.push(tokio::spawn(async move {
         if let Err(e) = sampler::run(sampler_opts, points, sampler_events, sampler_stop).await {
-            eprintln!("prodhome: the sampler stopped: {e}");
+            tracing::warn!("the sampler stopped: {e}");
         }
     }));
     // A container's CPU, memory, network and block I/O, from the engine.

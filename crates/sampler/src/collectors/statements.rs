@@ -59,9 +59,10 @@ pub(crate) async fn collect(
         Ok(rows) => rows,
         Err(f) if f.sqlstate.as_deref().is_some_and(|c| MISSING.contains(&c)) => {
             if !state.told {
-                eprintln!(
-                    "sampler: {}: no top statements ({}); preload and create pg_stat_statements to see them",
-                    ctx.node, f.message
+                tracing::warn!(
+                    "{}: no top statements ({}); preload and create pg_stat_statements to see them",
+                    ctx.node,
+                    f.message
                 );
                 state.told = true;
             }
