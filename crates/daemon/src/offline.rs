@@ -85,6 +85,24 @@ impl<'a> OfflineLab<'a> {
         crate::secrets::named(self.state, name).map_err(Error::State)
     }
 
+    /// Every node's passwords and every `[secret.NAME]`, generating (and
+    /// keeping, in the state directory it creates when missing) any the
+    /// lab lacks: for `prodhome export`, whose files carry the very
+    /// passwords `up` uses, so a lab exported before its first `up` keeps
+    /// them too.
+    pub fn secrets_or_generate(
+        &self,
+    ) -> Result<(BTreeMap<String, Credentials>, BTreeMap<String, Secret>), Error> {
+        self.state
+            .create(&self.plan.name)
+            .map_err(|e| Error::State(anyhow::anyhow!("creating {}: {e}", self.state.root().display())))?;
+        let nodes: Vec<&str> = self.plan.nodes.iter().map(|n| n.name.as_str()).collect();
+        let credentials = crate::secrets::load_or_generate(self.state, &nodes).map_err(Error::State)?;
+        let named =
+            crate::secrets::named_or_generate(self.state, &self.plan.secrets).map_err(Error::State)?;
+        Ok((credentials, named))
+    }
+
     /// Every node as the lab runs it (kept ports, generated credentials),
     /// for commands that talk to the servers directly.
     pub fn node_specs(&self) -> Result<Vec<NodeSpec>, Error> {

@@ -120,7 +120,19 @@ fn tools(ctx: &Context, command: Command) -> Result<i32> {
             datasource,
             url,
             out,
-        } => export::run(ctx, &what, datasource, url, &out),
+            cnpg,
+            force,
+        } => export::run(
+            ctx,
+            &what,
+            export::Options {
+                datasource,
+                url,
+                out,
+                cnpg,
+                force,
+            },
+        ),
         Command::Soak {
             duration,
             seed,
