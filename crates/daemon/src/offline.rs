@@ -40,6 +40,9 @@ pub enum Error {
     Tables(anyhow::Error),
 }
 
+/// Every node's passwords and every `[secret.NAME]`, by name.
+pub type LabSecrets = (BTreeMap<String, Credentials>, BTreeMap<String, Secret>);
+
 /// One lab's state as kept on disk: its plan, its state directory and the
 /// ports chosen on its first `up`.
 pub struct OfflineLab<'a> {
@@ -90,9 +93,7 @@ impl<'a> OfflineLab<'a> {
     /// lab lacks: for `prodhome export`, whose files carry the very
     /// passwords `up` uses, so a lab exported before its first `up` keeps
     /// them too.
-    pub fn secrets_or_generate(
-        &self,
-    ) -> Result<(BTreeMap<String, Credentials>, BTreeMap<String, Secret>), Error> {
+    pub fn secrets_or_generate(&self) -> Result<LabSecrets, Error> {
         self.state
             .create(&self.plan.name)
             .map_err(|e| Error::State(anyhow::anyhow!("creating {}: {e}", self.state.root().display())))?;

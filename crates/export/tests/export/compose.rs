@@ -80,7 +80,11 @@ fn no_password_in_the_yaml_ports_on_loopback_and_tags_pinned() {
     );
     // Every password is a 0600 file, referenced by path.
     let secrets = file["secrets"].as_mapping().unwrap();
-    assert!(secrets.len() >= 2 * NODES.len() + 1);
+    assert_eq!(
+        secrets.len(),
+        2 * NODES.len() + 1,
+        "two per node and the named one"
+    );
     for (name, secret) in secrets {
         let name = name.as_str().unwrap();
         assert_eq!(
