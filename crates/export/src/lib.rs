@@ -7,12 +7,11 @@
 //! [`lab::Plan`], the lab's secrets from its store, the pinned image tags)
 //! → [`model::Deployable`], the engine-neutral parts and the contract with
 //! the controller → one generator per engine ([`compose`], [`stack`],
-//! [`k8s`], with [`cnpg`] for CloudNativePG) → a [`Bundle`] of files,
+//! [`k8s`], with [`k8s::cnpg`] for CloudNativePG) → a [`Bundle`] of files,
 //! written atomically by [`Bundle::write`]. Generators are pure: no I/O,
 //! no engine; the YAML comes from typed structures (k8s-openapi's for
 //! Kubernetes, this crate's own for compose and the CNPG resources).
 
-pub mod cnpg;
 pub mod compose;
 mod composefile;
 mod error;

@@ -14,7 +14,7 @@ use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
-use super::{dns_name, documents, lab_config_name, meta, secret_volume, security_context, yaml};
+use super::common::{dns_name, documents, lab_config_name, meta, secret_volume, security_context, yaml};
 use crate::ExportError;
 use crate::model::{self, CONTROLLER_PORT, Deployable, SECRETS_DIR, STATE_DIR};
 
@@ -77,7 +77,7 @@ fn controller_service(lab: &Deployable) -> Service {
 }
 
 fn deployment(lab: &Deployable, name: String, pod: PodSpec) -> Deployment {
-    let mut pod_labels = super::labels(lab);
+    let mut pod_labels = super::common::labels(lab);
     pod_labels.extend(app_selector(&name));
     Deployment {
         metadata: meta(lab, name.clone(), &[(APP_LABEL, &name)]),

@@ -5,26 +5,26 @@
 //! Secret with every password; ConfigMaps with the lab file (and what it
 //! names) and each node's postgresql.conf and pg_hba.conf; the controller
 //! as a Deployment with its Service. `--cnpg` writes the nodes as
-//! CloudNativePG resources instead ([`crate::cnpg`]).
+//! CloudNativePG resources instead ([`cnpg`]).
 //!
 //! Files: `secrets.yaml` (0600), `config.yaml`, `nodes.yaml` (or
 //! `cnpg.yaml`), `controller.yaml` (with the lab's services).
 
 mod apps;
+pub mod cnpg;
+pub(crate) mod common;
 mod nodes;
 
 use std::collections::BTreeMap;
 
-use k8s_openapi::api::core::v1::{ConfigMap, Secret, Volume};
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use serde::Serialize;
 
+use common::{dns_name, documents, lab_config_name, meta, secret_name, yaml};
+
+use crate::ExportError;
 use crate::files::{Bundle, File};
 use crate::model::Deployable;
-use crate::{ExportError, cnpg};
-
-/// The label every object carries, with the lab's name.
-pub(crate) const LAB_LABEL: &str = "prodhome.lab";
 
 /// The k8s export of `lab`; with `cnpg`, the nodes as CNPG clusters.
 pub fn generate(lab: &Deployable, cnpg: bool) -> Result<Bundle, ExportError> {
@@ -46,41 +46,6 @@ pub fn generate(lab: &Deployable, cnpg: bool) -> Result<Bundle, ExportError> {
         kind: if cnpg { "k8s-cnpg" } else { "k8s" }.into(),
         files,
     })
-}
-
-/// A name Kubernetes accepts (DNS-1123): lab names and node names may hold
-/// `_`, which it does not.
-pub(crate) fn dns_name(name: &str) -> String {
-    name.replace('_', "-")
-}
-
-/// The one Secret holding every password: `LAB-secrets`.
-pub(crate) fn secret_name(lab: &Deployable) -> String {
-    format!("{}-secrets", dns_name(&lab.lab))
-}
-
-/// The ConfigMap holding the lab file and what it names: `LAB-lab`.
-pub(crate) fn lab_config_name(lab: &Deployable) -> String {
-    format!("{}-lab", dns_name(&lab.lab))
-}
-
-pub(crate) fn meta(lab: &Deployable, name: String, extra: &[(&str, &str)]) -> ObjectMeta {
-    let mut labels = labels(lab);
-    for (k, v) in extra {
-        labels.insert(k.to_string(), v.to_string());
-    }
-    ObjectMeta {
-        name: Some(name),
-        labels: Some(labels),
-        ..ObjectMeta::default()
-    }
-}
-
-pub(crate) fn labels(lab: &Deployable) -> BTreeMap<String, String> {
-    BTreeMap::from([
-        ("app.kubernetes.io/part-of".to_string(), "prodhome".to_string()),
-        (LAB_LABEL.to_string(), lab.lab.clone()),
-    ])
 }
 
 fn secrets(lab: &Deployable) -> Vec<Secret> {
@@ -130,61 +95,6 @@ fn config_maps(lab: &Deployable, with_nodes: bool) -> Vec<ConfigMap> {
                 ..ConfigMap::default()
             });
         }
-    }
-    out
-}
-
-/// A volume of the lab's Secret holding only `keys`, readable by the
-/// pod's group (`fsGroup`) and no one else.
-pub(crate) fn secret_volume(lab: &Deployable, name: &str, keys: &[String]) -> Volume {
-    use k8s_openapi::api::core::v1::{KeyToPath, SecretVolumeSource};
-    Volume {
-        name: name.into(),
-        secret: Some(SecretVolumeSource {
-            secret_name: Some(secret_name(lab)),
-            default_mode: Some(0o440),
-            items: Some(
-                keys.iter()
-                    .map(|k| KeyToPath {
-                        key: k.clone(),
-                        path: k.clone(),
-                        mode: None,
-                    })
-                    .collect(),
-            ),
-            optional: None,
-        }),
-        ..Volume::default()
-    }
-}
-
-/// The pod runs as the image's account; `fsGroup` makes a fresh volume
-/// and the secret files its own.
-pub(crate) fn security_context(lab: &Deployable) -> k8s_openapi::api::core::v1::PodSecurityContext {
-    let (uid, gid) = lab.postgres_ids;
-    k8s_openapi::api::core::v1::PodSecurityContext {
-        run_as_user: Some(uid.into()),
-        run_as_group: Some(gid.into()),
-        run_as_non_root: Some(true),
-        fs_group: Some(gid.into()),
-        ..Default::default()
-    }
-}
-
-/// One object as YAML.
-pub(crate) fn yaml<T: Serialize>(object: &T) -> Result<String, ExportError> {
-    serde_yaml::to_string(object).map_err(|source| ExportError::Yaml {
-        what: "a Kubernetes manifest".into(),
-        source,
-    })
-}
-
-/// Objects already written as YAML, as one multi-document file.
-pub(crate) fn documents(docs: Vec<String>) -> String {
-    let mut out = String::from("# Written by `prodhome export k8s`: change the lab file and export again.\n");
-    for doc in docs {
-        out.push_str("---\n");
-        out.push_str(&doc);
     }
     out
 }

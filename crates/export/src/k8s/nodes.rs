@@ -12,7 +12,7 @@ use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
-use super::{dns_name, documents, meta, secret_volume, security_context, yaml};
+use super::common::{dns_name, documents, meta, secret_volume, security_context, yaml};
 use crate::ExportError;
 use crate::model::{self, Deployable, NODE_CONF_DIR, PG_PORT, SECRETS_DIR};
 
@@ -72,7 +72,7 @@ pub(super) fn query_probe(period: i32, failures: i32) -> Probe {
 
 fn stateful_set(lab: &Deployable, node: &model::Node) -> StatefulSet {
     let name = dns_name(&node.name);
-    let mut pod_labels = super::labels(lab);
+    let mut pod_labels = super::common::labels(lab);
     pod_labels.extend(selector(node));
     let node_selector = node
         .host

@@ -12,19 +12,42 @@ use anyhow::{Context as _, Result, bail};
 use lab::InfluxPlan;
 use web::Datasource;
 
-use crate::cli::ExportDatasource;
+use crate::cli::{Command, ExportDatasource};
 use crate::context::Context;
 
 /// `prodhome export`'s flags.
-pub(crate) struct Options {
-    pub(crate) datasource: ExportDatasource,
-    pub(crate) url: Option<String>,
-    pub(crate) out: Option<PathBuf>,
-    pub(crate) cnpg: bool,
-    pub(crate) force: bool,
+struct Options {
+    datasource: ExportDatasource,
+    url: Option<String>,
+    out: Option<PathBuf>,
+    cnpg: bool,
+    force: bool,
 }
 
-pub(crate) fn run(ctx: &Context, what: &str, options: Options) -> Result<i32> {
+/// `prodhome export ...` as parsed.
+pub(crate) fn from_command(ctx: &Context, command: Command) -> Result<i32> {
+    let Command::Export {
+        what,
+        datasource,
+        url,
+        out,
+        cnpg,
+        force,
+    } = command
+    else {
+        unreachable!("dispatched as Command::Export")
+    };
+    let options = Options {
+        datasource,
+        url,
+        out,
+        cnpg,
+        force,
+    };
+    run(ctx, &what, options)
+}
+
+fn run(ctx: &Context, what: &str, options: Options) -> Result<i32> {
     let target = match what {
         "compose" => Some(::export::Target::Compose),
         "stack" => Some(::export::Target::Stack),

@@ -11,8 +11,8 @@ use std::collections::BTreeMap;
 use k8s_openapi::api::core::v1::Secret;
 use serde::Serialize;
 
+use super::common::{dns_name, documents, meta, yaml};
 use crate::ExportError;
-use crate::k8s::{dns_name, documents, meta, yaml};
 use crate::model::Deployable;
 
 const API_VERSION: &str = "postgresql.cnpg.io/v1";
