@@ -18,10 +18,15 @@
 use std::collections::BTreeMap;
 use std::path::{Component, Path, PathBuf};
 
-use lab::{DependsOn, Plan, ProbeCheckPlan, RestartPlan};
+use lab::{Plan, RestartPlan};
 use model::Secret;
 
 use crate::ExportError;
+
+mod postgres;
+mod service;
+
+pub use postgres::{PG_HBA, node_command, node_healthcheck};
 
 /// Where the lab file is mounted in the controller's container.
 pub const LAB_FILE: &str = "/etc/prodhome/lab.toml";
@@ -169,7 +174,7 @@ impl Deployable {
                 name: n.name.clone(),
                 host: n.host.clone(),
                 published: n.port.or_else(|| inputs.kept_ports.get(&n.name).copied()),
-                conf: node_conf(&n.settings),
+                conf: postgres::node_conf(&n.settings),
                 settings: n.settings.clone(),
                 superuser_secret: format!("{}-superuser", n.name),
             })
@@ -177,10 +182,10 @@ impl Deployable {
         let mut services = Vec::new();
         let mut env_files = Vec::new();
         for s in &plan.services {
-            let service = service(inputs, s)?;
+            let service = service::service(inputs, s)?;
             env_files.push(SecretFile {
                 name: format!("{}-env", s.name),
-                value: Secret::new(env_file(&service.env)),
+                value: Secret::new(service::env_file(&service.env)),
             });
             services.push(service);
         }
@@ -246,172 +251,6 @@ fn secrets(inputs: &Inputs<'_>) -> Result<Vec<SecretFile>, ExportError> {
         });
     }
     Ok(out)
-}
-
-/// The container's postgresql.conf: every address of the container's own
-/// network (the engine's network is the boundary; host-side ports are
-/// published on 127.0.0.1 by compose), logical WAL, the lab's settings last.
-fn node_conf(settings: &[(String, String)]) -> String {
-    let mut conf = format!(
-        "# Written by `prodhome export`: change the lab file and export again.\n\
-         port = {PG_PORT}\n\
-         listen_addresses = '*'\n\
-         unix_socket_directories = '/var/run/postgresql'\n\
-         hba_file = '{NODE_CONF_DIR}/pg_hba.conf'\n\
-         wal_level = logical\n\
-         max_wal_senders = 20\n\
-         max_replication_slots = 20\n\
-         wal_retrieve_retry_interval = '1s'\n\
-         password_encryption = 'scram-sha-256'\n\
-         log_timezone = 'UTC'\n\
-         timezone = 'UTC'\n\
-         lc_messages = 'C'\n\
-         dynamic_shared_memory_type = posix\n\
-         shared_preload_libraries = 'pg_stat_statements'\n"
-    );
-    if !settings.is_empty() {
-        conf.push_str("# From the lab file:\n");
-        for (key, value) in settings {
-            conf.push_str(&format!("{key} = {value}\n"));
-        }
-    }
-    conf
-}
-
-/// pg_hba.conf for every node: the container's own account over its
-/// socket (healthchecks, initdb), everything else by password.
-pub const PG_HBA: &str = "# Written by `prodhome export`.\n\
-local all postgres peer\n\
-host all all all scram-sha-256\n\
-host replication all all scram-sha-256\n";
-
-/// The shell command a node's container runs: initdb on a fresh volume
-/// (the superuser's password from its secret file), then the server.
-/// `$` is written as `dollar`: compose files interpolate `$NAME` from the
-/// deploying shell, so they need `$$`.
-pub fn node_command(node: &Node, dollar: &str) -> Vec<String> {
-    let script = format!(
-        "set -e; if [ ! -s \"$PGDATA/PG_VERSION\" ]; then \
-         initdb -U postgres -E UTF8 --locale=C --auth-local=peer --auth-host=scram-sha-256 \
-         --pwfile={SECRETS_DIR}/{secret} -D \"$PGDATA\"; fi; \
-         exec postgres -D \"$PGDATA\" -c config_file={NODE_CONF_DIR}/postgresql.conf",
-        secret = node.superuser_secret
-    );
-    vec!["/bin/sh".into(), "-c".into(), script.replace('$', dollar)]
-}
-
-/// A real query, as the container's own account over its socket.
-pub fn node_healthcheck() -> Vec<String> {
-    [
-        "psql",
-        "-h",
-        "/var/run/postgresql",
-        "-U",
-        "postgres",
-        "-d",
-        "postgres",
-        "-tAc",
-        "select 1",
-    ]
-    .map(String::from)
-    .to_vec()
-}
-
-fn service(inputs: &Inputs<'_>, s: &lab::ServicePlan) -> Result<Service, ExportError> {
-    let image = inputs
-        .images
-        .services
-        .get(&s.name)
-        .cloned()
-        .ok_or_else(|| ExportError::NoImage(s.name.clone()))?;
-    let mut env = Vec::new();
-    for (key, value) in &s.env {
-        env.push((key.clone(), resolve(inputs, &s.name, key, value)?));
-    }
-    let health = match s.ready.as_ref().map(|p| &p.check) {
-        Some(ProbeCheckPlan::Exec(argv)) => Some(argv.clone()),
-        _ => None,
-    };
-    let depends_on = s
-        .depends_on
-        .iter()
-        .map(|(name, cond)| {
-            let is_node = inputs.plan.node(name).is_some();
-            let target_has_health = is_node
-                || inputs.plan.services.iter().any(|o| {
-                    &o.name == name
-                        && matches!(o.ready.as_ref().map(|p| &p.check), Some(ProbeCheckPlan::Exec(_)))
-                });
-            let wait = match cond {
-                DependsOn::Ready | DependsOn::Healthy if target_has_health => Wait::Healthy,
-                _ => Wait::Started,
-            };
-            (name.clone(), wait)
-        })
-        .collect();
-    Ok(Service {
-        name: s.name.clone(),
-        image,
-        args: s.command[1..].to_vec(),
-        env,
-        depends_on,
-        health,
-        restart: s.restart,
-        max_restarts: s.max_restarts,
-    })
-}
-
-/// One env value with its `${...}` references resolved for a container on
-/// the lab's network: a node is its service name on port [`PG_PORT`].
-fn resolve(inputs: &Inputs<'_>, service: &str, key: &str, value: &str) -> Result<String, ExportError> {
-    let bad = |why: String| ExportError::Reference {
-        service: service.into(),
-        key: key.into(),
-        why,
-    };
-    let mut out = String::new();
-    let mut rest = value;
-    while let Some(start) = rest.find("${") {
-        out.push_str(&rest[..start]);
-        let after = &rest[start + 2..];
-        let end = after.find('}').ok_or_else(|| bad("unclosed ${".into()))?;
-        let reference = &after[..end];
-        let parts: Vec<&str> = reference.split('.').collect();
-        let text = match parts.as_slice() {
-            ["postgres", node, attr] => {
-                let (superuser, _) = inputs
-                    .credentials
-                    .get(*node)
-                    .ok_or_else(|| bad(format!("no node {node}")))?;
-                let password = superuser.expose();
-                match *attr {
-                    "url" => format!("postgresql://postgres:{password}@{node}:{PG_PORT}/postgres"),
-                    "host" => node.to_string(),
-                    "port" => PG_PORT.to_string(),
-                    "user" => "postgres".into(),
-                    "password" => password.to_string(),
-                    "database" => "postgres".into(),
-                    other => return Err(bad(format!("unknown attribute {other}"))),
-                }
-            }
-            ["secret", name] => inputs
-                .named_secrets
-                .get(*name)
-                .ok_or_else(|| bad(format!("no secret {name}")))?
-                .expose()
-                .to_string(),
-            _ => return Err(bad(format!("unknown reference ${{{reference}}}"))),
-        };
-        out.push_str(&text);
-        rest = &after[end + 1..];
-    }
-    out.push_str(rest);
-    Ok(out)
-}
-
-/// `KEY=value` lines, as compose's `env_file` reads them.
-fn env_file(env: &[(String, String)]) -> String {
-    env.iter().map(|(k, v)| format!("{k}={v}\n")).collect()
 }
 
 /// The lab file, then every file it names (schemas, hum's script), each
