@@ -40,6 +40,9 @@ pub enum Error {
     Tables(anyhow::Error),
 }
 
+/// Every node's passwords and every `[secret.NAME]`, by name.
+pub type LabSecrets = (BTreeMap<String, Credentials>, BTreeMap<String, Secret>);
+
 /// One lab's state as kept on disk: its plan, its state directory and the
 /// ports chosen on its first `up`.
 pub struct OfflineLab<'a> {
@@ -83,6 +86,22 @@ impl<'a> OfflineLab<'a> {
     /// A `[secret.NAME]`; `None` until the next `up` generates it.
     pub fn named_secret(&self, name: &str) -> Result<Option<Secret>, Error> {
         crate::secrets::named(self.state, name).map_err(Error::State)
+    }
+
+    /// Every node's passwords and every `[secret.NAME]`, generating (and
+    /// keeping, in the state directory it creates when missing) any the
+    /// lab lacks: for `prodhome export`, whose files carry the very
+    /// passwords `up` uses, so a lab exported before its first `up` keeps
+    /// them too.
+    pub fn secrets_or_generate(&self) -> Result<LabSecrets, Error> {
+        self.state
+            .create(&self.plan.name)
+            .map_err(|e| Error::State(anyhow::anyhow!("creating {}: {e}", self.state.root().display())))?;
+        let nodes: Vec<&str> = self.plan.nodes.iter().map(|n| n.name.as_str()).collect();
+        let credentials = crate::secrets::load_or_generate(self.state, &nodes).map_err(Error::State)?;
+        let named =
+            crate::secrets::named_or_generate(self.state, &self.plan.secrets).map_err(Error::State)?;
+        Ok((credentials, named))
     }
 
     /// Every node as the lab runs it (kept ports, generated credentials),

@@ -355,13 +355,36 @@ impl Checker<'_> {
                 }
             }
         }
+        let host = raw.host.as_ref().and_then(|h| self.host(&path, h));
         Some(NodePlan {
             name: name?,
             port,
             port_at: raw.port.as_ref().map(|p| self.location(p.span())),
             settings,
             settings_at,
+            host,
         })
+    }
+
+    /// A node's `host`: a hostname as Swarm and Kubernetes name machines
+    /// (RFC 1123 labels: letters, digits, `-`, dots between them).
+    fn host(&mut self, path: &str, host: &Spanned<String>) -> Option<String> {
+        let value = host.get_ref();
+        let label_ok = |l: &str| {
+            !l.is_empty()
+                && l.len() <= 63
+                && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                && !l.starts_with('-')
+                && !l.ends_with('-')
+        };
+        if value.len() <= 253 && value.split('.').all(label_ok) {
+            return Some(value.clone());
+        }
+        self.problems.push(
+            Problem::new(host.span(), format!("{path}.host: invalid host name {value:?}"))
+                .help("use the machine's hostname as `docker node ls` or `kubectl get nodes` shows it: letters, digits, - and ."),
+        );
+        None
     }
 
     /// One postgresql.conf setting, rendered as postgresql.conf wants it.

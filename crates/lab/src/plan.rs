@@ -102,6 +102,10 @@ pub struct NodePlan {
     /// Where each of `settings` was written, in the same order: for the
     /// pre-start check that asks the server binary which settings exist.
     pub settings_at: Vec<SettingAt>,
+    /// `host`: the machine an exported lab (`prodhome export stack|k8s`)
+    /// places this node on; `None` lets the engine choose. The native and
+    /// Docker backends run every node on this machine and ignore it.
+    pub host: Option<String>,
 }
 
 /// Where one `settings` entry was written: its name and its value.

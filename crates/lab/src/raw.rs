@@ -76,9 +76,12 @@ pub(crate) struct RawNode {
     /// Any TOML value, so that every bad setting can be reported, each at
     /// its own place, by `check`.
     pub(crate) settings: Option<Spanned<BTreeMap<Spanned<String>, Spanned<toml::Value>>>>,
+    /// The machine (a Swarm node's hostname, a Kubernetes node's
+    /// `kubernetes.io/hostname`) an exported lab pins this node to.
+    pub(crate) host: Option<Spanned<String>>,
 }
 
-const NODE_KEYS: &[&str] = &["port", "settings"];
+const NODE_KEYS: &[&str] = &["port", "settings", "host"];
 
 /// One `[data.TABLE]` section: synthetic rows for one of the user's tables.
 #[derive(Debug, Default, Deserialize)]

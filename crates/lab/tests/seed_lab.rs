@@ -22,6 +22,7 @@ fn node(name: &str) -> NodePlan {
         port_at: None,
         settings: Vec::new(),
         settings_at: Vec::new(),
+        host: None,
     }
 }
 

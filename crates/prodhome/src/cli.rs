@@ -255,9 +255,12 @@ pub(crate) enum Command {
     /// Print the running lab's dashboard URL (and open it in a browser when
     /// stdout is a terminal).
     Dash,
-    /// Export the dashboard: `export grafana [--datasource influx|prometheus] [--out DIR]`.
+    /// Export the lab for another engine or the dashboard for Grafana:
+    /// `export compose|stack|k8s --out DIR [--cnpg] [--force]`,
+    /// `export grafana [--datasource influx|prometheus] [--out DIR]`.
     Export {
-        /// What to export: grafana.
+        /// What to export: compose (docker compose), stack (docker stack
+        /// deploy), k8s (Kubernetes manifests) or grafana.
         what: String,
         /// Where Grafana reads the lab's metrics (the lab's influx or
         /// prometheus sink).
@@ -267,9 +270,16 @@ pub(crate) enum Command {
         /// http://127.0.0.1:8086 / http://127.0.0.1:9090).
         #[arg(long)]
         url: Option<String>,
-        /// The directory to write into.
-        #[arg(long, default_value = "grafana")]
-        out: PathBuf,
+        /// The directory to write into (grafana: `grafana` by default).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// k8s: the nodes as CloudNativePG clusters, with its Publication
+        /// and Subscription resources.
+        #[arg(long)]
+        cnpg: bool,
+        /// Write into a non-empty directory another export did not make.
+        #[arg(long)]
+        force: bool,
     },
     /// Rehearse a schema change under load: `migrate FILE.sql` or
     /// `migrate -- COMMAND ARGS...`; lock waits, hum's p99, replication,

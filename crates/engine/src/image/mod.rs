@@ -105,13 +105,27 @@ impl ImageSpec {
     }
 }
 
+impl ImageSpec {
+    /// The `repository:tag` this host's files give, without the engine: what
+    /// [`Engine::build_image`] builds or finds, and what an exported lab
+    /// (`prodhome export`) pins.
+    pub fn reference(&self) -> Result<String, EngineError> {
+        Ok(self.planned_reference()?.2)
+    }
+
+    fn planned_reference(&self) -> Result<(Entries, Vec<String>, String), EngineError> {
+        let (entries, changes, prefix) = self.plan()?;
+        let hash = content_hash(&entries, &changes)?;
+        let reference = format!("{}:{prefix}-{}", self.repository, &hash[..12]);
+        Ok((entries, changes, reference))
+    }
+}
+
 impl Engine {
     /// Builds the image `spec` describes, or finds it when the host's files
     /// are unchanged since it was built (same content hash, same tag).
     pub async fn build_image(&self, spec: &ImageSpec) -> Result<BuiltImage, EngineError> {
-        let (mut entries, changes, prefix) = spec.plan()?;
-        let hash = content_hash(&entries, &changes)?;
-        let reference = format!("{}:{prefix}-{}", spec.repository, &hash[..12]);
+        let (mut entries, changes, reference) = spec.planned_reference()?;
         if let Some(id) = self.image_id(&reference).await? {
             return Ok(BuiltImage {
                 reference,

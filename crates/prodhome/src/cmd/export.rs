@@ -1,26 +1,82 @@
-//! `prodhome export grafana`: the dashboard's panels as a Grafana
-//! dashboard, with the datasource and dashboard provisioning that make
-//! `grafana-server` show the lab with no clicking.
+//! `prodhome export`: the lab for an engine that spans machines
+//! (`compose`, `stack`, `k8s`: see `export/engines.rs` and the `export`
+//! crate), or the dashboard's panels as a Grafana dashboard, with the
+//! datasource and dashboard provisioning that make `grafana-server` show
+//! the lab with no clicking.
 
-use std::path::Path;
+mod engines;
+
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, Result, bail};
 use lab::InfluxPlan;
 use web::Datasource;
 
-use crate::cli::ExportDatasource;
+use crate::cli::{Command, ExportDatasource};
 use crate::context::Context;
 
-pub(crate) fn run(
-    ctx: &Context,
-    what: &str,
+/// `prodhome export`'s flags.
+struct Options {
     datasource: ExportDatasource,
     url: Option<String>,
-    out: &Path,
-) -> Result<i32> {
-    if what != "grafana" {
-        bail!("cannot export \"{what}\"; what can be exported: grafana (`prodhome export grafana`)");
+    out: Option<PathBuf>,
+    cnpg: bool,
+    force: bool,
+}
+
+/// `prodhome export ...` as parsed.
+pub(crate) fn from_command(ctx: &Context, command: Command) -> Result<i32> {
+    let Command::Export {
+        what,
+        datasource,
+        url,
+        out,
+        cnpg,
+        force,
+    } = command
+    else {
+        unreachable!("dispatched as Command::Export")
+    };
+    let options = Options {
+        datasource,
+        url,
+        out,
+        cnpg,
+        force,
+    };
+    run(ctx, &what, options)
+}
+
+fn run(ctx: &Context, what: &str, options: Options) -> Result<i32> {
+    let target = match what {
+        "compose" => Some(::export::Target::Compose),
+        "stack" => Some(::export::Target::Stack),
+        "k8s" => Some(::export::Target::K8s { cnpg: options.cnpg }),
+        "grafana" => None,
+        _ => bail!(
+            "cannot export \"{what}\"; what can be exported: compose, stack, k8s (the lab) and grafana (the dashboard)"
+        ),
+    };
+    if options.cnpg && what != "k8s" {
+        bail!("--cnpg is for `prodhome export k8s`: CloudNativePG runs on Kubernetes");
     }
+    let out = options.out.as_deref();
+    match target {
+        Some(target) => {
+            let out =
+                out.with_context(|| format!("say where to write: `prodhome export {what} --out DIR`"))?;
+            engines::run(ctx, target, out, options.force)
+        }
+        None => grafana(
+            ctx,
+            options.datasource,
+            options.url,
+            out.unwrap_or(Path::new("grafana")),
+        ),
+    }
+}
+
+fn grafana(ctx: &Context, datasource: ExportDatasource, url: Option<String>, out: &Path) -> Result<i32> {
     let out = std::env::current_dir()
         .context("reading the current directory")?
         .join(out);

@@ -115,12 +115,7 @@ fn tools(ctx: &Context, command: Command) -> Result<i32> {
         Command::Dash => dash::run(ctx),
         Command::Report { since, out, png } => report::run(ctx, since, &out, png.as_deref()),
         Command::Migrate(args) => migrate::run(ctx, &args),
-        Command::Export {
-            what,
-            datasource,
-            url,
-            out,
-        } => export::run(ctx, &what, datasource, url, &out),
+        command @ Command::Export { .. } => export::from_command(ctx, command),
         Command::Soak {
             duration,
             seed,

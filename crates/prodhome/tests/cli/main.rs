@@ -12,6 +12,7 @@ mod dashboard;
 mod data;
 mod ddl;
 mod dispatch;
+mod export;
 mod lifecycle;
 mod migrate;
 mod owner;
