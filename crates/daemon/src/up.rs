@@ -404,14 +404,17 @@ async fn wait_ready(lab: &Lab, ready_timeout: Duration) -> Result<()> {
 /// Phase 5, roles: each node's roles and database; the admin connections
 /// replication is set up over, by node.
 async fn roles(lab: &Lab) -> Result<BTreeMap<String, tokio_postgres::Client>> {
-    let mut clients = BTreeMap::new();
-    for node in &lab.nodes {
+    // Every node at once: each is a login and one batch, mostly waiting on
+    // its own server.
+    let each = lab.nodes.iter().map(|node| async move {
         let spec = node.spec();
         let client = pg::admin(spec).await?;
         pg::bootstrap(&client, &spec.name, &spec.credentials).await?;
-        clients.insert(spec.name.clone(), client);
-    }
-    Ok(clients)
+        anyhow::Ok((spec.name.clone(), client))
+    });
+    futures_util::future::try_join_all(each)
+        .await
+        .map(BTreeMap::from_iter)
 }
 
 /// Phase 6, replication: one replication set up and its initial sync
