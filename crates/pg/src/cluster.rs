@@ -32,10 +32,22 @@ pub async fn ensure_clusters(
         .iter()
         .filter(|n| !n.data_dir.join("PG_VERSION").exists())
         .collect();
+    let made: Vec<String> = missing.iter().map(|n| n.name.clone()).collect();
     if missing.is_empty() {
-        return Ok(Vec::new());
+        return Ok(made);
     }
-    let template = cache.map(|dir| dir.join(format!("pg{}-v{TEMPLATE_FORMAT}", bins.version)));
+    // Spares first: a rename each (see `spares`).
+    let missing: Vec<&NodeSpec> = match cache {
+        Some(cache) => missing
+            .into_iter()
+            .filter(|node| !crate::spares::take(cache, bins, account, &node.data_dir))
+            .collect(),
+        None => missing,
+    };
+    if missing.is_empty() {
+        return Ok(made);
+    }
+    let template = cache.map(|dir| template_dir(dir, bins));
     let cached = template.as_ref().filter(|t| t.join("PG_VERSION").exists());
     // One initdb at most: the other clusters are copies with their own
     // system identifier. A copy is a fraction of an initdb's CPU, and two
@@ -60,7 +72,17 @@ pub async fn ensure_clusters(
     for result in results {
         result?;
     }
-    Ok(missing.iter().map(|n| n.name.clone()).collect())
+    Ok(made)
+}
+
+/// The template's directory name: its Postgres version and format.
+pub(crate) fn template_name(bins: &Binaries) -> String {
+    format!("pg{}-v{TEMPLATE_FORMAT}", bins.version)
+}
+
+/// Where the template of `bins`' version is cached under `cache`.
+pub(crate) fn template_dir(cache: &Path, bins: &Binaries) -> PathBuf {
+    cache.join(template_name(bins))
 }
 
 /// How the supervisor runs the server.
@@ -116,7 +138,12 @@ async fn initdb(bins: &Binaries, account: &Account, data_dir: &Path) -> Result<(
     rename(&tmp, data_dir)
 }
 
-async fn copy_tree(from: &Path, to: &Path, bins: &Binaries, account: &Account) -> Result<(), Error> {
+pub(crate) async fn copy_tree(
+    from: &Path,
+    to: &Path,
+    bins: &Binaries,
+    account: &Account,
+) -> Result<(), Error> {
     let tmp = sibling(to, "copy");
     let _ = std::fs::remove_dir_all(&tmp);
     let out = Command::new("cp")

@@ -53,7 +53,8 @@ pub async fn setup_replication(
                 &statements,
             )
         });
-        futures_util::future::try_join(on_publisher, futures_util::future::try_join_all(on_subscribers)).await?;
+        futures_util::future::try_join(on_publisher, futures_util::future::try_join_all(on_subscribers))
+            .await?;
     }
     ensure_publication(spec, publisher).await?;
     let each = spec
