@@ -3,7 +3,8 @@
 //! them with [`Client`]. `daemon.json` in the state directory ([`DaemonInfo`])
 //! tells the CLI where the daemon listens.
 //!
-//! Routes: `GET /api/status` → [`Status`]; `GET /api/events?since=NS` → a
+//! Routes: `GET /api/status` → [`Status`] (`?wait_ms=N` holds the answer
+//! up to N ms, at most 30 s, while the lab is starting); `GET /api/events?since=NS` → a
 //! list of `model::Event` ([`Client::events`]); `GET /api/chaos` → the [`ActiveFault`]s;
 //! `POST /api/chaos` with a `chaos::Fault` applies it (400 with the reason
 //! when it cannot be); `POST /api/chaos/heal` undoes them all; `POST
@@ -267,6 +268,13 @@ impl Client {
 
     pub async fn status(&self) -> Result<Status, Error> {
         self.get("/api/status").await
+    }
+
+    /// The status once start-up has ended (ready or failed), or after
+    /// `wait` while the lab is still starting: a long poll.
+    pub async fn settled_status(&self, wait: Duration) -> Result<Status, Error> {
+        self.get(&format!("/api/status?wait_ms={}", wait.as_millis()))
+            .await
     }
 
     /// The lab's events at or after `since_ns` (ns since the epoch), oldest first.

@@ -7,6 +7,7 @@
 //! the token in `api.token` that only the owner can read (see [`owner_only`]).
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Json;
 use axum::Router;
@@ -85,7 +86,24 @@ fn same(a: &[u8], b: &[u8]) -> bool {
     std::hint::black_box(diff) == 0
 }
 
-async fn get_status(State(lab): State<Arc<Lab>>) -> Json<api::Status> {
+#[derive(Deserialize)]
+struct StatusQuery {
+    /// Hold the answer up to this long while the lab is still starting.
+    wait_ms: Option<u64>,
+}
+
+/// The longest a status request may be held.
+const MAX_WAIT: Duration = Duration::from_secs(30);
+
+async fn get_status(State(lab): State<Arc<Lab>>, Query(q): Query<StatusQuery>) -> Json<api::Status> {
+    if let Some(ms) = q.wait_ms {
+        // A long poll: `up -d` asks once and hears the moment start-up
+        // ends, instead of building a full status (with its queries to
+        // every node) ten times a second while the lab comes up.
+        let mut phase = lab.phase.subscribe();
+        let limit = Duration::from_millis(ms).min(MAX_WAIT);
+        let _ = tokio::time::timeout(limit, phase.wait_for(|(p, _)| p != "starting")).await;
+    }
     Json(status::build(&lab).await)
 }
 

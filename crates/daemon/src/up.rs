@@ -93,9 +93,11 @@ async fn run_locked(
         Err(e) => Err(e),
     };
     let started = background.as_ref().map(|_| ()).map_err(|e| anyhow!("{e:#}"));
+    let mut spares = None;
     match &started {
         Ok(()) => {
             ready(&opts.plan, &lab, &events, say).await;
+            spares = prepared.spares.as_ref().map(Spares::refill);
             stop_requested(&lab).await;
         }
         Err(e) => {
@@ -106,6 +108,7 @@ async fn run_locked(
         background: background.ok().flatten(),
         recorder,
         alerting,
+        spares,
     };
     stop(&opts.plan, &lab, running, &events, say).await;
     server.abort();
@@ -129,6 +132,8 @@ impl Say {
 /// secrets, and the proxy links, listening.
 struct Prepared {
     specs: Vec<NodeSpec>,
+    /// Where the next lab's clusters are made ahead, when there is a cache.
+    spares: Option<Spares>,
     named_secrets: BTreeMap<String, Secret>,
     links: Links,
     /// The lab's nodes, each handed to its backend (none started yet).
@@ -154,12 +159,51 @@ async fn prepare(opts: &UpOptions, events: &mpsc::Sender<Event>, say: Say) -> Re
     create_clusters(opts, &bins, &account, &specs, say).await?;
     let links = links::start(assemble::link_options(plan, &ports)?).await?;
     let nodes = spawn_nodes(plan, state, &bins, &account, &specs, events, say).await?;
+    let spares = opts.cache_dir.clone().map(|cache| Spares {
+        bins: bins.clone(),
+        account: account.clone(),
+        cache,
+        state: state.root().to_path_buf(),
+        want: specs.len(),
+    });
     Ok(Prepared {
         specs,
+        spares,
         named_secrets,
         links,
         nodes,
     })
+}
+
+/// The spare clusters the next `up` renames into place (see `pg::fill_spares`).
+struct Spares {
+    bins: pg::Binaries,
+    account: pg::Account,
+    cache: PathBuf,
+    state: PathBuf,
+    want: usize,
+}
+
+impl Spares {
+    /// Tops the spares up in the background, once the lab is ready: ~1 s of
+    /// copying that the next `up` does not wait for. Aborted (the copy
+    /// killed, its temporary left to be cleaned) if the lab stops first.
+    fn refill(&self) -> JoinHandle<()> {
+        let Spares {
+            bins,
+            account,
+            cache,
+            state,
+            want,
+        } = self;
+        let (bins, account, cache, state, want) =
+            (bins.clone(), account.clone(), cache.clone(), state.clone(), *want);
+        tokio::spawn(async move {
+            if let Err(e) = pg::fill_spares(&bins, &account, &cache, &state, want).await {
+                tracing::warn!("making spare clusters in {}: {e}", cache.display());
+            }
+        })
+    }
 }
 
 /// Every node handed to the lab's backend: a supervisor unit natively; a
@@ -404,14 +448,17 @@ async fn wait_ready(lab: &Lab, ready_timeout: Duration) -> Result<()> {
 /// Phase 5, roles: each node's roles and database; the admin connections
 /// replication is set up over, by node.
 async fn roles(lab: &Lab) -> Result<BTreeMap<String, tokio_postgres::Client>> {
-    let mut clients = BTreeMap::new();
-    for node in &lab.nodes {
+    // Every node at once: each is a login and one batch, mostly waiting on
+    // its own server.
+    let each = lab.nodes.iter().map(|node| async move {
         let spec = node.spec();
         let client = pg::admin(spec).await?;
         pg::bootstrap(&client, &spec.name, &spec.credentials).await?;
-        clients.insert(spec.name.clone(), client);
-    }
-    Ok(clients)
+        anyhow::Ok((spec.name.clone(), client))
+    });
+    futures_util::future::try_join_all(each)
+        .await
+        .map(BTreeMap::from_iter)
 }
 
 /// Phase 6, replication: one replication set up and its initial sync
@@ -482,6 +529,7 @@ struct Running {
     background: Option<stages::Background>,
     recorder: JoinHandle<()>,
     alerting: Option<JoinHandle<()>>,
+    spares: Option<JoinHandle<()>>,
 }
 
 /// Phase 9, stop: the background stages, the apps before the databases
@@ -490,6 +538,9 @@ struct Running {
 async fn stop(plan: &Plan, lab: &Lab, running: Running, events: &mpsc::Sender<Event>, say: Say) {
     lab.phase.send_replace(("stopping".into(), None));
     say.say(format!("stopping lab {}", plan.name));
+    if let Some(task) = running.spares {
+        task.abort();
+    }
     if let Some(background) = running.background {
         background.stop().await;
     }

@@ -28,20 +28,19 @@ impl Binaries {
 /// Looks for PostgreSQL `major` in `$PRODHOME_PG_BINDIR`, Debian's
 /// `/usr/lib/postgresql/MAJOR/bin`, `pg_config --bindir`, then `$PATH`.
 pub fn find_binaries(major: u32) -> Result<Binaries, Error> {
-    let mut candidates: Vec<PathBuf> = Vec::new();
+    let mut fixed: Vec<PathBuf> = Vec::new();
     if let Some(dir) = std::env::var_os("PRODHOME_PG_BINDIR") {
-        candidates.push(dir.into());
+        fixed.push(dir.into());
     }
-    candidates.push(PathBuf::from(format!("/usr/lib/postgresql/{major}/bin")));
-    candidates.push(PathBuf::from(format!("/usr/pgsql-{major}/bin")));
-    if let Ok(out) = Command::new("pg_config").arg("--bindir").output()
-        && out.status.success()
-    {
-        candidates.push(PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()));
-    }
-    if let Some(path) = std::env::var_os("PATH") {
-        candidates.extend(std::env::split_paths(&path));
-    }
+    fixed.push(PathBuf::from(format!("/usr/lib/postgresql/{major}/bin")));
+    fixed.push(PathBuf::from(format!("/usr/pgsql-{major}/bin")));
+    // pg_config (on Debian a shell script) runs only when the usual places
+    // did not answer: it costs tens of milliseconds on every command.
+    let asked = std::iter::once_with(pg_config_bindir).flatten();
+    let path = std::env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
+        .unwrap_or_default();
+    let candidates = fixed.into_iter().chain(asked).chain(path);
     let mut wrong = Vec::new();
     for dir in candidates {
         if !dir.join("postgres").is_file() || !dir.join("initdb").is_file() {
@@ -70,6 +69,13 @@ pub fn find_binaries(major: u32) -> Result<Binaries, Error> {
              set PRODHOME_PG_BINDIR to its bin directory, or change postgres_version in the lab file"
         ),
     ))
+}
+
+fn pg_config_bindir() -> Option<PathBuf> {
+    let out = Command::new("pg_config").arg("--bindir").output().ok()?;
+    out.status
+        .success()
+        .then(|| PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()))
 }
 
 fn version_of(dir: &Path) -> Option<String> {

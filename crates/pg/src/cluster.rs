@@ -1,9 +1,10 @@
-//! Creating clusters: initdb in parallel, or a copy of a cached template.
+//! Creating clusters: one initdb and copies of it, or copies of a cached
+//! template.
 //!
-//! The first lab on a machine runs initdb for every node at once and keeps a
-//! pristine copy of one result in the template cache; later clusters of the
-//! same Postgres version are copies of it (a copy is several times faster
-//! than initdb). Every step works in a temporary directory renamed into place
+//! The first lab on a machine runs initdb for one node, copies it for the
+//! others (each copy gets a system identifier of its own) and keeps a
+//! pristine copy in the template cache; later clusters of the same Postgres
+//! version are copies of that (a copy is several times faster than initdb). Every step works in a temporary directory renamed into place
 //! at the end, so an interrupted `up` never leaves a half-made cluster.
 
 use std::path::{Path, PathBuf};
@@ -31,25 +32,57 @@ pub async fn ensure_clusters(
         .iter()
         .filter(|n| !n.data_dir.join("PG_VERSION").exists())
         .collect();
+    let made: Vec<String> = missing.iter().map(|n| n.name.clone()).collect();
     if missing.is_empty() {
-        return Ok(Vec::new());
+        return Ok(made);
     }
-    let template = cache.map(|dir| dir.join(format!("pg{}-v{TEMPLATE_FORMAT}", bins.version)));
+    // Spares first: a rename each (see `spares`).
+    let missing: Vec<&NodeSpec> = match cache {
+        Some(cache) => missing
+            .into_iter()
+            .filter(|node| !crate::spares::take(cache, bins, account, &node.data_dir))
+            .collect(),
+        None => missing,
+    };
+    if missing.is_empty() {
+        return Ok(made);
+    }
+    let template = cache.map(|dir| template_dir(dir, bins));
     let cached = template.as_ref().filter(|t| t.join("PG_VERSION").exists());
-    let jobs = missing.iter().map(|node| async move {
-        match cached {
-            Some(t) => copy_tree(t, &node.data_dir, bins, account).await,
-            None => initdb(bins, account, &node.data_dir).await,
+    // One initdb at most: the other clusters are copies with their own
+    // system identifier. A copy is a fraction of an initdb's CPU, and two
+    // cores cannot run three initdbs in parallel any faster than one.
+    let (source, copies) = match cached {
+        Some(t) => (t.clone(), &missing[..]),
+        None => {
+            initdb(bins, account, &missing[0].data_dir).await?;
+            (missing[0].data_dir.clone(), &missing[1..])
         }
-    });
-    for result in futures_util::future::join_all(jobs).await {
+    };
+    let jobs = copies
+        .iter()
+        .map(|node| copy_tree(&source, &node.data_dir, bins, account));
+    let store = async {
+        if let (Some(template), None) = (&template, cached) {
+            // Best effort: a failure to cache only makes the next lab slower.
+            let _ = store_template(&source, template).await;
+        }
+    };
+    let (results, ()) = futures_util::future::join(futures_util::future::join_all(jobs), store).await;
+    for result in results {
         result?;
     }
-    if let (Some(template), None) = (&template, cached) {
-        // Best effort: a failure to cache only makes the next lab slower.
-        let _ = store_template(&missing[0].data_dir, template).await;
-    }
-    Ok(missing.iter().map(|n| n.name.clone()).collect())
+    Ok(made)
+}
+
+/// The template's directory name: its Postgres version and format.
+pub(crate) fn template_name(bins: &Binaries) -> String {
+    format!("pg{}-v{TEMPLATE_FORMAT}", bins.version)
+}
+
+/// Where the template of `bins`' version is cached under `cache`.
+pub(crate) fn template_dir(cache: &Path, bins: &Binaries) -> PathBuf {
+    cache.join(template_name(bins))
 }
 
 /// How the supervisor runs the server.
@@ -105,7 +138,12 @@ async fn initdb(bins: &Binaries, account: &Account, data_dir: &Path) -> Result<(
     rename(&tmp, data_dir)
 }
 
-async fn copy_tree(from: &Path, to: &Path, bins: &Binaries, account: &Account) -> Result<(), Error> {
+pub(crate) async fn copy_tree(
+    from: &Path,
+    to: &Path,
+    bins: &Binaries,
+    account: &Account,
+) -> Result<(), Error> {
     let tmp = sibling(to, "copy");
     let _ = std::fs::remove_dir_all(&tmp);
     let out = Command::new("cp")

@@ -34,17 +34,16 @@ pub async fn setup_replication(
 ) -> Result<(), Error> {
     if let Some(file) = &spec.schema {
         let statements = schema::statements(file, spec.name)?;
-        let publisher_name = &spec.publisher.name;
-        schema::apply(
+        // Every node is a server of its own: all at once.
+        let on_publisher = schema::apply(
             publisher,
-            publisher_name,
+            &spec.publisher.name,
             Role::Publisher,
             spec.name,
             file,
             &statements,
-        )
-        .await?;
-        for sub in &spec.subscribers {
+        );
+        let on_subscribers = spec.subscribers.iter().map(|sub| {
             schema::apply(
                 sub.client,
                 &sub.node.name,
@@ -53,14 +52,16 @@ pub async fn setup_replication(
                 file,
                 &statements,
             )
+        });
+        futures_util::future::try_join(on_publisher, futures_util::future::try_join_all(on_subscribers))
             .await?;
-        }
     }
     ensure_publication(spec, publisher).await?;
-    let mut created = Vec::new();
-    for sub in &spec.subscribers {
-        created.push(ensure_subscription(spec, publisher, sub).await?);
-    }
+    let each = spec
+        .subscribers
+        .iter()
+        .map(|sub| ensure_subscription(spec, publisher, sub));
+    let created = futures_util::future::try_join_all(each).await?;
     let deadline = Instant::now() + sync_timeout;
     for (sub, created) in spec.subscribers.iter().zip(created) {
         sync::wait_synced(spec.name, sub, created, deadline).await?;

@@ -69,3 +69,70 @@ async fn a_stopped_server_has_no_postmaster_pid_and_fails_its_probe_as_a_connect
     let e = pg::probe(&spec).await.expect_err("a stopped server answered");
     assert_eq!(e.kind(), ErrorKind::Connect, "{e}");
 }
+
+/// The system identifier in a cluster's `global/pg_control` (its first 8 bytes).
+fn system_identifier(data_dir: &std::path::Path) -> u64 {
+    let bytes = std::fs::read(data_dir.join("global/pg_control")).expect("pg_control");
+    u64::from_le_bytes(bytes[..8].try_into().expect("8 bytes"))
+}
+
+/// The spares ready to take under `cache`.
+fn spares(cache: &std::path::Path) -> usize {
+    let Ok(versions) = std::fs::read_dir(cache.join("spares")) else {
+        return 0;
+    };
+    versions
+        .flatten()
+        .flat_map(|v| std::fs::read_dir(v.path()).expect("spares dir").flatten())
+        .filter(|e| !e.file_name().to_string_lossy().starts_with('.'))
+        .count()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clusters_come_from_one_initdb_the_template_or_spares_each_with_an_identity_of_its_own() {
+    let Some(machine) = Machine::new() else { return };
+    let cache = machine.dir.path().join("cache");
+    let specs = |names: &[&str]| -> Vec<pg::NodeSpec> {
+        names
+            .iter()
+            .map(|n| {
+                let spec = machine.spec(n);
+                machine.prepare(&spec);
+                spec
+            })
+            .collect()
+    };
+    let first = specs(&["a", "b", "c"]);
+    let made = pg::ensure_clusters(&machine.bins, &machine.account, &first, Some(&cache))
+        .await
+        .expect("first clusters");
+    assert_eq!(made, ["a", "b", "c"]);
+    assert_eq!(spares(&cache), 0);
+
+    let filled = pg::fill_spares(&machine.bins, &machine.account, &cache, machine.dir.path(), 2)
+        .await
+        .expect("fill spares");
+    assert_eq!((filled, spares(&cache)), (2, 2));
+    let again = pg::fill_spares(&machine.bins, &machine.account, &cache, machine.dir.path(), 2)
+        .await
+        .expect("fill again");
+    assert_eq!(again, 0, "topped up past what was wanted");
+
+    // Two nodes take the spares, the third is a copy of the template.
+    let second = specs(&["d", "e", "f"]);
+    let made = pg::ensure_clusters(&machine.bins, &machine.account, &second, Some(&cache))
+        .await
+        .expect("second clusters");
+    assert_eq!(made, ["d", "e", "f"]);
+    assert_eq!(spares(&cache), 0, "spares were not taken");
+
+    let ids: std::collections::BTreeSet<u64> = first
+        .iter()
+        .chain(&second)
+        .map(|s| system_identifier(&s.data_dir))
+        .collect();
+    assert_eq!(ids.len(), 6, "clusters share a system identifier: {ids:?}");
+    // A taken spare is a cluster that starts and answers.
+    let node = machine.start_existing(second[0].clone()).await;
+    node.bootstrapped().await;
+}

@@ -81,6 +81,11 @@ impl Machine {
             .await
             .expect("ensure_clusters");
         assert_eq!(created, vec![name.to_string()]);
+        self.start_existing(spec).await
+    }
+
+    /// Configures and starts a node whose cluster exists.
+    pub(crate) async fn start_existing(&self, spec: NodeSpec) -> Server {
         pg::write_config(&spec, &self.account).expect("write_config");
         Server::spawn(self, spec).await
     }

@@ -157,7 +157,10 @@ fn wait_ready(
         if let Some(info) = ctx.state.running_daemon() {
             // A failed phase needs no case: the daemon is exiting, and
             // its log (or the next loop) says why.
-            if let Ok(status) = rt.block_on(ctx.client(&info).status())
+            let wait = deadline
+                .saturating_duration_since(Instant::now())
+                .min(Duration::from_secs(5));
+            if let Ok(status) = rt.block_on(ctx.client(&info).settled_status(wait))
                 && status.ready()
             {
                 crate::cmd::status::print_table(&status);
@@ -178,7 +181,8 @@ fn wait_ready(
                 timeout
             );
         }
-        std::thread::sleep(Duration::from_millis(100));
+        // Ready but a subscription not yet streaming, or no daemon.json yet.
+        std::thread::sleep(Duration::from_millis(25));
     }
 }
 

@@ -1,0 +1,121 @@
+//! Spare clusters: copies of the cached template made ahead of time, each
+//! with its own system identifier and owned by the server account, so that
+//! the next `up` *renames* a ready cluster into place instead of copying
+//! ~1,000 files (on ext4 a file creation can cost half a millisecond right
+//! after many deletions, which is most of a warm `up`).
+//!
+//! The daemon refills them in the background once its lab is ready
+//! ([`fill_spares`]); [`take`] is the only reader. A spare lives in
+//! `CACHE/spares/pgVERSION-vFORMAT-uUID/NAME`; names starting with a dot are
+//! copies still being made. A rename only works within one filesystem, so a
+//! cache on another filesystem than the lab's state gets no spares.
+
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use crate::account::Account;
+use crate::binaries::Binaries;
+use crate::error::{Error, ErrorKind};
+
+/// At most this many spares per version and account (~40 MB each).
+pub const MAX_SPARES: usize = 8;
+
+/// A copy being made that is older than this was abandoned (its daemon
+/// stopped mid-copy) and is removed.
+const ABANDONED: Duration = Duration::from_secs(600);
+
+fn dir(cache: &Path, bins: &Binaries, account: &Account) -> PathBuf {
+    let version = crate::cluster::template_name(bins);
+    cache.join("spares").join(format!("{version}-u{}", account.uid))
+}
+
+/// The spares ready to take, by name.
+fn ready(dir: &Path) -> Vec<PathBuf> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut found: Vec<PathBuf> = entries
+        .flatten()
+        .filter(|e| !e.file_name().to_string_lossy().starts_with('.'))
+        .map(|e| e.path())
+        .filter(|p| p.join("PG_VERSION").exists())
+        .collect();
+    found.sort();
+    found
+}
+
+/// Moves a spare to `data_dir` (which must not exist); false when there is
+/// none, or when it is on another filesystem.
+pub(crate) fn take(cache: &Path, bins: &Binaries, account: &Account, data_dir: &Path) -> bool {
+    let dir = dir(cache, bins, account);
+    if !same_filesystem(&dir, data_dir) {
+        return false;
+    }
+    // Another `up` may take the same spare first: its rename wins, ours
+    // fails with "not found" and tries the next.
+    ready(&dir)
+        .iter()
+        .any(|spare| std::fs::rename(spare, data_dir).is_ok())
+}
+
+fn same_filesystem(spares: &Path, data_dir: &Path) -> bool {
+    let parent = data_dir.parent().unwrap_or(Path::new("."));
+    match (std::fs::metadata(spares), std::fs::metadata(parent)) {
+        (Ok(a), Ok(b)) => a.dev() == b.dev(),
+        _ => false,
+    }
+}
+
+/// Makes spares from the cached template until there are `want` (at most
+/// [`MAX_SPARES`]). Returns how many it made; a cache with no template, or
+/// on another filesystem than `state`, gets none.
+pub async fn fill_spares(
+    bins: &Binaries,
+    account: &Account,
+    cache: &Path,
+    state: &Path,
+    want: usize,
+) -> Result<usize, Error> {
+    let template = crate::cluster::template_dir(cache, bins);
+    if !template.join("PG_VERSION").exists() {
+        return Ok(0);
+    }
+    let dir = dir(cache, bins, account);
+    std::fs::create_dir_all(&dir)
+        .map_err(|e| Error::with(ErrorKind::Init, format!("creating {}", dir.display()), e))?;
+    if !same_filesystem(&dir, &state.join("x")) {
+        return Ok(0);
+    }
+    remove_abandoned(&dir);
+    let mut made = 0;
+    while ready(&dir).len() < want.min(MAX_SPARES) {
+        let name = format!("{}-{}", unique_stamp(), std::process::id());
+        crate::cluster::copy_tree(&template, &dir.join(name), bins, account).await?;
+        made += 1;
+    }
+    Ok(made)
+}
+
+fn unique_stamp() -> u128 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or_default()
+}
+
+fn remove_abandoned(dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let abandoned = entry.file_name().to_string_lossy().starts_with('.')
+            && entry
+                .metadata()
+                .and_then(|m| m.modified())
+                .is_ok_and(|t| t.elapsed().unwrap_or_default() > ABANDONED);
+        if abandoned {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
+}
