@@ -239,7 +239,7 @@ impl Tally {
 
 /// Marks the keys of `now_counts` seen at `now`, forgets those not seen for
 /// [`KEEP_ZEROS`], and adds a zero for each one seen recently.
-fn keep_zeros<K: Ord + Clone + std::hash::Hash, V: Default>(
+pub(crate) fn keep_zeros<K: Ord + Clone + std::hash::Hash, V: Default>(
     now_counts: &mut BTreeMap<K, V>,
     recent: &mut HashMap<K, Instant>,
     now: Instant,
