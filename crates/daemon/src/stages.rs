@@ -24,6 +24,28 @@ pub(crate) fn start_store(plan: &Plan, state: &StateDir) -> Result<store::Store>
     store::start(opts).map_err(|e| anyhow!("starting the metrics store: {e}"))
 }
 
+/// Counts every service's output lines by level (crates/pglog), from the
+/// first line: made before the services' units, whose specs get the taps.
+/// A `log_level` regex the pglog crate refuses (the lab checked it) leaves
+/// that service uncounted, with a warning, rather than failing the lab.
+pub(crate) fn service_log_taps(plan: &Plan, store: &store::Store) -> pglog::ServiceTaps {
+    let services = plan
+        .services
+        .iter()
+        .filter_map(|s| match pglog::LevelRule::new(s.log_level.as_deref()) {
+            Ok(rule) => Some(pglog::ServiceLog {
+                service: s.name.clone(),
+                rule,
+            }),
+            Err(e) => {
+                tracing::warn!("service {}: log_level not used: {e}", s.name);
+                None
+            }
+        })
+        .collect();
+    pglog::count_services(services, plan.sample.interval, store.points())
+}
+
 /// The running background stages.
 pub(crate) struct Background {
     stop: watch::Sender<bool>,
