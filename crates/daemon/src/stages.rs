@@ -84,8 +84,11 @@ pub(crate) async fn start(plan: &Plan, lab: &Arc<Lab>, events: mpsc::Sender<Even
         .nodes
         .iter()
         .map(|n| (n.name().to_string(), pg::server_log_dir(&n.spec().data_dir)));
-    let logs = pglog::Options::new(logs, plan.sample.interval);
-    others.push(tokio::spawn(pglog::run(logs, lab.store.points(), events.clone())));
+    others.push(tokio::spawn(pglog::run(
+        log_reader_options(logs, plan, lab),
+        lab.store.points(),
+        events.clone(),
+    )));
     let hum = match &plan.hum {
         Some(hum_plan) => Some(start_hum(plan, hum_plan, lab, events.clone(), stopped.clone()).await?),
         None => None,
@@ -112,6 +115,28 @@ impl Background {
             task.abort();
         }
     }
+}
+
+/// The log reader goes on where the last daemon's stopped (its
+/// checkpoints in the state directory), and saves a checkpoint only once
+/// the store has written what it counted: a restart neither loses nor
+/// repeats a line.
+fn log_reader_options(
+    logs: impl IntoIterator<Item = (String, std::path::PathBuf)>,
+    plan: &Plan,
+    lab: &Lab,
+) -> pglog::Options {
+    let mut opts = pglog::Options::new(logs, plan.sample.interval);
+    opts.checkpoints = Some(lab.state.pglog_checkpoints());
+    let (runtime, store) = (tokio::runtime::Handle::current(), lab.store.clone());
+    opts.written = Some(pglog::Written(Arc::new(move || {
+        // An InfluxDB that is down would hold a flush through its retries:
+        // the embedded store writes in milliseconds, so a short bound.
+        runtime.block_on(async {
+            let _ = tokio::time::timeout(Duration::from_secs(2), store.flush()).await;
+        });
+    })));
+    opts
 }
 
 fn sampler_options(plan: &Plan, lab: &Lab) -> sampler::SamplerOptions {

@@ -5,12 +5,30 @@
 //! reading the current one to its end once more after the next file
 //! appeared (the collector opens the new file before it stops writing the
 //! old), so no line is lost on rotation or restart.
+//!
+//! Where it stopped is a [`Checkpoint`] (file, inode, offset after the
+//! last whole line handed over) that [`Follower::resume`] starts from, so
+//! a reader that stops and starts again (a daemon restart) goes on at the
+//! next line: nothing read twice, nothing skipped. A checkpointed file that
+//! is gone counts as read to its end; one replaced under its name (another
+//! inode) or cut shorter is read from its start.
 
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
+
+use serde::{Deserialize, Serialize};
+
+/// Where a follower stopped: the next line starts at `offset` of `path`,
+/// the file whose inode is `inode`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Checkpoint {
+    pub path: PathBuf,
+    pub inode: u64,
+    pub offset: u64,
+}
 
 /// Where the follower is.
 struct Position {
@@ -41,9 +59,31 @@ impl Follower {
         }
     }
 
+    /// Follows `dir` from `at`, a [`Follower::checkpoint`] of an earlier
+    /// follower of it.
+    pub fn resume(dir: &Path, suffix: &str, at: Checkpoint) -> Follower {
+        let mut follower = Follower::new(dir, suffix, SystemTime::UNIX_EPOCH);
+        follower.at = Some(Position {
+            path: at.path,
+            inode: at.inode,
+            offset: at.offset,
+        });
+        follower
+    }
+
     /// The file being read and the offset reached in it.
     pub fn position(&self) -> Option<(&Path, u64)> {
         self.at.as_ref().map(|p| (p.path.as_path(), p.offset))
+    }
+
+    /// Where the next whole line starts: after every line handed over so
+    /// far (a half-written line is read again from its start).
+    pub fn checkpoint(&self) -> Option<Checkpoint> {
+        self.at.as_ref().map(|p| Checkpoint {
+            path: p.path.clone(),
+            inode: p.inode,
+            offset: p.offset - self.partial.len() as u64,
+        })
     }
 
     /// Hands every whole new line (without its newline) to `line`, reading

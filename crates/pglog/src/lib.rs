@@ -52,6 +52,7 @@ pub const MEASUREMENTS: &[&str] = &[
     "service_log_dropped",
 ];
 
+mod checkpoints;
 mod classify;
 mod follow;
 mod level;
@@ -62,10 +63,10 @@ mod service;
 mod tally;
 
 pub use classify::{Class, classify};
-pub use follow::Follower;
+pub use follow::{Checkpoint, Follower};
 pub use level::{Level, LevelRule};
 pub use normalize::{normalize, query_hash};
 pub use record::{ParseError, Record};
-pub use run::{NodeLog, Options, run};
+pub use run::{NodeLog, Options, Written, run};
 pub use service::{LineTap, ServiceLog, ServiceTaps, count_services};
 pub use tally::Tally;

@@ -76,6 +76,11 @@ impl Tally {
         }
     }
 
+    /// The node whose log this counts.
+    pub fn node(&self) -> &str {
+        &self.node
+    }
+
     /// Counts one record; returns the event it makes, if any (rate
     /// limited: one per kind and key per minute).
     pub fn add(&mut self, r: &Record, now: Instant) -> Option<Event> {

@@ -90,3 +90,32 @@ fn a_budget_stops_early_and_the_rest_comes_next_time() {
     assert_eq!(lines.len(), 1000);
     assert_eq!(lines[999], "line 999");
 }
+
+/// A follower stopped anywhere and resumed from its checkpoint hands over
+/// every line once: the rest of its file (a half-written line whole), then
+/// the files that came after; a checkpointed file that is gone counts as
+/// read.
+#[test]
+fn a_resumed_follower_goes_on_at_the_next_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = dir.path().join("postgresql-20261201-100000.json");
+    let second = dir.path().join("postgresql-20261201-110000.json");
+    append(&first, "a1\na2\na3 ha");
+    let mut f = Follower::new(dir.path(), ".json", SystemTime::UNIX_EPOCH);
+    assert_eq!(poll(&mut f), ["a1", "a2"]);
+    let at = f.checkpoint().unwrap();
+    assert_eq!(at.offset, 6, "after a2's newline, not after the half line");
+    drop(f);
+    append(&first, "lf\na4\n");
+    append(&second, "b1\n");
+    let mut resumed = Follower::resume(dir.path(), ".json", at.clone());
+    assert_eq!(poll(&mut resumed), ["a3 half", "a4", "b1"]);
+    let later = resumed.checkpoint().unwrap();
+    assert_eq!(later.path, second);
+    // Resumed twice from the same checkpoint: the same lines, no more.
+    assert_eq!(poll(&mut Follower::resume(dir.path(), ".json", at.clone())).len(), 3);
+    // The first file removed: its checkpoint leads on to the next file.
+    std::fs::remove_file(&first).unwrap();
+    assert_eq!(poll(&mut Follower::resume(dir.path(), ".json", at)), ["b1"]);
+    assert!(poll(&mut Follower::resume(dir.path(), ".json", later)).is_empty());
+}
