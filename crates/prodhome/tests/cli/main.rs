@@ -13,6 +13,8 @@ mod data;
 mod ddl;
 mod dispatch;
 mod lifecycle;
+mod logs_dashboard;
+mod logs_restart;
 mod migrate;
 mod owner;
 mod prestart;
