@@ -14,6 +14,7 @@ mod ddl;
 mod dispatch;
 mod lifecycle;
 mod logs_dashboard;
+mod logs_influx;
 mod logs_restart;
 mod migrate;
 mod owner;
