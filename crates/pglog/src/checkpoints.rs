@@ -23,7 +23,10 @@ pub(crate) fn load(dir: &Path, node: &str) -> Option<Checkpoint> {
 
 /// Replaces the node's checkpoint atomically.
 pub(crate) fn save(dir: &Path, node: &str, at: &Checkpoint) -> std::io::Result<()> {
-    std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)?;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)?;
     let path = file(dir, node);
     let tmp = dir.join(format!(".{node}.json.tmp"));
     let mut out = std::fs::OpenOptions::new()

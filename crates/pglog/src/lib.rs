@@ -10,6 +10,9 @@
 //! per-interval [`model::Point`]s and rate-limited [`model::Event`]s) →
 //! [`run`] (threads per node, a bounded queue between reading and
 //! tallying, points to a [`model::PointSender`], events to a channel).
+//! Where each node's reader is ([`Checkpoint`]) is saved after every
+//! interval's points are written ([`Options::checkpoints`]), so a new
+//! reader (a restarted daemon) goes on at the next line.
 //!
 //! # Measurements
 //!

@@ -13,7 +13,11 @@ const HELP: &str = "e.g. log_level = '^\\S+ \\[(?P<level>[A-Z]+)\\]' for `12:00:
 impl Checker<'_> {
     /// `Some(None)` when absent (JSON lines are read as they are),
     /// `Some(Some(regex))` when good, `None` after reporting a problem.
-    pub(super) fn log_level(&mut self, path: &str, value: Option<&Spanned<String>>) -> Option<Option<String>> {
+    pub(super) fn log_level(
+        &mut self,
+        path: &str,
+        value: Option<&Spanned<String>>,
+    ) -> Option<Option<String>> {
         let Some(value) = value else { return Some(None) };
         let path = format!("{path}.log_level");
         let problem = match regex_lite::Regex::new(value.get_ref()) {

@@ -113,7 +113,10 @@ fn a_resumed_follower_goes_on_at_the_next_line() {
     let later = resumed.checkpoint().unwrap();
     assert_eq!(later.path, second);
     // Resumed twice from the same checkpoint: the same lines, no more.
-    assert_eq!(poll(&mut Follower::resume(dir.path(), ".json", at.clone())).len(), 3);
+    assert_eq!(
+        poll(&mut Follower::resume(dir.path(), ".json", at.clone())).len(),
+        3
+    );
     // The first file removed: its checkpoint leads on to the next file.
     std::fs::remove_file(&first).unwrap();
     assert_eq!(poll(&mut Follower::resume(dir.path(), ".json", at)), ["b1"]);

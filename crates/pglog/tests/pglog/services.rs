@@ -61,21 +61,25 @@ async fn services_lines_reach_the_store_by_level() {
     worker(b"12:00:00 ERR: cannot reach the queue\n");
     worker(b"12:00:01 Info: retrying\n");
     worker(b"12:00:02 info: ok\n");
-    let want_api: BTreeMap<String, i64> =
-        [("error", 1), ("info", 3), ("unknown", 1), ("warn", 1)]
-            .into_iter()
-            .map(|(k, v)| (k.to_string(), v))
-            .collect();
+    let want_api: BTreeMap<String, i64> = [("error", 1), ("info", 3), ("unknown", 1), ("warn", 1)]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect();
     let want_worker: BTreeMap<String, i64> = [("error", 1), ("info", 2)]
         .into_iter()
         .map(|(k, v)| (k.to_string(), v))
         .collect();
     let db2 = db.clone();
     tokio::task::spawn_blocking(move || {
-        poll("both services' lines in the store", Duration::from_secs(30), || {
-            (counts(&db2, "api") == (want_api.clone(), 0) && counts(&db2, "worker") == (want_worker.clone(), 0))
-                .then_some(())
-        })
+        poll(
+            "both services' lines in the store",
+            Duration::from_secs(30),
+            || {
+                (counts(&db2, "api") == (want_api.clone(), 0)
+                    && counts(&db2, "worker") == (want_worker.clone(), 0))
+                    .then_some(())
+            },
+        )
     })
     .await
     .unwrap();
@@ -110,6 +114,9 @@ async fn an_overloaded_counter_drops_and_counts_what_it_drops() {
     .await
     .unwrap();
     assert_eq!(levels.keys().collect::<Vec<_>>(), ["debug"]);
-    assert!(levels["debug"] > 0, "some lines were counted: {levels:?}, {dropped} dropped");
+    assert!(
+        levels["debug"] > 0,
+        "some lines were counted: {levels:?}, {dropped} dropped"
+    );
     drop((tap, taps));
 }

@@ -71,7 +71,10 @@ async fn pid(c: &Client) -> i32 {
 async fn until_waiting(observer: &Client, pid: i32) {
     for _ in 0..1500 {
         let row = observer
-            .query_one("SELECT count(*) FROM pg_locks WHERE pid = $1 AND NOT granted", &[&pid])
+            .query_one(
+                "SELECT count(*) FROM pg_locks WHERE pid = $1 AND NOT granted",
+                &[&pid],
+            )
             .await
             .unwrap();
         if row.get::<_, i64>(0) > 0 {
@@ -86,8 +89,12 @@ async fn until_waiting(observer: &Client, pid: i32) {
 async fn deadlock(url: &str, observer: &Client) {
     let (a, b) = (connect(url).await, connect(url).await);
     let pid_a = pid(&a).await;
-    a.batch_execute("BEGIN; UPDATE t SET v = 1 WHERE id = 1").await.unwrap();
-    b.batch_execute("BEGIN; UPDATE t SET v = 2 WHERE id = 2").await.unwrap();
+    a.batch_execute("BEGIN; UPDATE t SET v = 1 WHERE id = 1")
+        .await
+        .unwrap();
+    b.batch_execute("BEGIN; UPDATE t SET v = 2 WHERE id = 2")
+        .await
+        .unwrap();
     let a_second = tokio::spawn(async move {
         let r = a.batch_execute("UPDATE t SET v = 1 WHERE id = 2").await;
         let _ = a.batch_execute("ROLLBACK").await;
@@ -109,7 +116,9 @@ async fn deadlock(url: &str, observer: &Client) {
 async fn lock_wait(url: &str, observer: &Client, db: &Path) -> i32 {
     let (a, b) = (connect(url).await, connect(url).await);
     let (holder, waiter_pid) = (pid(&a).await, pid(&b).await);
-    a.batch_execute("BEGIN; UPDATE t SET v = 3 WHERE id = 10").await.unwrap();
+    a.batch_execute("BEGIN; UPDATE t SET v = 3 WHERE id = 10")
+        .await
+        .unwrap();
     let waiter = tokio::spawn(async move { b.batch_execute("UPDATE t SET v = 4 WHERE id = 10").await });
     until_waiting(observer, waiter_pid).await;
     let db = db.to_path_buf();
@@ -188,14 +197,20 @@ fn deadlocks_lock_waits_errors_slow_statements_and_service_levels_reach_store_an
         let found = (
             errors(&db),
             sums(&db, "pg_deadlocks", "count", &[]).values().sum::<i64>(),
-            sums(&db, "pg_slow_statements", "count", &[]).values().sum::<i64>(),
+            sums(&db, "pg_slow_statements", "count", &[])
+                .values()
+                .sum::<i64>(),
             sums(&db, "service_log_lines", "count", &["service", "level"]),
         );
         (found == (want_errors.clone(), 1, 1, want_services.clone())).then_some(())
     });
     let waits = sums(&db, "pg_lock_waits", "count", &[]).values().sum::<i64>();
     assert!(waits >= 1, "lock waits in the store: {waits}");
-    assert!(sums(&db, "service_log_dropped", "count", &[]).values().all(|n| *n == 0));
+    assert!(
+        sums(&db, "service_log_dropped", "count", &[])
+            .values()
+            .all(|n| *n == 0)
+    );
 
     // /metrics: the Prometheus sink sums the deltas into counters.
     let metrics = http_get(&format!("{api}/metrics")).expect("/metrics answers");
@@ -207,34 +222,65 @@ fn deadlocks_lock_waits_errors_slow_statements_and_service_levels_reach_store_an
         })
     };
     for (service, level, n) in [("api", "info", 3), ("worker", "warn", 2), ("api", "unknown", 1)] {
-        let line = counter(service, level).unwrap_or_else(|| panic!("no {service} {level} in /metrics:\n{metrics}"));
-        assert_eq!(line.rsplit(' ').next().map(|v| v.parse::<f64>().ok()), Some(Some(n as f64)), "{line}");
+        let line =
+            counter(service, level).unwrap_or_else(|| panic!("no {service} {level} in /metrics:\n{metrics}"));
+        assert_eq!(
+            line.rsplit(' ').next().map(|v| v.parse::<f64>().ok()),
+            Some(Some(n as f64)),
+            "{line}"
+        );
     }
 
     // The log view's server filters: level and text.
     let deadlocks = http_get(&format!("{api}/api/log?since=all&level=error&grep=deadlock")).unwrap();
     let lines: serde_json::Value = serde_json::from_str(&deadlocks).unwrap();
-    let kinds: Vec<&str> = lines.as_array().unwrap().iter().filter_map(|l| l["kind"].as_str()).collect();
-    assert!(kinds.contains(&"deadlock") && kinds.iter().all(|k| *k == "deadlock" || *k == "log_error"), "{deadlocks}");
+    let kinds: Vec<&str> = lines
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|l| l["kind"].as_str())
+        .collect();
+    assert!(
+        kinds.contains(&"deadlock") && kinds.iter().all(|k| *k == "deadlock" || *k == "log_error"),
+        "{deadlocks}"
+    );
 
     let profile = lab.dir().join("chromium");
     let dom = testkit::chromium::run(&profile, "1280,800", 8000, &["--dump-dom"], &format!("{api}/"));
     let errors_panel = section(&dom, "log_errors");
     for code in ["22012", "23505", "40P01"] {
-        assert!(errors_panel.contains(code), "no {code} in the errors panel:\n{errors_panel}");
+        assert!(
+            errors_panel.contains(code),
+            "no {code} in the errors panel:\n{errors_panel}"
+        );
     }
     let locks = section(&dom, "log_locks");
     for label in ["deadlocks db", "lock waits db"] {
-        assert!(drew_above_zero(locks, label), "{label} never above 0 on the page:\n{locks}");
+        assert!(
+            drew_above_zero(locks, label),
+            "{label} never above 0 on the page:\n{locks}"
+        );
     }
     let slow = section(&dom, "slow_statements");
     let sleep = pglog::query_hash("SELECT pg_sleep($1)");
-    assert!(drew_above_zero(slow, &format!("db {sleep}")), "no pg_sleep ({sleep}) drawn:\n{slow}");
+    assert!(
+        drew_above_zero(slow, &format!("db {sleep}")),
+        "no pg_sleep ({sleep}) drawn:\n{slow}"
+    );
     let services = section(&dom, "service_logs");
-    assert!(!services.split('>').next().unwrap_or("").contains("hidden"), "the services' panel is hidden:\n{services}");
-    assert!(data_points(&dom, "service_logs").is_some_and(|n| n > 1), "{services}");
+    assert!(
+        !services.split('>').next().unwrap_or("").contains("hidden"),
+        "the services' panel is hidden:\n{services}"
+    );
+    assert!(
+        data_points(&dom, "service_logs").is_some_and(|n| n > 1),
+        "{services}"
+    );
     for label in ["api info", "api warn", "worker warn", "worker error"] {
-        assert!(drew_above_zero(services, label), "{label} never above 0 on the page:\n{services}");
+        assert!(
+            drew_above_zero(services, label),
+            "{label} never above 0 on the page:\n{services}"
+        );
     }
     let log = &dom[dom.find("id=\"log-lines\"").expect("a log view")..];
     for text in [

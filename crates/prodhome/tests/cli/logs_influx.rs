@@ -53,15 +53,19 @@ command = ["sh", "-c", '''printf '%s\n' '{{"level":"warn","msg":"a"}}' '{{"level
     let out = lab.run(&["psql", "db", "-Atc", "SELECT 1/0"]);
     assert!(!out.status.success());
     let port = influx.port;
-    poll("the log's and the service's counts in InfluxDB", Duration::from_secs(60), || {
-        let errors = influx_value(
-            port,
-            r#"SELECT sum("count") FROM "pg_log" WHERE "lab" = 'loginflux' AND "node" = 'db' AND "sqlstate" = '22012'"#,
-        )?;
-        let warns = influx_value(
-            port,
-            r#"SELECT sum("count") FROM "service_log_lines" WHERE "lab" = 'loginflux' AND "service" = 'api' AND "level" = 'warn'"#,
-        )?;
-        (errors == 1.0 && warns == 2.0).then_some(())
-    });
+    poll(
+        "the log's and the service's counts in InfluxDB",
+        Duration::from_secs(60),
+        || {
+            let errors = influx_value(
+                port,
+                r#"SELECT sum("count") FROM "pg_log" WHERE "lab" = 'loginflux' AND "node" = 'db' AND "sqlstate" = '22012'"#,
+            )?;
+            let warns = influx_value(
+                port,
+                r#"SELECT sum("count") FROM "service_log_lines" WHERE "lab" = 'loginflux' AND "service" = 'api' AND "level" = 'warn'"#,
+            )?;
+            (errors == 1.0 && warns == 2.0).then_some(())
+        },
+    );
 }

@@ -87,7 +87,8 @@ fn caught_up(lab: &TestLab, errors: i64) {
 }
 
 fn daemon_pid(lab: &TestLab) -> i32 {
-    let info: Value = serde_json::from_slice(&std::fs::read(lab.state().join("daemon.json")).unwrap()).unwrap();
+    let info: Value =
+        serde_json::from_slice(&std::fs::read(lab.state().join("daemon.json")).unwrap()).unwrap();
     info["pid"].as_i64().unwrap() as i32
 }
 
@@ -102,9 +103,11 @@ fn rotation_node_restart_and_daemon_restart_count_every_log_line_once() {
     let before = log_files(&lab).len();
     lab.sql("db", "SELECT pg_rotate_logfile()");
     divide_by_zero(&lab, 2);
-    poll("a new log file after the rotation", Duration::from_secs(30), || {
-        (log_files(&lab).len() > before).then_some(())
-    });
+    poll(
+        "a new log file after the rotation",
+        Duration::from_secs(30),
+        || (log_files(&lab).len() > before).then_some(()),
+    );
     caught_up(&lab, 5);
 
     // The node restarted by the daemon: a new file for the new start.
@@ -116,7 +119,11 @@ fn rotation_node_restart_and_daemon_restart_count_every_log_line_once() {
     caught_up(&lab, 7);
 
     // The daemon killed: the node runs on, logging errors no one reads...
-    nix::sys::signal::kill(nix::unistd::Pid::from_raw(daemon_pid(&lab)), nix::sys::signal::SIGKILL).unwrap();
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(daemon_pid(&lab)),
+        nix::sys::signal::SIGKILL,
+    )
+    .unwrap();
     poll("the daemon gone", Duration::from_secs(30), || {
         (lab.try_status()?["phase"] == "stopped").then_some(())
     });

@@ -214,12 +214,17 @@ async fn the_line_tap_sees_every_line_the_unit_prints() {
     let mut spec = sh("tapped", &chatty(), h.dir());
     let sink = seen.clone();
     spec.line_tap = Some(std::sync::Arc::new(move |line: &[u8]| {
-        sink.lock().unwrap().push(String::from_utf8_lossy(line).into_owned());
+        sink.lock()
+            .unwrap()
+            .push(String::from_utf8_lossy(line).into_owned());
     }));
     let unit = h.spawn(spec);
     unit.start().await;
     let log = unit.log_path().to_path_buf();
-    let lines = poll("every line in the log", Duration::from_secs(30), || all_lines(&log)).await;
+    let lines = poll("every line in the log", Duration::from_secs(30), || {
+        all_lines(&log)
+    })
+    .await;
     let tapped: Vec<String> = seen
         .lock()
         .unwrap()
@@ -227,7 +232,11 @@ async fn the_line_tap_sees_every_line_the_unit_prints() {
         .map(|l| l.trim_end().to_string())
         .collect();
     let every: Vec<usize> = (0..LINES).collect();
-    let tapped_lines: Vec<String> = tapped.iter().filter(|l| !l.starts_with("prodhome: ")).cloned().collect();
+    let tapped_lines: Vec<String> = tapped
+        .iter()
+        .filter(|l| !l.starts_with("prodhome: "))
+        .cloned()
+        .collect();
     assert_eq!(tapped_lines.len(), tapped.len(), "no supervisor note is tapped");
     assert_eq!(numbers(&tapped, "out"), every, "stdout, each once");
     assert_eq!(numbers(&tapped, "err"), every, "stderr, each once");
