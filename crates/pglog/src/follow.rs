@@ -4,7 +4,10 @@
 //! file it reads and its offset; it moves to the next file only after
 //! reading the current one to its end once more after the next file
 //! appeared (the collector opens the new file before it stops writing the
-//! old), so no line is lost on rotation or restart.
+//! old), and once nothing has written to it for a second (after a crash,
+//! the dead server's collector may still be draining into the old file
+//! while the new server's writes the next), so no line is lost on
+//! rotation or restart.
 //!
 //! Where it stopped is a [`Checkpoint`] (file, inode, offset after the
 //! last whole line handed over) that [`Follower::resume`] starts from, so
@@ -17,7 +20,7 @@ use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use serde::{Deserialize, Serialize};
 
@@ -108,6 +111,12 @@ impl Follower {
             let Some(next) = self.files()?.into_iter().find(|f| *f > current) else {
                 return Ok(read);
             };
+            // After a crash the old server's collector may still be writing
+            // its last lines here while the new server's has opened the
+            // next file: move on only once this one has been left alone.
+            if !idle(&current) {
+                return Ok(read);
+            }
             // The collector no longer writes the current file: read what
             // it wrote before it switched, then move on.
             read += self.read_current(u64::MAX, &mut line)?;
@@ -176,4 +185,17 @@ impl Follower {
         files.sort();
         Ok(files)
     }
+}
+
+/// A file is left for the next one once nothing was written to it for this
+/// long (a rotation's old file is idle at once; a crashed server's
+/// collector drains its pipe within milliseconds).
+const IDLE_BEFORE_NEXT: Duration = Duration::from_secs(1);
+
+/// True when `path` was last written at least [`IDLE_BEFORE_NEXT`] ago,
+/// or is gone.
+fn idle(path: &Path) -> bool {
+    std::fs::metadata(path)
+        .and_then(|m| m.modified())
+        .map_or(true, |t| t.elapsed().is_ok_and(|age| age >= IDLE_BEFORE_NEXT))
 }

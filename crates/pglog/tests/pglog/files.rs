@@ -16,6 +16,17 @@ fn append(path: &Path, text: &str) {
     f.write_all(text.as_bytes()).unwrap();
 }
 
+/// Dates `path`'s last write an hour back: a file the collector left.
+fn left(path: &Path) {
+    let long_ago = SystemTime::now() - Duration::from_secs(3600);
+    std::fs::File::options()
+        .write(true)
+        .open(path)
+        .unwrap()
+        .set_modified(long_ago)
+        .unwrap();
+}
+
 fn poll(f: &mut Follower) -> Vec<String> {
     let mut lines = Vec::new();
     f.poll(u64::MAX, |l| lines.push(l.to_string())).unwrap();
@@ -36,6 +47,7 @@ fn rotation_keeps_every_line_in_order() {
     append(&first, "a3\n");
     append(&second, "b1\n");
     append(&first.with_extension("log"), "not followed\n");
+    left(&first);
     assert_eq!(poll(&mut f), ["a3", "b1"]);
     append(&second, "b2 half");
     assert!(poll(&mut f).is_empty(), "half a line waits");
@@ -60,13 +72,7 @@ fn files_last_written_before_the_start_are_history() {
     let dir = tempfile::tempdir().unwrap();
     let old = dir.path().join("postgresql-20261130-100000.json");
     append(&old, "old\n");
-    let long_ago = SystemTime::now() - Duration::from_secs(3600);
-    std::fs::File::options()
-        .write(true)
-        .open(&old)
-        .unwrap()
-        .set_modified(long_ago)
-        .unwrap();
+    left(&old);
     let mut f = Follower::new(dir.path(), ".json", SystemTime::now() - Duration::from_secs(60));
     assert!(poll(&mut f).is_empty());
     append(&dir.path().join("postgresql-20261201-100000.json"), "new\n");
@@ -108,6 +114,7 @@ fn a_resumed_follower_goes_on_at_the_next_line() {
     drop(f);
     append(&first, "lf\na4\n");
     append(&second, "b1\n");
+    left(&first);
     let mut resumed = Follower::resume(dir.path(), ".json", at.clone());
     assert_eq!(poll(&mut resumed), ["a3 half", "a4", "b1"]);
     let later = resumed.checkpoint().unwrap();
@@ -121,4 +128,26 @@ fn a_resumed_follower_goes_on_at_the_next_line() {
     std::fs::remove_file(&first).unwrap();
     assert_eq!(poll(&mut Follower::resume(dir.path(), ".json", at)), ["b1"]);
     assert!(poll(&mut Follower::resume(dir.path(), ".json", later)).is_empty());
+}
+
+/// After a crash the dead server's collector may write its last lines to
+/// the old file after the new server's opened the next one: the follower
+/// stays on the old file until it is left alone, so those lines are read
+/// whole and in place, not cut off.
+#[test]
+fn a_file_still_written_after_the_next_appeared_is_read_to_its_last_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let old = dir.path().join("postgresql-20261201-100000.json");
+    let new = dir.path().join("postgresql-20261201-100005.json");
+    append(&old, "o1\n");
+    let mut f = Follower::new(dir.path(), ".json", SystemTime::UNIX_EPOCH);
+    assert_eq!(poll(&mut f), ["o1"]);
+    append(&new, "n1\n");
+    append(&old, "o2 from the dying coll");
+    assert!(poll(&mut f).is_empty(), "half a line, and the old file is still being written");
+    append(&old, "ector\n");
+    assert_eq!(poll(&mut f), ["o2 from the dying collector"]);
+    left(&old);
+    assert_eq!(poll(&mut f), ["n1"]);
+    assert_eq!(f.position().unwrap().0, new.as_path());
 }
