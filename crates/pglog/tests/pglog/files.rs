@@ -144,7 +144,10 @@ fn a_file_still_written_after_the_next_appeared_is_read_to_its_last_line() {
     assert_eq!(poll(&mut f), ["o1"]);
     append(&new, "n1\n");
     append(&old, "o2 from the dying coll");
-    assert!(poll(&mut f).is_empty(), "half a line, and the old file is still being written");
+    assert!(
+        poll(&mut f).is_empty(),
+        "half a line, and the old file is still being written"
+    );
     append(&old, "ector\n");
     assert_eq!(poll(&mut f), ["o2 from the dying collector"]);
     left(&old);
