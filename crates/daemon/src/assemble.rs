@@ -84,6 +84,7 @@ pub(crate) fn node_unit(bins: &Binaries, account: &Account, state: &StateDir, no
         log: state.node_log(&node.name),
         // Direct file, not pipes: a server must outlive a daemon killed -9.
         log_mode: LogMode::File,
+        line_tap: None,
         stop_signal: Signal::SIGINT,
         stop_timeout: Duration::from_secs(30),
         policy: RestartPolicy::default(),

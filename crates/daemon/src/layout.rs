@@ -15,6 +15,7 @@
 //! <state>/nodes/               0711
 //! <state>/nodes/NAME/          0700, owned by the server account: data (the cluster), run (its socket)
 //! <state>/logs/                0700: NAME.log, every node's and service's output, 0600
+//! <state>/pglog/               0700: NODE.json, where the log reader stopped in each node's jsonlog, 0600
 //! ```
 //!
 //! Who may read what: the lab's data (events, metrics, ledgers, logs,
@@ -108,6 +109,10 @@ impl StateDir {
     }
     pub fn node_log(&self, node: &str) -> PathBuf {
         self.logs_dir().join(format!("{node}.log"))
+    }
+    /// The log reader's checkpoints (crates/pglog): one file per node.
+    pub fn pglog_checkpoints(&self) -> PathBuf {
+        self.root.join("pglog")
     }
 
     /// True when the directory was made by prodhome.

@@ -24,6 +24,28 @@ pub(crate) fn start_store(plan: &Plan, state: &StateDir) -> Result<store::Store>
     store::start(opts).map_err(|e| anyhow!("starting the metrics store: {e}"))
 }
 
+/// Counts every service's output lines by level (crates/pglog), from the
+/// first line: made before the services' units, whose specs get the taps.
+/// A `log_level` regex the pglog crate refuses (the lab checked it) leaves
+/// that service uncounted, with a warning, rather than failing the lab.
+pub(crate) fn service_log_taps(plan: &Plan, store: &store::Store) -> pglog::ServiceTaps {
+    let services = plan
+        .services
+        .iter()
+        .filter_map(|s| match pglog::LevelRule::new(s.log_level.as_deref()) {
+            Ok(rule) => Some(pglog::ServiceLog {
+                service: s.name.clone(),
+                rule,
+            }),
+            Err(e) => {
+                tracing::warn!("service {}: log_level not used: {e}", s.name);
+                None
+            }
+        })
+        .collect();
+    pglog::count_services(services, plan.sample.interval, store.points())
+}
+
 /// The running background stages.
 pub(crate) struct Background {
     stop: watch::Sender<bool>,
@@ -62,8 +84,11 @@ pub(crate) async fn start(plan: &Plan, lab: &Arc<Lab>, events: mpsc::Sender<Even
         .nodes
         .iter()
         .map(|n| (n.name().to_string(), pg::server_log_dir(&n.spec().data_dir)));
-    let logs = pglog::Options::new(logs, plan.sample.interval);
-    others.push(tokio::spawn(pglog::run(logs, lab.store.points(), events.clone())));
+    others.push(tokio::spawn(pglog::run(
+        log_reader_options(logs, plan, lab),
+        lab.store.points(),
+        events.clone(),
+    )));
     let hum = match &plan.hum {
         Some(hum_plan) => Some(start_hum(plan, hum_plan, lab, events.clone(), stopped.clone()).await?),
         None => None,
@@ -90,6 +115,28 @@ impl Background {
             task.abort();
         }
     }
+}
+
+/// The log reader goes on where the last daemon's stopped (its
+/// checkpoints in the state directory), and saves a checkpoint only once
+/// the store has written what it counted: a restart neither loses nor
+/// repeats a line.
+fn log_reader_options(
+    logs: impl IntoIterator<Item = (String, std::path::PathBuf)>,
+    plan: &Plan,
+    lab: &Lab,
+) -> pglog::Options {
+    let mut opts = pglog::Options::new(logs, plan.sample.interval);
+    opts.checkpoints = Some(lab.state.pglog_checkpoints());
+    let (runtime, store) = (tokio::runtime::Handle::current(), lab.store.clone());
+    opts.written = Some(pglog::Written(Arc::new(move || {
+        // An InfluxDB that is down would hold a flush through its retries:
+        // the embedded store writes in milliseconds, so a short bound.
+        runtime.block_on(async {
+            let _ = tokio::time::timeout(Duration::from_secs(2), store.flush()).await;
+        });
+    })));
+    opts
 }
 
 fn sampler_options(plan: &Plan, lab: &Lab) -> sampler::SamplerOptions {

@@ -315,9 +315,11 @@ fn spawn_lab(
         links: &prepared.links,
         secrets: &prepared.named_secrets,
     };
+    let taps = stages::service_log_taps(plan, &store);
     let mut services = Vec::new();
     for service in &plan.services {
-        let spec = assemble::service_unit(service, state, &refs)?;
+        let mut spec = assemble::service_unit(service, state, &refs)?;
+        spec.line_tap = taps.tap(&service.name);
         services.push(supervisor::spawn_unit(spec, events.clone()));
     }
     let subjects = nodes

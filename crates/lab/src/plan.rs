@@ -282,6 +282,10 @@ pub struct ServicePlan {
     /// e.g. `SIGTERM`.
     pub stop_signal: String,
     pub stop_timeout: Duration,
+    /// How the service's output lines tell their level: a regex with a
+    /// `level` group (checked to compile and to have the group); `None`
+    /// reads JSON lines' `level`/`lvl`/`severity`/`log.level` field.
+    pub log_level: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -4,13 +4,34 @@
 //! file it reads and its offset; it moves to the next file only after
 //! reading the current one to its end once more after the next file
 //! appeared (the collector opens the new file before it stops writing the
-//! old), so no line is lost on rotation or restart.
+//! old), and once nothing has written to it for a second (after a crash,
+//! the dead server's collector may still be draining into the old file
+//! while the new server's writes the next), so no line is lost on
+//! rotation or restart.
+//!
+//! Where it stopped is a [`Checkpoint`] (file, inode, offset after the
+//! last whole line handed over) that [`Follower::resume`] starts from, so
+//! a reader that stops and starts again (a daemon restart) goes on at the
+//! next line: nothing read twice, nothing skipped. A checkpointed file that
+//! is gone counts as read to its end; one replaced under its name (another
+//! inode) or cut shorter is read from its start.
 
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
+
+use serde::{Deserialize, Serialize};
+
+/// Where a follower stopped: the next line starts at `offset` of `path`,
+/// the file whose inode is `inode`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Checkpoint {
+    pub path: PathBuf,
+    pub inode: u64,
+    pub offset: u64,
+}
 
 /// Where the follower is.
 struct Position {
@@ -41,9 +62,31 @@ impl Follower {
         }
     }
 
+    /// Follows `dir` from `at`, a [`Follower::checkpoint`] of an earlier
+    /// follower of it.
+    pub fn resume(dir: &Path, suffix: &str, at: Checkpoint) -> Follower {
+        let mut follower = Follower::new(dir, suffix, SystemTime::UNIX_EPOCH);
+        follower.at = Some(Position {
+            path: at.path,
+            inode: at.inode,
+            offset: at.offset,
+        });
+        follower
+    }
+
     /// The file being read and the offset reached in it.
     pub fn position(&self) -> Option<(&Path, u64)> {
         self.at.as_ref().map(|p| (p.path.as_path(), p.offset))
+    }
+
+    /// Where the next whole line starts: after every line handed over so
+    /// far (a half-written line is read again from its start).
+    pub fn checkpoint(&self) -> Option<Checkpoint> {
+        self.at.as_ref().map(|p| Checkpoint {
+            path: p.path.clone(),
+            inode: p.inode,
+            offset: p.offset - self.partial.len() as u64,
+        })
     }
 
     /// Hands every whole new line (without its newline) to `line`, reading
@@ -68,6 +111,12 @@ impl Follower {
             let Some(next) = self.files()?.into_iter().find(|f| *f > current) else {
                 return Ok(read);
             };
+            // After a crash the old server's collector may still be writing
+            // its last lines here while the new server's has opened the
+            // next file: move on only once this one has been left alone.
+            if !idle(&current) {
+                return Ok(read);
+            }
             // The collector no longer writes the current file: read what
             // it wrote before it switched, then move on.
             read += self.read_current(u64::MAX, &mut line)?;
@@ -136,4 +185,17 @@ impl Follower {
         files.sort();
         Ok(files)
     }
+}
+
+/// A file is left for the next one once nothing was written to it for this
+/// long (a rotation's old file is idle at once; a crashed server's
+/// collector drains its pipe within milliseconds).
+const IDLE_BEFORE_NEXT: Duration = Duration::from_secs(1);
+
+/// True when `path` was last written at least [`IDLE_BEFORE_NEXT`] ago,
+/// or is gone.
+fn idle(path: &Path) -> bool {
+    std::fs::metadata(path)
+        .and_then(|m| m.modified())
+        .map_or(true, |t| t.elapsed().is_ok_and(|age| age >= IDLE_BEFORE_NEXT))
 }

@@ -10,6 +10,9 @@
 //! per-interval [`model::Point`]s and rate-limited [`model::Event`]s) →
 //! [`run`] (threads per node, a bounded queue between reading and
 //! tallying, points to a [`model::PointSender`], events to a channel).
+//! Where each node's reader is ([`Checkpoint`]) is saved after every
+//! interval's points are written ([`Options::checkpoints`]), so a new
+//! reader (a restarted daemon) goes on at the next line.
 //!
 //! # Measurements
 //!
@@ -29,6 +32,13 @@
 //! | `pg_slow_statements` | `query` (12 hex digits of the normalised text's SHA-256) | `count`, `total_ms`, `max_ms` |
 //! | `pg_replication_workers` | — | `errors`, `starts` |
 //! | `pg_log_dropped` | — | `count`: lines the reader dropped because the tallier was behind; `events`: events dropped because the event log's queue was full |
+//!
+//! # App services' logs
+//!
+//! [`count_services`] counts the lines app services print by level
+//! ([`LevelRule`]: JSON lines' level field, or the lab's regex), fed by the
+//! supervisor's line tap; measurements `service_log_lines` {service, level}
+//! and `service_log_dropped` {service} (see the `service` module).
 
 /// Every measurement pglog writes.
 pub const MEASUREMENTS: &[&str] = &[
@@ -41,18 +51,25 @@ pub const MEASUREMENTS: &[&str] = &[
     "pg_slow_statements",
     "pg_replication_workers",
     "pg_log_dropped",
+    "service_log_lines",
+    "service_log_dropped",
 ];
 
+mod checkpoints;
 mod classify;
 mod follow;
+mod level;
 mod normalize;
 mod record;
 mod run;
+mod service;
 mod tally;
 
 pub use classify::{Class, classify};
-pub use follow::Follower;
+pub use follow::{Checkpoint, Follower};
+pub use level::{Level, LevelRule};
 pub use normalize::{normalize, query_hash};
 pub use record::{ParseError, Record};
-pub use run::{NodeLog, Options, run};
+pub use run::{NodeLog, Options, Written, run};
+pub use service::{LineTap, ServiceLog, ServiceTaps, count_services};
 pub use tally::Tally;

@@ -5,6 +5,13 @@
 //! waits on the daemon: the store's `send` never waits, events go with
 //! `try_send`, and a reader that gets ahead of its tallier drops lines
 //! and counts them (`pg_log_dropped`) rather than queueing without bound.
+//!
+//! With [`Options::checkpoints`] set, each node's [`Checkpoint`] is saved
+//! there after every interval's points are handed over (and, with
+//! [`Options::written`], written): the checkpoint of the last line counted
+//! in them, never of a line only read. A reader stopped at any moment
+//! (a daemon's shutdown, or kill -9) and started again re-reads what it had
+//! not yet counted, and nothing it had.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -16,7 +23,8 @@ use model::Event;
 use model::PointSender;
 use tokio::sync::mpsc;
 
-use crate::follow::Follower;
+use crate::checkpoints;
+use crate::follow::{Checkpoint, Follower};
 use crate::record::Record;
 use crate::tally::Tally;
 
@@ -39,8 +47,34 @@ pub struct Options {
     pub nodes: Vec<NodeLog>,
     /// How often each node's points are handed over (the sampler's interval).
     pub interval: Duration,
-    /// Files last written before this are history and are not read.
+    /// Files last written before this are history and are not read
+    /// (unless a checkpoint says where to go on).
     pub since: SystemTime,
+    /// Where each node's checkpoint is kept (`DIR/NODE.json`); `None`:
+    /// every run starts afresh from `since`.
+    pub checkpoints: Option<PathBuf>,
+    /// Called before a checkpoint is saved: returns once the points handed
+    /// over so far are written (bounded), so a checkpoint never runs ahead
+    /// of the store.
+    pub written: Option<Written>,
+}
+
+/// See [`Options::written`]. Called from the reader's own threads, never
+/// from an async task: it may block.
+#[derive(Clone)]
+pub struct Written(pub Arc<dyn Fn() + Send + Sync>);
+
+impl std::fmt::Debug for Written {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Written")
+    }
+}
+
+/// What a node's reader hands its tallier: a line, or where the reader is
+/// after the lines before it.
+enum Msg {
+    Line(String),
+    Mark(Checkpoint),
 }
 
 impl Options {
@@ -54,6 +88,8 @@ impl Options {
                 .collect(),
             interval,
             since: SystemTime::now(),
+            checkpoints: None,
+            written: None,
         }
     }
 }
@@ -76,8 +112,16 @@ pub async fn run(opts: Options, sink: PointSender, events: mpsc::Sender<Event>) 
     for node in opts.nodes {
         let (tx, rx) = sync_channel(QUEUE);
         let dropped = Arc::new(AtomicI64::new(0));
+        let resumed = opts
+            .checkpoints
+            .as_deref()
+            .and_then(|dir| checkpoints::load(dir, &node.node));
+        let follower = match resumed {
+            Some(at) => Follower::resume(&node.dir, ".json", at),
+            None => Follower::new(&node.dir, ".json", opts.since),
+        };
         let reader = Reader {
-            follower: Follower::new(&node.dir, ".json", opts.since),
+            follower,
             tx,
             dropped: dropped.clone(),
             stop: stop.clone(),
@@ -90,6 +134,14 @@ pub async fn run(opts: Options, sink: PointSender, events: mpsc::Sender<Event>) 
             sink: sink.clone(),
             events: events.clone(),
             lost_events: 0,
+            stop: stop.clone(),
+            keep: opts.checkpoints.clone().map(|dir| Keep {
+                dir,
+                written: opts.written.clone(),
+                stop: stop.clone(),
+                counted: None,
+                saved: None,
+            }),
         };
         std::thread::Builder::new()
             .name(format!("pglog-read-{}", node.node))
@@ -105,7 +157,7 @@ pub async fn run(opts: Options, sink: PointSender, events: mpsc::Sender<Event>) 
 
 struct Reader {
     follower: Follower,
-    tx: SyncSender<String>,
+    tx: SyncSender<Msg>,
     dropped: Arc<AtomicI64>,
     stop: Arc<AtomicBool>,
 }
@@ -116,7 +168,7 @@ impl Reader {
             let (tx, dropped) = (&self.tx, &self.dropped);
             let read = self
                 .follower
-                .poll(1 << 20, |line| match tx.try_send(line.to_string()) {
+                .poll(1 << 20, |line| match tx.try_send(Msg::Line(line.to_string())) {
                     Ok(()) => {}
                     Err(TrySendError::Full(_)) => {
                         dropped.fetch_add(1, Ordering::Relaxed);
@@ -125,7 +177,13 @@ impl Reader {
                 });
             match read {
                 Ok(0) | Err(_) => std::thread::sleep(IDLE),
-                Ok(_) => {}
+                Ok(_) => {
+                    // A mark that finds the queue full is left out: the
+                    // next one says as much.
+                    if let Some(at) = self.follower.checkpoint() {
+                        let _ = self.tx.try_send(Msg::Mark(at));
+                    }
+                }
             }
         }
     }
@@ -133,13 +191,55 @@ impl Reader {
 
 struct Tallier {
     tally: Tally,
-    rx: Receiver<String>,
+    rx: Receiver<Msg>,
     dropped: Arc<AtomicI64>,
     interval: Duration,
     sink: PointSender,
     events: mpsc::Sender<Event>,
     /// Events the event log had no room for since the last flush.
     lost_events: i64,
+    stop: Arc<AtomicBool>,
+    keep: Option<Keep>,
+}
+
+/// Saving a node's checkpoint after each interval's points.
+struct Keep {
+    dir: PathBuf,
+    written: Option<Written>,
+    stop: Arc<AtomicBool>,
+    /// Where the reader was after the last line tallied.
+    counted: Option<Checkpoint>,
+    saved: Option<Checkpoint>,
+}
+
+impl Keep {
+    /// Saves the checkpoint of what was just handed over, once it is
+    /// written. While stopping, without waiting for the store (it may be
+    /// closing; the daemon flushes it last thing).
+    fn save(&mut self, node: &str) {
+        if self.counted == self.saved {
+            return;
+        }
+        let Some(at) = self.counted.clone() else { return };
+        if let Some(written) = &self.written
+            && !self.stop.load(Ordering::Relaxed)
+        {
+            (written.0)();
+        }
+        match checkpoints::save(&self.dir, node, &at) {
+            Ok(()) => self.saved = Some(at),
+            Err(e) => warn_once(node, &self.dir, &e),
+        }
+    }
+}
+
+/// A checkpoint that cannot be saved costs a re-read after a restart, not
+/// a line: said once (the daemon's log), not per interval.
+fn warn_once(node: &str, dir: &std::path::Path, e: &std::io::Error) {
+    static SAID: AtomicBool = AtomicBool::new(false);
+    if !SAID.swap(true, Ordering::Relaxed) {
+        tracing::warn!("cannot save {node}'s log checkpoint in {}: {e}", dir.display());
+    }
 }
 
 impl Tallier {
@@ -148,14 +248,29 @@ impl Tallier {
         loop {
             let wait = next.saturating_duration_since(Instant::now());
             match self.rx.recv_timeout(wait) {
-                Ok(line) => self.line(&line),
+                Ok(Msg::Line(line)) => self.line(&line),
+                Ok(Msg::Mark(at)) => {
+                    if let Some(keep) = &mut self.keep {
+                        keep.counted = Some(at);
+                    }
+                }
                 Err(RecvTimeoutError::Timeout) => {}
+                // Stopped: what was tallied since the last flush is not
+                // handed over, and its lines are after the checkpoint.
                 Err(RecvTimeoutError::Disconnected) => return,
+            }
+            // Stopped: nothing more is handed over (the lines tallied
+            // since the last checkpoint are read again next time).
+            if self.stop.load(Ordering::Relaxed) {
+                return;
             }
             if Instant::now() >= next {
                 let dropped = self.dropped.swap(0, Ordering::Relaxed);
                 let lost = std::mem::take(&mut self.lost_events);
                 self.sink.send(self.tally.flush(model::now_ns(), dropped, lost));
+                if let Some(keep) = &mut self.keep {
+                    keep.save(self.tally.node());
+                }
                 next += self.interval;
                 if next < Instant::now() {
                     next = Instant::now() + self.interval;

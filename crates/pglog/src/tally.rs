@@ -76,6 +76,11 @@ impl Tally {
         }
     }
 
+    /// The node whose log this counts.
+    pub fn node(&self) -> &str {
+        &self.node
+    }
+
     /// Counts one record; returns the event it makes, if any (rate
     /// limited: one per kind and key per minute).
     pub fn add(&mut self, r: &Record, now: Instant) -> Option<Event> {
@@ -239,7 +244,7 @@ impl Tally {
 
 /// Marks the keys of `now_counts` seen at `now`, forgets those not seen for
 /// [`KEEP_ZEROS`], and adds a zero for each one seen recently.
-fn keep_zeros<K: Ord + Clone + std::hash::Hash, V: Default>(
+pub(crate) fn keep_zeros<K: Ord + Clone + std::hash::Hash, V: Default>(
     now_counts: &mut BTreeMap<K, V>,
     recent: &mut HashMap<K, Instant>,
     now: Instant,

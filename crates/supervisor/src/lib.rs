@@ -48,7 +48,7 @@ mod unit;
 
 pub use handle::{UnitHandle, spawn_unit};
 pub use job::{Finished, JobError, run_with_timeout};
-pub use log::LogMode;
+pub use log::{LineTap, LogMode};
 pub use order::{Condition, OrderError, start_order};
 pub use policy::{Decision, Ending, RestartMode, RestartPolicy};
 pub use probe::{Probe, ProbeCheck, ProbeSpec};

@@ -6,6 +6,7 @@ use std::io::{BufWriter, Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
@@ -42,6 +43,12 @@ impl Default for LogMode {
     }
 }
 
+/// Sees every line a unit prints (in [`LogMode::Rotated`]), as it goes to
+/// the log: the daemon counts services' lines by level with it. Called on
+/// the pipe reader's path, so it must return at once: hand the line to a
+/// bounded queue and drop (and count) when that is full, never wait.
+pub type LineTap = Arc<dyn Fn(&[u8]) + Send + Sync>;
+
 /// A line is cut into pieces of this size at most, so one endless line
 /// cannot hold the pipe reader's memory hostage.
 const MAX_LINE: usize = 64 << 10;
@@ -51,13 +58,19 @@ const QUEUE: usize = 256;
 /// The unit task's end of the log.
 pub(crate) enum LogSink {
     File(PathBuf),
-    Rotated { path: PathBuf, tx: mpsc::Sender<Msg> },
+    Rotated {
+        path: PathBuf,
+        tx: mpsc::Sender<Msg>,
+        tap: Option<LineTap>,
+    },
 }
 
 impl LogSink {
     /// For `Rotated`, starts the writer thread; it ends when the sink (and
-    /// every pipe reader) is dropped, after writing what is queued.
-    pub(crate) fn open(path: &Path, mode: LogMode) -> LogSink {
+    /// every pipe reader) is dropped, after writing what is queued. `tap`
+    /// sees the child's lines (not the supervisor's notes); `File` mode has
+    /// no pipe to see them on.
+    pub(crate) fn open(path: &Path, mode: LogMode, tap: Option<LineTap>) -> LogSink {
         match mode {
             LogMode::File => LogSink::File(path.to_path_buf()),
             LogMode::Rotated { max_bytes, keep } => {
@@ -76,6 +89,7 @@ impl LogSink {
                 LogSink::Rotated {
                     path: path.to_path_buf(),
                     tx,
+                    tap,
                 }
             }
         }
@@ -99,15 +113,15 @@ impl LogSink {
 
     /// Starts the pipe readers for a child spawned with [`LogSink::stdio`].
     pub(crate) fn attach(&self, child: &mut Child) -> Vec<JoinHandle<()>> {
-        let LogSink::Rotated { tx, .. } = self else {
+        let LogSink::Rotated { tx, tap, .. } = self else {
             return Vec::new();
         };
         let mut readers = Vec::new();
         if let Some(out) = child.stdout.take() {
-            readers.push(tokio::spawn(pump(out, tx.clone())));
+            readers.push(tokio::spawn(pump(out, tx.clone(), tap.clone())));
         }
         if let Some(err) = child.stderr.take() {
-            readers.push(tokio::spawn(pump(err, tx.clone())));
+            readers.push(tokio::spawn(pump(err, tx.clone(), tap.clone())));
         }
         readers
     }
@@ -169,8 +183,9 @@ fn append(path: &Path) -> std::io::Result<File> {
 }
 
 /// Reads one pipe and queues its lines. When the queue is full it waits,
-/// and so the child waits on its full pipe: backpressure, not loss.
-async fn pump(pipe: impl AsyncRead + Unpin, tx: mpsc::Sender<Msg>) {
+/// and so the child waits on its full pipe: backpressure, not loss. The
+/// tap sees each line (or piece of an endless one) before it is queued.
+async fn pump(pipe: impl AsyncRead + Unpin, tx: mpsc::Sender<Msg>, tap: Option<LineTap>) {
     let mut reader = BufReader::with_capacity(MAX_LINE, pipe);
     let mut line = Vec::new();
     loop {
@@ -184,13 +199,19 @@ async fn pump(pipe: impl AsyncRead + Unpin, tx: mpsc::Sender<Msg>) {
         };
         line.extend_from_slice(&buf[..take]);
         reader.consume(take);
-        if (complete || line.len() >= MAX_LINE)
-            && tx.send(Msg::Line(std::mem::take(&mut line))).await.is_err()
-        {
-            return;
+        if complete || line.len() >= MAX_LINE {
+            if let Some(tap) = &tap {
+                tap(&line);
+            }
+            if tx.send(Msg::Line(std::mem::take(&mut line))).await.is_err() {
+                return;
+            }
         }
     }
     if !line.is_empty() {
+        if let Some(tap) = &tap {
+            tap(&line);
+        }
         line.push(b'\n');
         let _ = tx.send(Msg::Line(line)).await;
     }

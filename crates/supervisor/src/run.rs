@@ -57,7 +57,7 @@ impl UnitTask {
         status: watch::Sender<UnitStatus>,
         events: mpsc::Sender<Event>,
     ) -> Self {
-        let log = LogSink::open(&spec.log, spec.log_mode);
+        let log = LogSink::open(&spec.log, spec.log_mode, spec.line_tap.clone());
         let probe_ctx = Arc::new(ProbeContext {
             env: spec.env.clone(),
             cwd: spec.cwd.clone(),

@@ -10,7 +10,7 @@ use model::Exit;
 use nix::sys::signal::Signal;
 use tokio::sync::oneshot;
 
-use crate::log::LogMode;
+use crate::log::{LineTap, LogMode};
 use crate::policy::RestartPolicy;
 use crate::probe::ProbeSpec;
 
@@ -27,6 +27,8 @@ pub struct UnitSpec {
     /// stdout and stderr end up here, as `log_mode` says.
     pub log: PathBuf,
     pub log_mode: LogMode,
+    /// Sees every line the unit prints (rotated logs only; see [`LineTap`]).
+    pub line_tap: Option<LineTap>,
     pub stop_signal: Signal,
     /// How long the stop signal has before SIGKILL.
     pub stop_timeout: Duration,
@@ -52,6 +54,7 @@ impl UnitSpec {
             user: None,
             log: log.into(),
             log_mode: LogMode::default(),
+            line_tap: None,
             stop_signal: Signal::SIGTERM,
             stop_timeout: Duration::from_secs(10),
             policy: RestartPolicy::default(),

@@ -327,10 +327,13 @@
     });
     svg += `<line class="axis" x1="${m.l}" x2="${width - m.r}" y1="${height - m.b}" y2="${height - m.b}"/>`;
     svg += annotations(win, x, m.t, height - m.b) + "</svg>";
+    // Each legend entry also carries the series' largest value drawn
+    // (data-max): what a reader of the page (or a test) checks a spike by.
     const legend = frame.series.map((s) => {
       let last = null;
       for (let j = s.values.length - 1; j >= 0 && last == null; j--) last = s.values[j];
-      return [s.label, colorOf(panel.id, s.label), fmt(panel.unit, last)];
+      const top = s.values.reduce((a, v) => (v == null ? a : Math.max(a, v)), 0);
+      return [s.label, colorOf(panel.id, s.label), fmt(panel.unit, last), top];
     });
     return [svg, points, legend];
   }
@@ -414,8 +417,8 @@
     chart.innerHTML = svg;
     sec.dataset.points = points;
     sec.dataset.series = legend.length;
-    let html = legend.map(([label, color, value]) =>
-      `<li><i style="background:${color}"></i>${esc(label)}${value ? `<b>${esc(value)}</b>` : ""}</li>`).join("");
+    let html = legend.map(([label, color, value, top]) =>
+      `<li${top == null ? "" : ` data-max="${top}"`}><i style="background:${color}"></i>${esc(label)}${value ? `<b>${esc(value)}</b>` : ""}</li>`).join("");
     if (panel.chart !== "health" && !frame.series.length) {
       html = `<li class="empty">${esc(st.message || "no data in this range yet")}</li>`;
     }

@@ -85,7 +85,8 @@ pub struct Panel {
     pub chart: Chart,
     pub queries: &'static [Query],
     /// Drawn only when its series have data in the range: the container
-    /// panels, whose measurement only a `backend = "docker"` lab writes.
+    /// panels, whose measurement only a `backend = "docker"` lab writes,
+    /// and services' log lines, which only a lab with services has.
     pub optional: bool,
 }
 
@@ -273,6 +274,16 @@ pub const PANELS: &[Panel] = &[
             aliased(q("pg_checkpoints", "sync_ms", &["node"]), "sync"),
         ],
         optional: false,
+    },
+    Panel {
+        id: "service_logs",
+        title: "Service log lines by level",
+        help: "Lines each app service printed per sampling interval, by level: from JSON lines' \
+               level field, or the service's log_level regex; unknown when neither tells.",
+        unit: Unit::Count,
+        chart: Chart::Lines,
+        queries: &[q("service_log_lines", "count", &["service", "level"])],
+        optional: true,
     },
     Panel {
         id: "backends_by_state",

@@ -84,6 +84,7 @@ impl Checker<'_> {
             raw.stop_timeout.as_ref(),
             Duration::from_secs(10),
         );
+        let log_level = self.log_level(&path, raw.log_level.as_ref());
         if !(env_ok && deps_ok) {
             return None;
         }
@@ -100,6 +101,7 @@ impl Checker<'_> {
             max_restarts: max_restarts? as u32,
             stop_signal: stop_signal?,
             stop_timeout: stop_timeout?,
+            log_level: log_level?,
         })
     }
 

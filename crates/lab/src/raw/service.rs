@@ -21,6 +21,7 @@ pub(crate) struct RawService {
     pub(crate) max_restarts: Option<Spanned<Int>>,
     pub(crate) stop_signal: Option<Spanned<String>>,
     pub(crate) stop_timeout: Option<Spanned<String>>,
+    pub(crate) log_level: Option<Spanned<String>>,
 }
 
 pub(crate) const SERVICE_KEYS: &[&str] = &[
@@ -34,6 +35,7 @@ pub(crate) const SERVICE_KEYS: &[&str] = &[
     "max_restarts",
     "stop_signal",
     "stop_timeout",
+    "log_level",
 ];
 
 /// `ready = { tcp = 8080 }`, `{ http = "…" }` or `{ exec = [...] }`, with

@@ -3,4 +3,5 @@
 mod files;
 mod pgbadger;
 mod server;
+mod services;
 mod util;

@@ -10,7 +10,7 @@ use testkit::{TestLab, poll};
 
 use crate::BIN;
 
-const CHROMIUM: &str = "/usr/bin/chromium";
+pub(crate) const CHROMIUM: &str = "/usr/bin/chromium";
 
 /// The seed lab's nodes and replication with background traffic and
 /// sampling five times a second.
@@ -179,14 +179,14 @@ fn poll_quietly<T>(limit: Duration, mut check: impl FnMut() -> Option<T>) -> Opt
 }
 
 /// The page's `<section>` of panel `id`, up to the next panel.
-fn section<'a>(dom: &'a str, id: &str) -> &'a str {
+pub(crate) fn section<'a>(dom: &'a str, id: &str) -> &'a str {
     let start = dom.find(&format!("data-panel=\"{id}\"")).unwrap_or(dom.len());
     let rest = &dom[start..];
     &rest[..rest[1..].find("<section").map_or(rest.len(), |i| i + 1)]
 }
 
 /// `data-points` of `<section ... data-panel="ID" data-points="N">`.
-fn data_points(dom: &str, id: &str) -> Option<u64> {
+pub(crate) fn data_points(dom: &str, id: &str) -> Option<u64> {
     let start = dom.find(&format!("data-panel=\"{id}\""))?;
     let tag = &dom[start..start + dom[start..].find('>')?];
     let value = tag.split("data-points=\"").nth(1)?;
@@ -194,6 +194,6 @@ fn data_points(dom: &str, id: &str) -> Option<u64> {
 }
 
 /// `GET url`'s body; `None` unless 200.
-fn http_get(url: &str) -> Option<String> {
+pub(crate) fn http_get(url: &str) -> Option<String> {
     testkit::http_get(url).and_then(|(code, body)| (code == 200).then_some(body))
 }

@@ -16,7 +16,7 @@ use crate::{BIN, text};
 const PROMTOOL: &str = "/usr/bin/promtool";
 
 /// influxd on free loopback ports with its data in `dir`, answering /ping.
-fn influxd(dir: &Path) -> Server {
+pub(crate) fn influxd(dir: &Path) -> Server {
     let (http, rpc) = (free_port(), free_port());
     let root = dir.display();
     let config = format!(

@@ -204,3 +204,43 @@ async fn a_units_last_lines_are_in_its_log_when_its_exit_is_reported() {
         );
     }
 }
+
+/// The line tap sees every line of both streams, as the log has them, and
+/// none of the supervisor's own notes.
+#[tokio::test]
+async fn the_line_tap_sees_every_line_the_unit_prints() {
+    let mut h = Harness::new();
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let mut spec = sh("tapped", &chatty(), h.dir());
+    let sink = seen.clone();
+    spec.line_tap = Some(std::sync::Arc::new(move |line: &[u8]| {
+        sink.lock()
+            .unwrap()
+            .push(String::from_utf8_lossy(line).into_owned());
+    }));
+    let unit = h.spawn(spec);
+    unit.start().await;
+    let log = unit.log_path().to_path_buf();
+    let lines = poll("every line in the log", Duration::from_secs(30), || {
+        all_lines(&log)
+    })
+    .await;
+    let tapped: Vec<String> = seen
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|l| l.trim_end().to_string())
+        .collect();
+    let every: Vec<usize> = (0..LINES).collect();
+    let tapped_lines: Vec<String> = tapped
+        .iter()
+        .filter(|l| !l.starts_with("prodhome: "))
+        .cloned()
+        .collect();
+    assert_eq!(tapped_lines.len(), tapped.len(), "no supervisor note is tapped");
+    assert_eq!(numbers(&tapped, "out"), every, "stdout, each once");
+    assert_eq!(numbers(&tapped, "err"), every, "stderr, each once");
+    let from_log: Vec<&String> = lines.iter().filter(|l| !l.starts_with("prodhome: ")).collect();
+    assert_eq!(tapped.len(), from_log.len(), "the tap saw what the log has");
+    unit.stop().await;
+}

@@ -244,9 +244,10 @@ async fn a_failing_replication_link_shows_its_error_in_the_status_bar_and_events
     );
 }
 
-/// A native lab writes no `container` points: the optional container panels
-/// are hidden, every other panel stays on the page; the first test shows
-/// them drawn when the points are there.
+/// A native lab writes no `container` points, a lab without services no
+/// `service_log_lines`: the optional panels are hidden, every other panel
+/// stays on the page; the first test shows them drawn when the points are
+/// there.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_container_panels_hide_when_the_store_has_no_container_stats() {
     let dir = tempfile::tempdir().unwrap();
@@ -258,7 +259,14 @@ async fn the_container_panels_hide_when_the_store_has_no_container_stats() {
         kind: EventKind::Ready,
     }];
     let mut points = panel_points(now - 60 * S, 60);
-    points.retain(|p| p.measurement != "container");
+    // Nor does a lab without services write `service_log_lines`.
+    let optional: Vec<&str> = web::PANELS
+        .iter()
+        .filter(|p| p.optional)
+        .flat_map(|p| p.queries.iter().map(|q| q.measurement))
+        .collect();
+    assert!(optional.contains(&"container") && optional.contains(&"service_log_lines"));
+    points.retain(|p| !optional.contains(&p.measurement.as_str()));
     let mut writer = EmbeddedWriter::open(&EmbeddedOptions {
         path: db.clone(),
         retention: Duration::from_secs(3600),

@@ -118,6 +118,8 @@ const TABLE: &[Row] = &[
     ("pg_replication_workers", "starts", "prodhome_pg_replication_worker_starts_total", Increments, 1.0, "Logical replication worker starts logged."),
     ("pg_log_dropped", "count", "prodhome_pg_log_dropped_total", Increments, 1.0, "Log lines the reader dropped because it was behind."),
     ("pg_log_dropped", "events", "prodhome_pg_log_dropped_events_total", Increments, 1.0, "Log events dropped because the event log's queue was full."),
+    ("service_log_lines", "count", "prodhome_service_log_lines_total", Increments, 1.0, "Lines the service printed, by level (unknown: none recognised)."),
+    ("service_log_dropped", "count", "prodhome_service_log_dropped_total", Increments, 1.0, "Service output lines left uncounted because the counter was behind."),
 ];
 
 /// The `database` measurement's fields are per-second rates of
