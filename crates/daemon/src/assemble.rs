@@ -2,7 +2,8 @@
 //! as pure functions (no process, socket or connection is touched here):
 //! `pg::NodeSpec`s for the nodes and the `supervisor::UnitSpec`s that run
 //! them and the app services (their `${...}` env references resolved),
-//! the proxy links' names and options, the replications the running lab
+//! the proxy links' names and options (a docker lab's replication links
+//! for its link proxy container), the replications the running lab
 //! tracks, and the options of the store, the sampler, hum and the alerts.
 //! Only the ports (`ports.rs`, kept across runs in `ports.json`) are chosen
 //! elsewhere, because choosing them reads the machine.
@@ -17,6 +18,7 @@ use lab::{DependsOn, Plan, ProbeCheckPlan, ProbePlan, RestartPlan, ServicePlan};
 use model::Secret;
 use nix::sys::signal::Signal;
 use pg::{Account, Binaries, Credentials, NodeSpec};
+use proxy::control::RemoteLinkSpec;
 use supervisor::{Condition, LogMode, Probe, ProbeCheck, ProbeSpec, RestartMode, RestartPolicy, UnitSpec};
 
 use crate::layout::StateDir;
@@ -351,16 +353,13 @@ pub(crate) fn link_names(plan: &Plan) -> Vec<String> {
 /// Each link's options: listening on its kept port, forwarding to its
 /// node's (a replication link to its publisher's).
 pub(crate) fn link_options(plan: &Plan, ports: &BTreeMap<String, u16>) -> Result<Vec<proxy::LinkOptions>> {
-    let port = |name: &str| {
-        ports
-            .get(name)
-            .copied()
-            .ok_or_else(|| anyhow!("no port for {name} yet: run `prodhome up` first"))
-    };
+    let port = |name: &str| kept_port(ports, name);
     let mut out = Vec::new();
     for name in link_names(plan) {
         let upstream_node = match name.split_once("->") {
             Some(("clients", node)) => node,
+            // A docker lab's replication links run in its link proxy.
+            Some(_) if plan.backend == lab::Backend::Docker => continue,
             Some((publisher, _)) => publisher,
             None => continue,
         };
@@ -369,6 +368,40 @@ pub(crate) fn link_options(plan: &Plan, ports: &BTreeMap<String, u16>) -> Result
         opts.listen = SocketAddr::from((Ipv4Addr::LOCALHOST, port(&name)?));
         opts.seed = plan.seed;
         out.push(opts);
+    }
+    Ok(out)
+}
+
+/// The port `ports.json` keeps for `name` (a node or a link).
+fn kept_port(ports: &BTreeMap<String, u16>, name: &str) -> Result<u16> {
+    ports
+        .get(name)
+        .copied()
+        .ok_or_else(|| anyhow!("no port for {name} yet: run `prodhome up` first"))
+}
+
+/// A docker lab's replication links, for its link proxy container: each
+/// listens there on its kept port and forwards to its publisher's
+/// container by name, at the port the node listens on. None natively.
+pub(crate) fn remote_links(plan: &Plan, ports: &BTreeMap<String, u16>) -> Result<Vec<RemoteLinkSpec>> {
+    if plan.backend != lab::Backend::Docker {
+        return Ok(Vec::new());
+    }
+    let port = |name: &str| kept_port(ports, name);
+    let mut out: Vec<RemoteLinkSpec> = Vec::new();
+    for r in &plan.replications {
+        for s in &r.subscribers {
+            let name = replication_link(&r.publisher, s);
+            if out.iter().any(|l| l.name == name) {
+                continue;
+            }
+            out.push(RemoteLinkSpec {
+                port: port(&name)?,
+                upstream_host: engine::lab::container_name(&plan.name, &r.publisher),
+                upstream_port: port(&r.publisher)?,
+                name,
+            });
+        }
     }
     Ok(out)
 }

@@ -1,6 +1,7 @@
 //! Applying faults now, undoing them later: node faults through the node
 //! backend (`backend::Node`; a service's through its supervisor
-//! handle), link faults through the proxy links. Every
+//! handle), link faults through the proxy links (in this process, or in a
+//! Docker lab's link proxy container: `links::LinkHandle`). Every
 //! start and end is an Event. Whatever ends the daemon (heal, down, Ctrl-C)
 //! heals everything first, so no server stays paused and no link stays cut;
 //! a daemon killed -9 takes its links with it, and the next `up` resumes any
@@ -18,7 +19,7 @@ use supervisor::UnitHandle;
 use tokio::sync::{Mutex, mpsc};
 
 use crate::backend::{Node, NodeSignal, NotRunning};
-use crate::links::{Links, clients_link, replication_link};
+use crate::links::{LinkHandle, Links, clients_link, replication_link};
 
 /// What a node fault acts on: a node, or (as `kill`, `pause`, `stop` and
 /// `restart` allow) an app service.
@@ -85,7 +86,7 @@ enum Undo {
         unit: Subject,
     },
     ClearLink {
-        link: proxy::Link,
+        link: LinkHandle,
         kind: proxy::FaultKind,
     },
 }
@@ -166,7 +167,7 @@ impl Faults {
         for active in all {
             self.undo(active).await;
         }
-        self.links.heal_all();
+        self.links.heal_all().await;
     }
 
     pub(crate) async fn list(&self) -> Vec<ActiveFault> {
@@ -191,7 +192,10 @@ impl Faults {
                 let _ = unit.signal(NodeSignal::Resume);
             }
             Undo::Start { unit } => unit.start().await,
-            Undo::ClearLink { link, kind } => link.clear(kind),
+            // A link proxy that does not answer carries no fault any more.
+            Undo::ClearLink { link, kind } => {
+                let _ = link.clear(kind).await;
+            }
         }
         self.emit(&active.fault, "off").await;
     }
@@ -256,7 +260,7 @@ impl Faults {
             FaultKind::Reset => (proxy::Fault::Reset, proxy::FaultKind::Reset),
             _ => (proxy::Fault::Partition, proxy::FaultKind::Partition),
         };
-        link.apply(proxy_fault);
+        link.apply(proxy_fault).await?;
         Ok((!fault.kind.instant()).then_some(Undo::ClearLink { link, kind }))
     }
 

@@ -35,6 +35,35 @@ pub struct RemoteLinkSpec {
     pub upstream_port: u16,
 }
 
+impl RemoteLinkSpec {
+    /// The link as one command-line argument, `NAME@PORT=HOST:PORT`
+    /// (`publisher->sub1@15433=prodhome-lab-publisher:15432`), which
+    /// [`RemoteLinkSpec::parse_arg`] reads back.
+    pub fn to_arg(&self) -> String {
+        format!(
+            "{}@{}={}:{}",
+            self.name, self.port, self.upstream_host, self.upstream_port
+        )
+    }
+
+    /// Reads [`RemoteLinkSpec::to_arg`]'s form; the error says what it expected.
+    pub fn parse_arg(arg: &str) -> Result<RemoteLinkSpec, String> {
+        let bad = || format!("`{arg}`: expected NAME@PORT=HOST:PORT");
+        let (name, rest) = arg.split_once('@').ok_or_else(bad)?;
+        let (port, upstream) = rest.split_once('=').ok_or_else(bad)?;
+        let (host, upstream_port) = upstream.rsplit_once(':').ok_or_else(bad)?;
+        if name.is_empty() || host.is_empty() {
+            return Err(bad());
+        }
+        Ok(RemoteLinkSpec {
+            name: name.into(),
+            port: port.parse().map_err(|_| bad())?,
+            upstream_host: host.into(),
+            upstream_port: upstream_port.parse().map_err(|_| bad())?,
+        })
+    }
+}
+
 /// What [`serve_links`] runs.
 #[derive(Debug, Clone)]
 pub struct LinkServerOptions {
@@ -187,4 +216,25 @@ fn answer(links: &BTreeMap<String, Link>, op: Op) -> Response {
         }),
     };
     result.unwrap_or_else(|e| e)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_link_spec_reads_back_from_its_argument_and_bad_ones_say_the_form() {
+        let spec = RemoteLinkSpec {
+            name: "publisher->sub1".into(),
+            port: 15433,
+            upstream_host: "prodhome-lab-publisher".into(),
+            upstream_port: 15432,
+        };
+        assert_eq!(spec.to_arg(), "publisher->sub1@15433=prodhome-lab-publisher:15432");
+        assert_eq!(RemoteLinkSpec::parse_arg(&spec.to_arg()), Ok(spec));
+        for bad in ["p->s", "p->s@x=h:1", "p->s@1=h", "@1=h:2", "p->s@1=:2", "p->s@1=h:x"] {
+            let err = RemoteLinkSpec::parse_arg(bad).unwrap_err();
+            assert!(err.contains("expected NAME@PORT=HOST:PORT"), "{bad}: {err}");
+        }
+    }
 }
