@@ -158,7 +158,10 @@ async fn prepare(opts: &UpOptions, events: &mpsc::Sender<Event>, say: Say) -> Re
     if let Some(docker) = docker.filter(|_| !remote.is_empty()) {
         let (proxy, remote) =
             backend::docker::start_link_proxy(&docker, state, &account, plan.seed, remote).await?;
-        say.say(format!("docker backend: replication links through {}", proxy.container));
+        say.say(format!(
+            "docker backend: replication links through {}",
+            proxy.container
+        ));
         links.add_remote(proxy, remote);
     }
     Ok(Prepared {

@@ -32,7 +32,11 @@ async fn a_client_applies_lists_clears_and_heals_faults_on_a_served_link() {
     client.apply("pub->sub", latency).await.unwrap();
     client.apply("pub->sub", Fault::Stall).await.unwrap();
     assert_eq!(client.faults("pub->sub").await.unwrap(), [latency, Fault::Stall]);
-    assert_eq!(link.faults(), [latency, Fault::Stall], "the served link itself carries them");
+    assert_eq!(
+        link.faults(),
+        [latency, Fault::Stall],
+        "the served link itself carries them"
+    );
     client.clear("pub->sub", FaultKind::Stall).await.unwrap();
     let mut s = connect(&link).await;
     assert!(round_trip(&mut s).await >= 120 * MS, "latency acts both ways");
@@ -45,7 +49,10 @@ async fn a_client_applies_lists_clears_and_heals_faults_on_a_served_link() {
     within("a round trip after heal", round_trip(&mut s)).await;
     let stats = client.stats("pub->sub").await.unwrap();
     assert_eq!(stats, link.stats());
-    assert!(stats.connections_total >= 2 && stats.faults_applied == 3, "{stats:?}");
+    assert!(
+        stats.connections_total >= 2 && stats.faults_applied == 3,
+        "{stats:?}"
+    );
 }
 
 #[tokio::test]
@@ -61,7 +68,11 @@ async fn a_wrong_token_or_an_unknown_link_is_refused_and_changes_nothing() {
     );
     assert!(link.faults().is_empty());
     let err = client.apply("pub->nobody", Fault::Stall).await.unwrap_err();
-    assert!(err.to_string().contains("no link pub->nobody; links are pub->sub"), "{err}");
+    assert!(
+        err.to_string()
+            .contains("no link pub->nobody; links are pub->sub"),
+        "{err}"
+    );
     assert!(link.faults().is_empty());
 }
 

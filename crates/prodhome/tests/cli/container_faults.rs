@@ -36,7 +36,10 @@ fn link<'a>(status: &'a Value, subscriber: &str) -> Option<&'a Value> {
 
 /// Inserts entry `id` on the publisher (acknowledged when this returns).
 fn write(lab: &TestLab, id: u64) {
-    lab.sql("origin", &format!("INSERT INTO entries VALUES ({id}, 'entry {id}')"));
+    lab.sql(
+        "origin",
+        &format!("INSERT INTO entries VALUES ({id}, 'entry {id}')"),
+    );
 }
 
 fn has(lab: &TestLab, node: &str, id: u64) -> bool {
@@ -44,7 +47,9 @@ fn has(lab: &TestLab, node: &str, id: u64) -> bool {
 }
 
 fn wait_for_row(lab: &TestLab, node: &str, id: u64) {
-    poll(&format!("entry {id} on {node}"), LIMIT, || has(lab, node, id).then_some(()));
+    poll(&format!("entry {id} on {node}"), LIMIT, || {
+        has(lab, node, id).then_some(())
+    });
 }
 
 #[test]
@@ -53,9 +58,7 @@ fn link_faults_act_through_the_link_proxy_and_nothing_acknowledged_is_lost() {
         return;
     }
     let name = format!("linkf_{}", std::process::id());
-    let lab = TestLab::new(BIN)
-        .lab(&lab_file(&name))
-        .file("ledger.sql", SCHEMA);
+    let lab = TestLab::new(BIN).lab(&lab_file(&name)).file("ledger.sql", SCHEMA);
     lab.up();
     let proxy = format!("prodhome-{name}-link-proxy");
     assert!(containers_of(&name).contains(&proxy), "no {proxy}");
@@ -63,28 +66,75 @@ fn link_faults_act_through_the_link_proxy_and_nothing_acknowledged_is_lost() {
         let conninfo = lab.sql(node, "SELECT subconninfo FROM pg_subscription");
         assert!(conninfo.contains(&format!("host={proxy}")), "{node}: {conninfo}");
     }
+    the_proxy_keeps_its_token_private(&lab, &proxy);
     let mut id = 0;
     latency_delays_one_subscriber(&lab, &mut id);
     partition_cuts_until_healed(&lab, &mut id);
     kill_and_pause_come_back(&lab, &mut id);
 
     for node in ["origin", "replica_a", "replica_b"] {
-        assert_eq!(lab.sql(node, "SELECT count(*) FROM entries"), id.to_string(), "{node}");
+        assert_eq!(
+            lab.sql(node, "SELECT count(*) FROM entries"),
+            id.to_string(),
+            "{node}"
+        );
     }
     verify_ok(&lab);
     let out = lab.run(&["verify", "--ledger"]);
     assert!(out.status.success(), "{}", text(&out));
     assert_success(&lab.run(&["down"]), "down");
-    assert!(containers_of(&name).is_empty(), "down left {:?}", containers_of(&name));
+    assert!(
+        containers_of(&name).is_empty(),
+        "down left {:?}",
+        containers_of(&name)
+    );
+}
+
+/// The control token is a 0600 file, absent from what `docker inspect`
+/// shows (command line, environment); the proxy runs as no root, and
+/// publishes its control endpoint on 127.0.0.1 only.
+fn the_proxy_keeps_its_token_private(lab: &TestLab, proxy: &str) {
+    use std::os::unix::fs::PermissionsExt;
+    let file = lab.state().join("link-proxy.token");
+    let token = std::fs::read_to_string(&file).unwrap();
+    assert_eq!(
+        std::fs::metadata(&file).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    let out = std::process::Command::new("docker")
+        .args(["inspect", proxy])
+        .output()
+        .expect("the docker CLI");
+    assert!(out.status.success(), "{}", text(&out));
+    let inspect: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let shown = inspect.to_string();
+    assert!(!shown.contains(token.trim()), "the token shows in docker inspect");
+    let user = inspect[0]["Config"]["User"].as_str().unwrap();
+    assert!(!user.is_empty() && !user.starts_with("0:"), "runs as {user:?}");
+    let ports = inspect[0]["NetworkSettings"]["Ports"].as_object().unwrap();
+    let bindings: Vec<&Value> = ports.values().filter_map(Value::as_array).flatten().collect();
+    assert!(!bindings.is_empty(), "{ports:?}");
+    assert!(bindings.iter().all(|b| b["HostIp"] == "127.0.0.1"), "{ports:?}");
 }
 
 /// 800 ms on origin->replica_a: a row takes at least that long to reach
 /// replica_a (a lower bound), the status names the fault and shows lag.
 fn latency_delays_one_subscriber(lab: &TestLab, id: &mut u64) {
-    let out = lab.run(&["chaos", "latency", "origin:replica_a", "--delay", "800ms", "--jitter", "0ms"]);
+    let out = lab.run(&[
+        "chaos",
+        "latency",
+        "origin:replica_a",
+        "--delay",
+        "800ms",
+        "--jitter",
+        "0ms",
+    ]);
     assert_success(&out, "chaos latency");
     let status = lab.status();
-    let fault = link(&status, "replica_a").unwrap()["fault"].as_str().unwrap_or("").to_owned();
+    let fault = link(&status, "replica_a").unwrap()["fault"]
+        .as_str()
+        .unwrap_or("")
+        .to_owned();
     assert!(fault.contains("latency 800ms"), "{status}");
     poll("lag on the slow link", LIMIT, || {
         *id += 1;
@@ -96,7 +146,10 @@ fn latency_delays_one_subscriber(lab: &TestLab, id: &mut u64) {
     let written = Instant::now();
     wait_for_row(lab, "replica_a", *id);
     let took = written.elapsed();
-    assert!(took >= Duration::from_millis(800), "entry {id} reached replica_a in {took:?}");
+    assert!(
+        took >= Duration::from_millis(800),
+        "entry {id} reached replica_a in {took:?}"
+    );
     assert_success(&lab.run(&["chaos", "heal"]), "heal");
 }
 
@@ -120,7 +173,10 @@ fn partition_cuts_until_healed(lab: &TestLab, id: &mut u64) {
 /// when its fault ends; both catch up with what was written meanwhile.
 fn kill_and_pause_come_back(lab: &TestLab, id: &mut u64) {
     assert_success(&lab.run(&["chaos", "kill", "replica_a"]), "chaos kill");
-    assert_success(&lab.run(&["chaos", "pause", "replica_b", "--for", "3s"]), "chaos pause");
+    assert_success(
+        &lab.run(&["chaos", "pause", "replica_b", "--for", "3s"]),
+        "chaos pause",
+    );
     for _ in 0..5 {
         *id += 1;
         write(lab, *id);

@@ -90,9 +90,12 @@ impl std::error::Error for ServeError {}
 /// Starts every link, keeps their upstreams resolved and answers the
 /// control endpoint; returns only when a listener cannot be bound.
 pub async fn serve_links(opts: LinkServerOptions) -> Result<(), ServeError> {
-    let control = TcpListener::bind(opts.control)
-        .await
-        .map_err(|e| ServeError(format!("link proxy: cannot listen on {} for control: {e}", opts.control)))?;
+    let control = TcpListener::bind(opts.control).await.map_err(|e| {
+        ServeError(format!(
+            "link proxy: cannot listen on {} for control: {e}",
+            opts.control
+        ))
+    })?;
     let mut links = BTreeMap::new();
     for spec in &opts.links {
         let mut link_opts = LinkOptions::new(spec.name.clone(), UNRESOLVED);
@@ -179,7 +182,7 @@ fn answer(links: &BTreeMap<String, Link>, op: Op) -> Response {
     let one = |name: &str| {
         links.get(name).ok_or_else(|| {
             let known: Vec<&str> = links.keys().map(String::as_str).collect();
-            Response::error(format!("no link {name}; links are {}", known.join(", ")))
+            format!("no link {name}; links are {}", known.join(", "))
         })
     };
     let result = match op {
@@ -192,7 +195,7 @@ fn answer(links: &BTreeMap<String, Link>, op: Op) -> Response {
                 l.clear(kind);
                 Response::ok()
             }),
-            None => Err(Response::error(format!("no fault kind {kind}"))),
+            None => Err(format!("no fault kind {kind}")),
         },
         Op::Heal { link: Some(link) } => one(&link).map(|l| {
             l.heal();
@@ -215,7 +218,7 @@ fn answer(links: &BTreeMap<String, Link>, op: Op) -> Response {
             ..Response::ok()
         }),
     };
-    result.unwrap_or_else(|e| e)
+    result.unwrap_or_else(Response::error)
 }
 
 #[cfg(test)]
@@ -230,9 +233,19 @@ mod tests {
             upstream_host: "prodhome-lab-publisher".into(),
             upstream_port: 15432,
         };
-        assert_eq!(spec.to_arg(), "publisher->sub1@15433=prodhome-lab-publisher:15432");
+        assert_eq!(
+            spec.to_arg(),
+            "publisher->sub1@15433=prodhome-lab-publisher:15432"
+        );
         assert_eq!(RemoteLinkSpec::parse_arg(&spec.to_arg()), Ok(spec));
-        for bad in ["p->s", "p->s@x=h:1", "p->s@1=h", "@1=h:2", "p->s@1=:2", "p->s@1=h:x"] {
+        for bad in [
+            "p->s",
+            "p->s@x=h:1",
+            "p->s@1=h",
+            "@1=h:2",
+            "p->s@1=:2",
+            "p->s@1=h:x",
+        ] {
             let err = RemoteLinkSpec::parse_arg(bad).unwrap_err();
             assert!(err.contains("expected NAME@PORT=HOST:PORT"), "{bad}: {err}");
         }

@@ -20,12 +20,24 @@ pub(crate) struct Request {
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "snake_case")]
 pub(crate) enum Op {
-    Apply { link: String, fault: WireFault },
-    Clear { link: String, kind: String },
+    Apply {
+        link: String,
+        fault: WireFault,
+    },
+    Clear {
+        link: String,
+        kind: String,
+    },
     /// One link, or every link when `None`.
-    Heal { link: Option<String> },
-    Faults { link: String },
-    Stats { link: String },
+    Heal {
+        link: Option<String>,
+    },
+    Faults {
+        link: String,
+    },
+    Stats {
+        link: String,
+    },
     /// The names of the links served.
     Links,
 }
