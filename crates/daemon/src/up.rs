@@ -199,6 +199,10 @@ async fn spawn_nodes(
     }
     let prepared = backend::docker::prepare(&plan.name, plan.postgres_version).await?;
     say.say(format!("docker backend: image {}", prepared.image));
+    // What this kernel lacks is said, not faked (delay stays in the proxy).
+    for missing in prepared.engine.capabilities().unsupported() {
+        say.say(format!("docker backend: {missing}"));
+    }
     let mut nodes = Vec::new();
     for spec in specs {
         nodes.push(backend::docker::create(&prepared, spec, events.clone()).await?);

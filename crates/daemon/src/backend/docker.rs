@@ -42,6 +42,7 @@ pub(crate) struct Prepared {
 pub(crate) struct DockerNode {
     pub(crate) spec: NodeSpec,
     pub(crate) container: String,
+    lab: String,
     /// Shared: the engine client is large, and a `Node` is cloned freely.
     engine: Arc<Engine>,
     status: Arc<watch::Sender<UnitStatus>>,
@@ -88,6 +89,7 @@ pub(crate) async fn create(
     let node = DockerNode {
         spec: spec.clone(),
         container,
+        lab: prepared.lab.clone(),
         engine: Arc::new(prepared.engine.clone()),
         status: Arc::new(status),
         wanted: Arc::new(AtomicBool::new(false)),
@@ -167,6 +169,23 @@ impl DockerNode {
             };
         });
         Ok(())
+    }
+
+    /// Disconnects the container from the lab network (the engine's
+    /// partition): peers and the host's published port lose it; it runs on.
+    pub(crate) async fn isolate(&self) -> Result<(), String> {
+        self.engine
+            .partition(&self.lab, &self.spec.name)
+            .await
+            .map_err(|e| e.to_string())
+    }
+
+    /// Connects it again, under its node name.
+    pub(crate) async fn rejoin(&self) -> Result<(), String> {
+        self.engine
+            .reconnect(&self.lab, &self.spec.name)
+            .await
+            .map_err(|e| e.to_string())
     }
 
     pub(crate) async fn wait_for(&self, condition: Condition, timeout: Duration) -> Result<(), UnitStatus> {

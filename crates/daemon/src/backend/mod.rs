@@ -128,6 +128,30 @@ impl Node {
         }
     }
 
+    /// Cuts the node off the network its peers reach it on, until
+    /// [`Node::rejoin`]: a container leaves the lab network (its published
+    /// port goes with it). A native node shares the host's loopback with
+    /// everything: there is no such cut, and the error says what to cut
+    /// instead.
+    pub(crate) async fn isolate(&self) -> Result<(), String> {
+        match self {
+            Node::Native(n) => Err(format!(
+                "{} runs natively, on the host's loopback: partition its links instead \
+                 (clients:{0} or PUBLISHER:{0})",
+                n.spec.name
+            )),
+            Node::Docker(n) => n.isolate().await,
+        }
+    }
+
+    /// Undoes [`Node::isolate`].
+    pub(crate) async fn rejoin(&self) -> Result<(), String> {
+        match self {
+            Node::Native(_) => Ok(()),
+            Node::Docker(n) => n.rejoin().await,
+        }
+    }
+
     pub(crate) async fn wait_ready(&self, timeout: Duration) -> Result<(), UnitStatus> {
         match self {
             Node::Native(n) => n.unit.wait_ready(timeout).await.map(|_| ()),

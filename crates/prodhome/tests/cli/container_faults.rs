@@ -3,7 +3,8 @@
 //! replication link through the lab's link proxy container; latency on one
 //! link delays that subscriber only, a partition cuts it until healed, a
 //! killed and a paused node come back, hum and the test's own writes run
-//! throughout, `verify --ledger` finds nothing acknowledged lost, and
+//! throughout, a node cut off the lab network (the engine's partition)
+//! rejoins and catches up, `verify --ledger` finds nothing acknowledged lost, and
 //! `down` leaves no container or network of the lab.
 
 use std::time::{Duration, Instant};
@@ -71,6 +72,7 @@ fn link_faults_act_through_the_link_proxy_and_nothing_acknowledged_is_lost() {
     latency_delays_one_subscriber(&lab, &mut id);
     partition_cuts_until_healed(&lab, &mut id);
     kill_and_pause_come_back(&lab, &mut id);
+    a_node_cut_off_the_network_rejoins(&lab, &name, &mut id);
 
     for node in ["origin", "replica_a", "replica_b"] {
         assert_eq!(
@@ -192,4 +194,59 @@ fn kill_and_pause_come_back(lab: &TestLab, id: &mut u64) {
     for node in ["replica_a", "replica_b"] {
         wait_for_row(lab, node, *id);
     }
+}
+
+/// The networks `container` is on, as the engine says.
+fn networks_of(container: &str) -> Vec<String> {
+    let out = std::process::Command::new("docker")
+        .args(["inspect", "-f", "{{json .NetworkSettings.Networks}}", container])
+        .output()
+        .expect("the docker CLI");
+    assert!(out.status.success(), "{}", text(&out));
+    let networks: Value = serde_json::from_slice(&out.stdout).unwrap();
+    networks
+        .as_object()
+        .map(|m| m.keys().cloned().collect())
+        .unwrap_or_default()
+}
+
+/// A partition of the node itself (the API's node target) takes its
+/// container off the lab network through the engine: the other subscriber
+/// goes on, this one gets nothing (from the host it may not answer at all:
+/// its published port goes with the network); the heal puts it back under
+/// its name, and it catches up.
+fn a_node_cut_off_the_network_rejoins(lab: &TestLab, name: &str, id: &mut u64) {
+    let container = format!("prodhome-{name}-replica_b");
+    let network = format!("prodhome-{name}");
+    let api = lab.status()["api"].as_str().unwrap().to_owned();
+    let token = std::fs::read_to_string(lab.state().join("api.token")).unwrap();
+    let client = api::Client::new(&api).with_token(model::Secret::new(token.trim()));
+    let fault = chaos::Fault::new(
+        chaos::FaultKind::Partition,
+        chaos::Target::Node {
+            node: "replica_b".into(),
+        },
+    );
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(client.chaos(&fault)).expect("the node partition");
+    assert!(!networks_of(&container).contains(&network), "still on {network}");
+    *id += 1;
+    write(lab, *id);
+    wait_for_row(lab, "replica_a", *id);
+    let sql = format!("SELECT count(*) FROM entries WHERE id = {id}");
+    let out = lab.run(&["psql", "replica_b", "-Atc", &sql]);
+    let seen = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    assert!(
+        !out.status.success() || seen == "0",
+        "entry {id} reached a cut-off node"
+    );
+    assert_success(&lab.run(&["chaos", "heal"]), "heal");
+    assert!(
+        networks_of(&container).contains(&network),
+        "not back on {network}"
+    );
+    wait_for_row(lab, "replica_b", *id);
 }
