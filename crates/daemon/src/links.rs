@@ -46,6 +46,8 @@ pub(crate) struct RemoteLink {
 pub(crate) struct LinkProxy {
     pub(crate) engine: Arc<engine::Engine>,
     pub(crate) container: String,
+    /// Its control token, new on every start: gone with the container.
+    pub(crate) token_file: std::path::PathBuf,
 }
 
 /// The client path to `node`.
@@ -148,10 +150,12 @@ impl Links {
         }
     }
 
-    /// Removes the link proxy container (the local links end with the daemon).
+    /// Removes the link proxy container and its token (the local links end
+    /// with the daemon).
     pub(crate) async fn shutdown(&self) {
         if let Some(proxy) = &self.proxy {
             let _ = proxy.engine.remove(&proxy.container).await;
+            let _ = std::fs::remove_file(&proxy.token_file);
         }
     }
 }

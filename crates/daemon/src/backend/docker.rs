@@ -384,7 +384,7 @@ pub(crate) async fn start_link_proxy(
         lab: prepared.lab.clone(),
         image: prepared.image.clone(),
         exe: std::env::current_exe().context("finding the prodhome executable for the link proxy")?,
-        token_file,
+        token_file: token_file.clone(),
         user: format!("{}:{}", account.uid, account.gid),
         args,
     };
@@ -396,6 +396,7 @@ pub(crate) async fn start_link_proxy(
     if let Err(e) = wait_answers(&client).await {
         let log = engine.log_tail(&container, 20).await;
         let _ = engine.remove(&container).await;
+        let _ = std::fs::remove_file(&token_file);
         anyhow::bail!("the link proxy container {container} did not answer: {e}. Its log:\n{log}");
     }
     let remote = links
@@ -410,6 +411,7 @@ pub(crate) async fn start_link_proxy(
     let proxy = LinkProxy {
         engine: Arc::new(engine.clone()),
         container,
+        token_file,
     };
     Ok((proxy, remote))
 }
