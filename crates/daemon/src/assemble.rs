@@ -22,7 +22,7 @@ use proxy::control::RemoteLinkSpec;
 use supervisor::{Condition, LogMode, Probe, ProbeCheck, ProbeSpec, RestartMode, RestartPolicy, UnitSpec};
 
 use crate::layout::StateDir;
-use crate::links::{Links, clients_link, replication_link};
+use crate::links::{LinkProxyPlan, Links, clients_link, replication_link};
 use crate::running::ReplicationInfo;
 
 /// Unix sockets paths are limited to 107 bytes.
@@ -380,22 +380,40 @@ fn kept_port(ports: &BTreeMap<String, u16>, name: &str) -> Result<u16> {
         .ok_or_else(|| anyhow!("no port for {name} yet: run `prodhome up` first"))
 }
 
+/// The name `ports.json` keeps a docker lab's link proxy control port under
+/// (a node name has no `-`, and a link's name has `->`).
+pub(crate) const LINK_PROXY_PORT: &str = "link-proxy";
+
+/// Every name `ports.json` keeps a port for besides the nodes: the links,
+/// and a docker lab's link proxy control endpoint.
+pub(crate) fn kept_port_names(plan: &Plan) -> Vec<String> {
+    let mut names = link_names(plan);
+    if has_link_proxy(plan) {
+        names.push(LINK_PROXY_PORT.into());
+    }
+    names
+}
+
+fn has_link_proxy(plan: &Plan) -> bool {
+    plan.backend == lab::Backend::Docker && plan.replications.iter().any(|r| !r.subscribers.is_empty())
+}
+
 /// A docker lab's replication links, for its link proxy container: each
 /// listens there on its kept port and forwards to its publisher's
 /// container by name, at the port the node listens on. None natively.
-pub(crate) fn remote_links(plan: &Plan, ports: &BTreeMap<String, u16>) -> Result<Vec<RemoteLinkSpec>> {
-    if plan.backend != lab::Backend::Docker {
-        return Ok(Vec::new());
+pub(crate) fn link_proxy(plan: &Plan, ports: &BTreeMap<String, u16>) -> Result<Option<LinkProxyPlan>> {
+    if !has_link_proxy(plan) {
+        return Ok(None);
     }
     let port = |name: &str| kept_port(ports, name);
-    let mut out: Vec<RemoteLinkSpec> = Vec::new();
+    let mut links: Vec<RemoteLinkSpec> = Vec::new();
     for r in &plan.replications {
         for s in &r.subscribers {
             let name = replication_link(&r.publisher, s);
-            if out.iter().any(|l| l.name == name) {
+            if links.iter().any(|l| l.name == name) {
                 continue;
             }
-            out.push(RemoteLinkSpec {
+            links.push(RemoteLinkSpec {
                 port: port(&name)?,
                 upstream_host: engine::lab::container_name(&plan.name, &r.publisher),
                 upstream_port: port(&r.publisher)?,
@@ -403,7 +421,10 @@ pub(crate) fn remote_links(plan: &Plan, ports: &BTreeMap<String, u16>) -> Result
             });
         }
     }
-    Ok(out)
+    Ok(Some(LinkProxyPlan {
+        control_port: port(LINK_PROXY_PORT)?,
+        links,
+    }))
 }
 
 /// The replications the running lab tracks (status, watchers).

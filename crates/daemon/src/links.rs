@@ -42,12 +42,22 @@ pub(crate) struct RemoteLink {
     pub(crate) port: u16,
 }
 
+/// What a docker lab's link proxy container carries (`assemble::link_proxy`).
+pub(crate) struct LinkProxyPlan {
+    /// Its control endpoint's port on 127.0.0.1 (kept, so a restart of the
+    /// container publishes it at the same place).
+    pub(crate) control_port: u16,
+    pub(crate) links: Vec<proxy::control::RemoteLinkSpec>,
+}
+
 /// The container carrying a lab's remote links, removed by [`Links::shutdown`].
 pub(crate) struct LinkProxy {
     pub(crate) engine: Arc<engine::Engine>,
     pub(crate) container: String,
     /// Its control token, new on every start: gone with the container.
     pub(crate) token_file: std::path::PathBuf,
+    /// The task that starts it again when it dies (see the Docker backend).
+    pub(crate) watcher: tokio::task::JoinHandle<()>,
 }
 
 /// The client path to `node`.
@@ -154,6 +164,7 @@ impl Links {
     /// with the daemon).
     pub(crate) async fn shutdown(&self) {
         if let Some(proxy) = &self.proxy {
+            proxy.watcher.abort();
             let _ = proxy.engine.remove(&proxy.container).await;
             let _ = std::fs::remove_file(&proxy.token_file);
         }

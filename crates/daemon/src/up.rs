@@ -149,15 +149,21 @@ async fn prepare(opts: &UpOptions, events: &mpsc::Sender<Event>, say: Say) -> Re
     let creds = secrets::load_or_generate(state, &names)?;
     let named_secrets = secrets::named_or_generate(state, &plan.secrets)?;
     adopt_leftovers(plan, state, events, say).await;
-    let ports = ports::resolve(plan, state, &assemble::link_names(plan))?;
+    let ports = ports::resolve(plan, state, &assemble::kept_port_names(plan))?;
     let specs = assemble::node_specs(plan, state, &ports, &creds)?;
     create_clusters(opts, &bins, &account, &specs, say).await?;
     let mut links = links::start(assemble::link_options(plan, &ports)?).await?;
     let (nodes, docker) = spawn_nodes(plan, state, &bins, &account, &specs, events, say).await?;
-    let remote = assemble::remote_links(plan, &ports)?;
-    if let Some(docker) = docker.filter(|_| !remote.is_empty()) {
-        let (proxy, remote) =
-            backend::docker::start_link_proxy(&docker, state, &account, plan.seed, remote).await?;
+    if let (Some(docker), Some(link_proxy)) = (docker, assemble::link_proxy(plan, &ports)?) {
+        let (proxy, remote) = backend::docker::start_link_proxy(
+            &docker,
+            state,
+            &account,
+            plan.seed,
+            link_proxy,
+            events.clone(),
+        )
+        .await?;
         say.say(format!(
             "docker backend: replication links through {}",
             proxy.container

@@ -4,14 +4,17 @@
 //! without leaving the lab network. It runs from the lab's Postgres image
 //! (which carries prodhome's libraries) the prodhome executable bind-mounted
 //! read-only at `/usr/local/bin/prodhome`; its control endpoint is published
-//! on 127.0.0.1 only, at a port the engine picks; the secret token reaches
+//! on 127.0.0.1 only, at a port the daemon keeps; the secret token reaches
 //! it as a read-only mounted file, never on its command line or in its
 //! environment.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
 
-use bollard::models::{ContainerCreateBody, EndpointSettings, HostConfig, NetworkingConfig, PortBinding};
+use bollard::models::{
+    ContainerCreateBody, EndpointSettings, HostConfig, NetworkingConfig, PortBinding, RestartPolicy,
+    RestartPolicyNameEnum,
+};
 use bollard::query_parameters::CreateContainerOptionsBuilder;
 
 use crate::lab::{labels, network_name};
@@ -45,13 +48,16 @@ pub struct LinkProxySpec {
     pub user: String,
     /// Arguments after `prodhome` (`link-serve …`).
     pub args: Vec<String>,
+    /// The port on 127.0.0.1 the control endpoint is published at.
+    pub control_port: u16,
 }
 
 impl Engine {
-    /// Creates and starts the link proxy (replacing a stale one), then
-    /// returns the 127.0.0.1 port its control endpoint is published at. The
-    /// lab network must exist (the nodes' containers create it).
-    pub async fn start_link_proxy(&self, spec: &LinkProxySpec) -> Result<u16, EngineError> {
+    /// Creates and starts the link proxy (replacing a stale one). The lab
+    /// network must exist (the nodes' containers create it). A port taken
+    /// on 127.0.0.1 is [`EngineError::PortTaken`]; nothing is left behind.
+    /// Should the proxy die, the engine starts it again (at the same port).
+    pub async fn start_link_proxy(&self, spec: &LinkProxySpec) -> Result<(), EngineError> {
         let name = link_proxy_name(&spec.lab);
         self.remove(&name).await?;
         let options = CreateContainerOptionsBuilder::new().name(&name).build();
@@ -59,51 +65,16 @@ impl Engine {
             .create_container(Some(options), body(spec))
             .await
             .map_err(EngineError::api(format!("create container {name}")))?;
-        let started = async {
-            self.start(&name, 0).await?;
-            self.published_port(&name, LINK_PROXY_CONTROL_PORT).await
-        };
-        match started.await {
-            Ok(port) => Ok(port),
-            Err(e) => {
-                self.remove(&name).await?;
-                Err(e)
-            }
-        }
-    }
-
-    /// The 127.0.0.1 port `container`'s `port` is published at.
-    pub async fn published_port(&self, container: &str, port: u16) -> Result<u16, EngineError> {
-        let info = self
-            .docker
-            .inspect_container(container, None)
-            .await
-            .map_err(EngineError::api(format!("inspect {container}")))?;
-        let bindings = info
-            .network_settings
-            .and_then(|n| n.ports)
-            .and_then(|mut p| p.remove(&format!("{port}/tcp")))
-            .flatten()
-            .unwrap_or_default();
-        bindings
-            .iter()
-            .filter(|b| b.host_ip.as_deref() == Some("127.0.0.1"))
-            .find_map(|b| b.host_port.as_deref()?.parse().ok())
-            .ok_or_else(|| EngineError::Exec {
-                container: container.into(),
-                what: format!("finding where its port {port} is published"),
-                message: "the engine published it on no 127.0.0.1 port".into(),
-            })
+        self.start(&name, spec.control_port).await
     }
 }
 
 fn body(spec: &LinkProxySpec) -> ContainerCreateBody {
     let network = network_name(&spec.lab);
     let port_key = format!("{LINK_PROXY_CONTROL_PORT}/tcp");
-    // An empty host port: the engine picks a free one, on 127.0.0.1 only.
     let binding = PortBinding {
         host_ip: Some("127.0.0.1".into()),
-        host_port: Some(String::new()),
+        host_port: Some(spec.control_port.to_string()),
     };
     let binds = vec![
         format!("{}:{LINK_PROXY_EXE}:ro", spec.exe.display()),
@@ -113,6 +84,12 @@ fn body(spec: &LinkProxySpec) -> ContainerCreateBody {
         port_bindings: Some(HashMap::from([(port_key.clone(), Some(vec![binding]))])),
         binds: Some(binds),
         network_mode: Some(network.clone()),
+        // Replication stops while the proxy is gone: the engine brings it
+        // back (the daemon removes it on the way down, so no policy outlives it).
+        restart_policy: Some(RestartPolicy {
+            name: Some(RestartPolicyNameEnum::UNLESS_STOPPED),
+            maximum_retry_count: None,
+        }),
         ..Default::default()
     };
     ContainerCreateBody {

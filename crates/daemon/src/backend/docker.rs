@@ -360,8 +360,10 @@ pub(crate) async fn start_link_proxy(
     state: &crate::layout::StateDir,
     account: &pg::Account,
     seed: u64,
-    links: Vec<proxy::control::RemoteLinkSpec>,
+    plan: crate::links::LinkProxyPlan,
+    events: mpsc::Sender<Event>,
 ) -> anyhow::Result<(LinkProxy, Vec<RemoteLink>)> {
+    let links = plan.links;
     use anyhow::Context as _;
     let token = model::Secret::generate(48).context("reading random bytes for the link proxy's token")?;
     let token_file = state.root().join("link-proxy.token");
@@ -387,11 +389,12 @@ pub(crate) async fn start_link_proxy(
         token_file: token_file.clone(),
         user: format!("{}:{}", account.uid, account.gid),
         args,
+        control_port: plan.control_port,
     };
     let engine = &prepared.engine;
-    let port = engine.start_link_proxy(&spec).await?;
+    engine.start_link_proxy(&spec).await?;
     let container = engine::link_proxy_name(&prepared.lab);
-    let addr = std::net::SocketAddr::from((std::net::Ipv4Addr::LOCALHOST, port));
+    let addr = std::net::SocketAddr::from((std::net::Ipv4Addr::LOCALHOST, plan.control_port));
     let client = proxy::control::ControlClient::new(addr, token);
     if let Err(e) = wait_answers(&client).await {
         let log = engine.log_tail(&container, 20).await;
@@ -408,12 +411,50 @@ pub(crate) async fn start_link_proxy(
             port: l.port,
         })
         .collect();
+    let engine = Arc::new(engine.clone());
+    let watcher = tokio::spawn(watch_link_proxy(engine.clone(), container.clone(), events));
     let proxy = LinkProxy {
-        engine: Arc::new(engine.clone()),
+        engine,
         container,
         token_file,
+        watcher,
     };
     Ok((proxy, remote))
+}
+
+/// Starts the link proxy again whenever it is found not running (the
+/// engine leaves a container it was told to kill stopped), with an event
+/// under its container's name each time; until aborted. Link faults it
+/// carried are gone with the process that held them.
+async fn watch_link_proxy(engine: Arc<Engine>, container: String, events: mpsc::Sender<Event>) {
+    let mut attempt = 0;
+    loop {
+        tokio::time::sleep(TICK).await;
+        let Ok(state) = engine.inspect(&container).await else {
+            continue;
+        };
+        if state.running {
+            continue;
+        }
+        attempt += 1;
+        let exit = exit_of(state.exit_code);
+        let _ = events
+            .send(Event::now(
+                &container,
+                EventKind::Exited {
+                    exit,
+                    expected: false,
+                },
+            ))
+            .await;
+        let _ = events
+            .send(Event::now(
+                &container,
+                EventKind::Restarting { attempt, after_ms: 0 },
+            ))
+            .await;
+        let _ = engine.start(&container, 0).await;
+    }
 }
 
 /// Polls the control endpoint until it lists its links, up to [`LINK_PROXY_READY`].

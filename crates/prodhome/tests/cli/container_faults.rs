@@ -1,6 +1,7 @@
 //! Link faults in a docker lab, against the real engine: a publisher and
 //! two subscribers (not the seed's names or table) in containers, every
-//! replication link through the lab's link proxy container; latency on one
+//! replication link through the lab's link proxy container (brought back
+//! by the engine when killed); latency on one
 //! link delays that subscriber only, a partition cuts it until healed, a
 //! killed and a paused node come back, hum and the test's own writes run
 //! throughout, a node cut off the lab network (the engine's partition)
@@ -69,6 +70,7 @@ fn link_faults_act_through_the_link_proxy_and_nothing_acknowledged_is_lost() {
     }
     the_proxy_keeps_its_token_private(&lab, &proxy);
     let mut id = 0;
+    a_killed_proxy_is_brought_back(&lab, &proxy, &mut id);
     latency_delays_one_subscriber(&lab, &mut id);
     partition_cuts_until_healed(&lab, &mut id);
     kill_and_pause_come_back(&lab, &mut id);
@@ -117,6 +119,24 @@ fn the_proxy_keeps_its_token_private(lab: &TestLab, proxy: &str) {
     let bindings: Vec<&Value> = ports.values().filter_map(Value::as_array).flatten().collect();
     assert!(!bindings.is_empty(), "{ports:?}");
     assert!(bindings.iter().all(|b| b["HostIp"] == "127.0.0.1"), "{ports:?}");
+}
+
+/// The engine starts a killed link proxy again, at the same control port:
+/// replication resumes through it, and faults reach it as before.
+fn a_killed_proxy_is_brought_back(lab: &TestLab, proxy: &str, id: &mut u64) {
+    let out = std::process::Command::new("docker")
+        .args(["kill", proxy])
+        .output()
+        .expect("the docker CLI");
+    assert!(out.status.success(), "{}", text(&out));
+    *id += 1;
+    write(lab, *id);
+    for node in ["replica_a", "replica_b"] {
+        wait_for_row(lab, node, *id);
+    }
+    let events = std::fs::read_to_string(lab.state().join("events.jsonl")).unwrap();
+    let said = format!(r#""unit":"{proxy}","kind":"restarting""#);
+    assert!(events.contains(&said), "no {said} in {events}");
 }
 
 /// 800 ms on origin->replica_a: a row takes at least that long to reach
