@@ -2,13 +2,14 @@
 //! as pure functions (no process, socket or connection is touched here):
 //! `pg::NodeSpec`s for the nodes and the `supervisor::UnitSpec`s that run
 //! them and the app services (their `${...}` env references resolved),
-//! the proxy links' names and options, the replications the running lab
+//! the proxy links' names and options (a docker lab's replication links
+//! for its link proxy container), the replications the running lab
 //! tracks, and the options of the store, the sampler, hum and the alerts.
 //! Only the ports (`ports.rs`, kept across runs in `ports.json`) are chosen
 //! elsewhere, because choosing them reads the machine.
 
 use std::collections::BTreeMap;
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -20,7 +21,7 @@ use pg::{Account, Binaries, Credentials, NodeSpec};
 use supervisor::{Condition, LogMode, Probe, ProbeCheck, ProbeSpec, RestartMode, RestartPolicy, UnitSpec};
 
 use crate::layout::StateDir;
-use crate::links::{Links, clients_link, replication_link};
+use crate::links::Links;
 use crate::running::ReplicationInfo;
 
 /// Unix sockets paths are limited to 107 bytes.
@@ -334,46 +335,6 @@ pub(crate) fn condition(c: DependsOn) -> Condition {
     }
 }
 
-/// Every link name `plan` needs, in a stable order: each node's client
-/// path, then each replication path once.
-pub(crate) fn link_names(plan: &Plan) -> Vec<String> {
-    let mut names: Vec<String> = plan.nodes.iter().map(|n| clients_link(&n.name)).collect();
-    for r in &plan.replications {
-        for s in &r.subscribers {
-            let name = replication_link(&r.publisher, s);
-            if !names.contains(&name) {
-                names.push(name);
-            }
-        }
-    }
-    names
-}
-
-/// Each link's options: listening on its kept port, forwarding to its
-/// node's (a replication link to its publisher's).
-pub(crate) fn link_options(plan: &Plan, ports: &BTreeMap<String, u16>) -> Result<Vec<proxy::LinkOptions>> {
-    let port = |name: &str| {
-        ports
-            .get(name)
-            .copied()
-            .ok_or_else(|| anyhow!("no port for {name} yet: run `prodhome up` first"))
-    };
-    let mut out = Vec::new();
-    for name in link_names(plan) {
-        let upstream_node = match name.split_once("->") {
-            Some(("clients", node)) => node,
-            Some((publisher, _)) => publisher,
-            None => continue,
-        };
-        let upstream = SocketAddr::from((Ipv4Addr::LOCALHOST, port(upstream_node)?));
-        let mut opts = proxy::LinkOptions::new(name.clone(), upstream);
-        opts.listen = SocketAddr::from((Ipv4Addr::LOCALHOST, port(&name)?));
-        opts.seed = plan.seed;
-        out.push(opts);
-    }
-    Ok(out)
-}
-
 /// The replications the running lab tracks (status, watchers).
 pub(crate) fn replications(plan: &Plan) -> Vec<ReplicationInfo> {
     plan.replications
@@ -478,5 +439,10 @@ pub(crate) fn alert_options(alert: &lab::AlertPlan, plan: &Plan) -> crate::alert
     }
 }
 
+mod links;
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+use links::link_names;
+pub(crate) use links::{kept_port_names, link_options, link_proxy};

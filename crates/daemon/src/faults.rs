@@ -1,6 +1,7 @@
 //! Applying faults now, undoing them later: node faults through the node
 //! backend (`backend::Node`; a service's through its supervisor
-//! handle), link faults through the proxy links. Every
+//! handle), link faults through the proxy links (in this process, or in a
+//! Docker lab's link proxy container: `links::LinkHandle`). Every
 //! start and end is an Event. Whatever ends the daemon (heal, down, Ctrl-C)
 //! heals everything first, so no server stays paused and no link stays cut;
 //! a daemon killed -9 takes its links with it, and the next `up` resumes any
@@ -18,7 +19,7 @@ use supervisor::UnitHandle;
 use tokio::sync::{Mutex, mpsc};
 
 use crate::backend::{Node, NodeSignal, NotRunning};
-use crate::links::{Links, clients_link, replication_link};
+use crate::links::{LinkHandle, Links, clients_link, replication_link};
 
 /// What a node fault acts on: a node, or (as `kill`, `pause`, `stop` and
 /// `restart` allow) an app service.
@@ -84,8 +85,11 @@ enum Undo {
     Start {
         unit: Subject,
     },
+    Rejoin {
+        node: Node,
+    },
     ClearLink {
-        link: proxy::Link,
+        link: LinkHandle,
         kind: proxy::FaultKind,
     },
 }
@@ -166,7 +170,7 @@ impl Faults {
         for active in all {
             self.undo(active).await;
         }
-        self.links.heal_all();
+        self.links.heal_all().await;
     }
 
     pub(crate) async fn list(&self) -> Vec<ActiveFault> {
@@ -191,7 +195,13 @@ impl Faults {
                 let _ = unit.signal(NodeSignal::Resume);
             }
             Undo::Start { unit } => unit.start().await,
-            Undo::ClearLink { link, kind } => link.clear(kind),
+            Undo::Rejoin { node } => {
+                let _ = node.rejoin().await;
+            }
+            // A link proxy that does not answer carries no fault any more.
+            Undo::ClearLink { link, kind } => {
+                let _ = link.clear(kind).await;
+            }
         }
         self.emit(&active.fault, "off").await;
     }
@@ -199,33 +209,62 @@ impl Faults {
     /// Does the fault; returns how to undo it (`None` for instant faults).
     async fn act(&self, fault: &Fault) -> Result<Option<Undo>, String> {
         if fault.kind.on_node() {
-            let Target::Node { node } = &fault.target else {
-                return Err(format!(
-                    "{} acts on a node; {} is a link",
-                    fault.kind, fault.target
-                ));
-            };
-            let unit = self.units.get(node).ok_or_else(|| self.no_such(&fault.target))?;
-            let not_running = |_| format!("{node} is not running");
-            return match fault.kind {
-                FaultKind::Kill => {
-                    unit.signal(NodeSignal::Kill).map_err(not_running)?;
-                    Ok(None)
-                }
-                FaultKind::Pause => {
-                    unit.signal(NodeSignal::Pause).map_err(not_running)?;
-                    Ok(Some(Undo::Resume { unit: unit.clone() }))
-                }
-                FaultKind::Stop => {
-                    unit.stop().await;
-                    Ok(Some(Undo::Start { unit: unit.clone() }))
-                }
-                _ => {
-                    unit.restart().await;
-                    Ok(None)
-                }
-            };
+            return self.act_on_node(fault).await;
         }
+        if let Some(node) = self.network_cut(fault) {
+            node.isolate().await?;
+            return Ok(Some(Undo::Rejoin { node }));
+        }
+        self.act_on_link(fault).await
+    }
+
+    /// A partition whose target is a node itself (not its client path: the
+    /// API's `{"type": "node"}`), of a node with a network of its own to be
+    /// cut from: a container, cut off the lab network through the engine.
+    fn network_cut(&self, fault: &Fault) -> Option<Node> {
+        let Target::Node { node } = &fault.target else {
+            return None;
+        };
+        match self.units.get(node) {
+            Some(Subject::Node(n)) if fault.kind == FaultKind::Partition && n.container().is_some() => {
+                Some(n.clone())
+            }
+            _ => None,
+        }
+    }
+
+    /// Kill, pause, stop or restart a node or service.
+    async fn act_on_node(&self, fault: &Fault) -> Result<Option<Undo>, String> {
+        let Target::Node { node } = &fault.target else {
+            return Err(format!(
+                "{} acts on a node; {} is a link",
+                fault.kind, fault.target
+            ));
+        };
+        let unit = self.units.get(node).ok_or_else(|| self.no_such(&fault.target))?;
+        let not_running = |_| format!("{node} is not running");
+        match fault.kind {
+            FaultKind::Kill => {
+                unit.signal(NodeSignal::Kill).map_err(not_running)?;
+                Ok(None)
+            }
+            FaultKind::Pause => {
+                unit.signal(NodeSignal::Pause).map_err(not_running)?;
+                Ok(Some(Undo::Resume { unit: unit.clone() }))
+            }
+            FaultKind::Stop => {
+                unit.stop().await;
+                Ok(Some(Undo::Start { unit: unit.clone() }))
+            }
+            _ => {
+                unit.restart().await;
+                Ok(None)
+            }
+        }
+    }
+
+    /// A fault on a proxy link: a replication link or a client path.
+    async fn act_on_link(&self, fault: &Fault) -> Result<Option<Undo>, String> {
         let name = match &fault.target {
             Target::Node { node } | Target::Clients { node } => clients_link(node),
             Target::Link {
@@ -256,7 +295,7 @@ impl Faults {
             FaultKind::Reset => (proxy::Fault::Reset, proxy::FaultKind::Reset),
             _ => (proxy::Fault::Partition, proxy::FaultKind::Partition),
         };
-        link.apply(proxy_fault);
+        link.apply(proxy_fault).await?;
         Ok((!fault.kind.instant()).then_some(Undo::ClearLink { link, kind }))
     }
 

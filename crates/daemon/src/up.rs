@@ -28,7 +28,7 @@ use crate::eventlog::EventLog;
 use crate::faults::{Faults, Subject};
 use crate::lablock::{lock, write_token};
 use crate::layout::{StateDir, write_atomic};
-use crate::links::{self, Links};
+use crate::links::{self, LinkHandle, Links};
 use crate::running::{Lab, LinkErrors};
 use crate::{assemble, leftovers, ports, routes, secrets, services, stages};
 
@@ -154,11 +154,27 @@ async fn prepare(opts: &UpOptions, events: &mpsc::Sender<Event>, say: Say) -> Re
     let creds = secrets::load_or_generate(state, &names)?;
     let named_secrets = secrets::named_or_generate(state, &plan.secrets)?;
     adopt_leftovers(plan, state, events, say).await;
-    let ports = ports::resolve(plan, state, &assemble::link_names(plan))?;
+    let ports = ports::resolve(plan, state, &assemble::kept_port_names(plan))?;
     let specs = assemble::node_specs(plan, state, &ports, &creds)?;
     create_clusters(opts, &bins, &account, &specs, say).await?;
-    let links = links::start(assemble::link_options(plan, &ports)?).await?;
-    let nodes = spawn_nodes(plan, state, &bins, &account, &specs, events, say).await?;
+    let mut links = links::start(assemble::link_options(plan, &ports)?).await?;
+    let (nodes, docker) = spawn_nodes(plan, state, &bins, &account, &specs, events, say).await?;
+    if let (Some(docker), Some(link_proxy)) = (docker, assemble::link_proxy(plan, &ports)?) {
+        let (proxy, remote) = backend::docker::start_link_proxy(
+            &docker,
+            state,
+            &account,
+            plan.seed,
+            link_proxy,
+            events.clone(),
+        )
+        .await?;
+        say.say(format!(
+            "docker backend: replication links through {}",
+            proxy.container
+        ));
+        links.add_remote(proxy, remote);
+    }
     let spares = opts.cache_dir.clone().map(|cache| Spares {
         bins: bins.clone(),
         account: account.clone(),
@@ -207,7 +223,8 @@ impl Spares {
 }
 
 /// Every node handed to the lab's backend: a supervisor unit natively; a
-/// container (the image built first when needed) on Docker.
+/// container (the image built first when needed) on Docker, with the
+/// engine and image the link proxy is started from.
 async fn spawn_nodes(
     plan: &Plan,
     state: &StateDir,
@@ -216,9 +233,9 @@ async fn spawn_nodes(
     specs: &[NodeSpec],
     events: &mpsc::Sender<Event>,
     say: Say,
-) -> Result<Vec<Node>> {
+) -> Result<(Vec<Node>, Option<backend::docker::Prepared>)> {
     if plan.backend == lab::Backend::Native {
-        return Ok(specs
+        let nodes = specs
             .iter()
             .map(|spec| {
                 backend::native::spawn(
@@ -227,15 +244,20 @@ async fn spawn_nodes(
                     events.clone(),
                 )
             })
-            .collect());
+            .collect();
+        return Ok((nodes, None));
     }
     let prepared = backend::docker::prepare(&plan.name, plan.postgres_version).await?;
     say.say(format!("docker backend: image {}", prepared.image));
+    // What this kernel lacks is said, not faked (delay stays in the proxy).
+    for missing in prepared.engine.capabilities().unsupported() {
+        say.say(format!("docker backend: {missing}"));
+    }
     let mut nodes = Vec::new();
     for spec in specs {
         nodes.push(backend::docker::create(&prepared, spec, events.clone()).await?);
     }
-    Ok(nodes)
+    Ok((nodes, Some(prepared)))
 }
 
 /// Servers left running by a daemon that was killed: shut down cleanly (no
@@ -479,7 +501,14 @@ async fn replication(
         .iter()
         .map(|name| {
             let link = lab.links.get(&links::replication_link(&repl.publisher, name));
-            let to = node(name).reach(publisher, link.map(|l| l.addr().port()));
+            let to = match link.and_then(LinkHandle::lab_network_addr) {
+                // A docker lab's link proxy, by its name on the lab network.
+                Some((host, port)) => backend::PeerAddr {
+                    host: host.to_owned(),
+                    port,
+                },
+                None => node(name).reach(publisher, link.and_then(LinkHandle::local_port)),
+            };
             SubscriberSpec {
                 node: node(name).spec(),
                 client: &clients[name],
@@ -553,6 +582,7 @@ async fn stop(plan: &Plan, lab: &Lab, running: Running, events: &mpsc::Sender<Ev
     }
     let _ = std::fs::remove_file(lab.state.root().join("services.pids"));
     lab.faults.heal_all().await;
+    lab.links.shutdown().await;
     futures_util::future::join_all(lab.nodes.iter().map(|node| node.stop())).await;
     lab_event(events, &plan.name, "stopped").await;
 }

@@ -13,6 +13,8 @@
 //!   [`container`]), drive their lifecycle, exec into them, stream their logs
 //!   and stats ([`stats`], as [`model::Point`]s), cut and mend their network
 //!   links (partitions), and [`Engine::down`] remove every one of them;
+//! - [`Engine::start_link_proxy`]: run the lab's replication links through
+//!   prodhome's own proxy, in a container on the lab network;
 //! - [`Engine::capabilities`]: say which kernel features the engine's faults
 //!   would need are missing here (netem, IPVS) instead of faking them.
 //!
@@ -25,6 +27,7 @@ mod exec;
 mod host_dirs;
 pub mod image;
 pub mod lab;
+mod link_proxy;
 mod probe;
 pub mod stats;
 
@@ -35,4 +38,7 @@ pub use exec::ExecOutput;
 pub use host_dirs::HostDirNode;
 pub use image::{BuiltImage, ImageSpec};
 pub use lab::{LAB_LABEL, NODE_LABEL};
+pub use link_proxy::{
+    LINK_PROXY_CONTROL_PORT, LINK_PROXY_EXE, LINK_PROXY_TOKEN, LinkProxySpec, link_proxy_name,
+};
 pub use probe::Capabilities;

@@ -17,6 +17,18 @@ impl Secret {
         &self.0
     }
 
+    /// Whether `candidate` is this secret, compared in time that depends
+    /// only on the lengths: the answer's timing tells nothing about how much
+    /// of a guess was right.
+    pub fn matches(&self, candidate: &[u8]) -> bool {
+        let mine = self.0.as_bytes();
+        if mine.len() != candidate.len() {
+            return false;
+        }
+        let diff = mine.iter().zip(candidate).fold(0u8, |acc, (x, y)| acc | (x ^ y));
+        std::hint::black_box(diff) == 0
+    }
+
     /// A fresh random secret of `len` characters from [A-Za-z0-9], read
     /// from the kernel's CSPRNG.
     pub fn generate(len: usize) -> std::io::Result<Self> {
@@ -70,6 +82,15 @@ impl fmt::Display for Secret {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn matches_is_true_only_for_the_same_value() {
+        let s = Secret::new("abc123");
+        assert!(s.matches(b"abc123"));
+        assert!(!s.matches(b"abc124"));
+        assert!(!s.matches(b"abc12"));
+        assert!(!s.matches(b""));
+    }
 
     #[test]
     fn secret_never_prints_its_value() {

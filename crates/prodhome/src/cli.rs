@@ -295,6 +295,24 @@ pub(crate) enum Command {
         #[arg(long, value_parser = parse_backend)]
         backend: Option<lab::Backend>,
     },
+    /// (internal) A Docker lab's link proxy, run by the daemon inside the
+    /// lab's network: every replication link, and the control endpoint the
+    /// daemon applies link faults through.
+    #[command(name = "link-serve", hide = true)]
+    LinkServe {
+        /// The control endpoint's port (every interface of the container).
+        #[arg(long)]
+        control: u16,
+        /// The file holding the control token (mounted read-only).
+        #[arg(long)]
+        token_file: PathBuf,
+        /// Seeds latency jitter.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// One link, `NAME@PORT=HOST:PORT`; repeatable.
+        #[arg(long = "link", value_name = "LINK", value_parser = proxy::control::RemoteLinkSpec::parse_arg)]
+        links: Vec<proxy::control::RemoteLinkSpec>,
+    },
     /// Container images built offline from this host's files: `image build`.
     #[command(subcommand)]
     Image(ImageCommand),

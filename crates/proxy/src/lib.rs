@@ -16,7 +16,11 @@
 //! Latency jitter is a pure function of the link's seed ([`jittered_delay`]),
 //! so the same seed gives the same delays. Who applies faults, when, and what
 //! events they make is the chaos crate's and the daemon's business.
+//!
+//! [`control`] serves links in another process (a Docker lab's link proxy
+//! container) and gives the daemon a client with the same operations.
 
+pub mod control;
 mod error;
 mod fault;
 mod link;

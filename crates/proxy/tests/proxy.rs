@@ -11,6 +11,8 @@ use testkit::PgNode;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
+mod control;
+
 const MS: Duration = Duration::from_millis(1);
 /// How long anything that should happen may take before a test gives up.
 const DEADLINE: Duration = Duration::from_secs(20);

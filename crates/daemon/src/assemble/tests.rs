@@ -1,6 +1,7 @@
 //! The Plan → options mapping, from a small lab file read by `lab`'s own
 //! parser.
 
+use std::net::Ipv4Addr;
 use std::path::Path;
 
 use super::*;
@@ -164,4 +165,42 @@ fn the_sampler_and_the_store_follow_sample() {
     let store = store_options(&plan, &state).unwrap();
     assert_eq!(store.embedded.map(|e| e.path), Some(state.metrics_db()));
     assert!(store.influx.is_none() && !store.prometheus);
+}
+
+#[test]
+fn a_docker_labs_replication_links_go_to_its_link_proxy_by_container_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut plan = plan(dir.path());
+    assert!(
+        link_proxy(&plan, &ports(&plan)).unwrap().is_none(),
+        "native: no link proxy"
+    );
+    plan.backend = lab::Backend::Docker;
+    let names = kept_port_names(&plan);
+    assert_eq!(names.last().map(String::as_str), Some("link-proxy"));
+    let ports: BTreeMap<String, u16> = plan
+        .nodes
+        .iter()
+        .map(|n| n.name.clone())
+        .zip(5000..)
+        .chain(names.into_iter().zip(6000..))
+        .collect();
+    let local: Vec<String> = link_options(&plan, &ports)
+        .unwrap()
+        .into_iter()
+        .map(|o| o.name)
+        .collect();
+    assert_eq!(local, ["clients->pub", "clients->sub1", "clients->sub2"]);
+    let proxy = link_proxy(&plan, &ports)
+        .unwrap()
+        .expect("a docker lab with replication");
+    assert_eq!(proxy.control_port, 6005);
+    let links: Vec<String> = proxy.links.iter().map(|l| l.to_arg()).collect();
+    assert_eq!(
+        links,
+        [
+            "pub->sub1@6003=prodhome-shop-pub:5000",
+            "pub->sub2@6004=prodhome-shop-pub:5000"
+        ]
+    );
 }

@@ -3,7 +3,8 @@
 //! (bind-mounted at the same path, so initdb, the template cache, the
 //! configuration and the admin socket are the native ones). A monitor task
 //! turns what the engine reports into the supervisor's status and events,
-//! and starts again a server that died unasked.
+//! and starts again a server that died unasked. The lab's replication
+//! links run in one more container, the link proxy ([`start_link_proxy`]).
 
 use std::os::unix::fs::MetadataExt;
 use std::sync::Arc;
@@ -18,6 +19,7 @@ use supervisor::{Condition, UnitState, UnitStatus};
 use tokio::sync::{mpsc, watch};
 
 use super::{Node, NodeSignal, NotRunning, PeerAddr};
+use crate::links::{LinkProxy, RemoteLink};
 
 /// How often the monitor asks the engine and probes the server.
 const TICK: Duration = Duration::from_millis(500);
@@ -40,6 +42,7 @@ pub(crate) struct Prepared {
 pub(crate) struct DockerNode {
     pub(crate) spec: NodeSpec,
     pub(crate) container: String,
+    lab: String,
     /// Shared: the engine client is large, and a `Node` is cloned freely.
     engine: Arc<Engine>,
     status: Arc<watch::Sender<UnitStatus>>,
@@ -86,6 +89,7 @@ pub(crate) async fn create(
     let node = DockerNode {
         spec: spec.clone(),
         container,
+        lab: prepared.lab.clone(),
         engine: Arc::new(prepared.engine.clone()),
         status: Arc::new(status),
         wanted: Arc::new(AtomicBool::new(false)),
@@ -167,6 +171,23 @@ impl DockerNode {
         Ok(())
     }
 
+    /// Disconnects the container from the lab network (the engine's
+    /// partition): peers and the host's published port lose it; it runs on.
+    pub(crate) async fn isolate(&self) -> Result<(), String> {
+        self.engine
+            .partition(&self.lab, &self.spec.name)
+            .await
+            .map_err(|e| e.to_string())
+    }
+
+    /// Connects it again, under its node name.
+    pub(crate) async fn rejoin(&self) -> Result<(), String> {
+        self.engine
+            .reconnect(&self.lab, &self.spec.name)
+            .await
+            .map_err(|e| e.to_string())
+    }
+
     pub(crate) async fn wait_for(&self, condition: Condition, timeout: Duration) -> Result<(), UnitStatus> {
         let mut rx = self.status.subscribe();
         let met = |s: &UnitStatus| match condition {
@@ -214,8 +235,8 @@ impl DockerNode {
 
     /// A container reaches another by its container name on the lab network,
     /// at the port it listens on (a lab runs all its nodes on one backend).
-    /// The proxies listen on the host's 127.0.0.1, which a container cannot
-    /// reach: links are direct for now.
+    /// A replication link goes through the lab's link proxy instead (see
+    /// [`start_link_proxy`]); this is the direct path, for a path without one.
     pub(crate) fn reach(&self, other: &Node) -> PeerAddr {
         let host = match other {
             Node::Docker(d) => d.container.clone(),
@@ -322,6 +343,128 @@ fn exit_of(code: i64) -> Exit {
         Exit {
             code: Some(code as i32),
             signal: None,
+        }
+    }
+}
+
+/// How long the link proxy's control endpoint may take to answer.
+const LINK_PROXY_READY: Duration = Duration::from_secs(30);
+
+/// Starts the lab's link proxy container carrying `links` and waits until
+/// its control endpoint answers. Its token is new on every start, written
+/// 0600 for the account the proxy runs as and mounted read-only; the
+/// prodhome executable is this one, mounted read-only. A proxy that does not
+/// answer is removed, and the error ends with its log.
+pub(crate) async fn start_link_proxy(
+    prepared: &Prepared,
+    state: &crate::layout::StateDir,
+    account: &pg::Account,
+    seed: u64,
+    plan: crate::links::LinkProxyPlan,
+    events: mpsc::Sender<Event>,
+) -> anyhow::Result<(LinkProxy, Vec<RemoteLink>)> {
+    let links = plan.links;
+    use anyhow::Context as _;
+    let token = model::Secret::generate(48).context("reading random bytes for the link proxy's token")?;
+    let token_file = state.root().join("link-proxy.token");
+    crate::layout::write_atomic(&token_file, token.expose().as_bytes(), 0o600)
+        .with_context(|| format!("writing {}", token_file.display()))?;
+    account.own(&token_file)?;
+    let mut args = vec![
+        "link-serve".to_owned(),
+        "--control".into(),
+        engine::LINK_PROXY_CONTROL_PORT.to_string(),
+        "--token-file".into(),
+        engine::LINK_PROXY_TOKEN.into(),
+        "--seed".into(),
+        seed.to_string(),
+    ];
+    for link in &links {
+        args.extend(["--link".to_owned(), link.to_arg()]);
+    }
+    let spec = engine::LinkProxySpec {
+        lab: prepared.lab.clone(),
+        image: prepared.image.clone(),
+        exe: std::env::current_exe().context("finding the prodhome executable for the link proxy")?,
+        token_file: token_file.clone(),
+        user: format!("{}:{}", account.uid, account.gid),
+        args,
+        control_port: plan.control_port,
+    };
+    let engine = &prepared.engine;
+    engine.start_link_proxy(&spec).await?;
+    let container = engine::link_proxy_name(&prepared.lab);
+    let addr = std::net::SocketAddr::from((std::net::Ipv4Addr::LOCALHOST, plan.control_port));
+    let client = proxy::control::ControlClient::new(addr, token);
+    if let Err(e) = wait_answers(&client).await {
+        let log = engine.log_tail(&container, 20).await;
+        let _ = engine.remove(&container).await;
+        let _ = std::fs::remove_file(&token_file);
+        anyhow::bail!("the link proxy container {container} did not answer: {e}. Its log:\n{log}");
+    }
+    let remote = links
+        .into_iter()
+        .map(|l| RemoteLink {
+            name: l.name,
+            client: client.clone(),
+            host: container.clone(),
+            port: l.port,
+        })
+        .collect();
+    let engine = Arc::new(engine.clone());
+    let watcher = tokio::spawn(watch_link_proxy(engine.clone(), container.clone(), events));
+    let proxy = LinkProxy {
+        engine,
+        container,
+        token_file,
+        watcher,
+    };
+    Ok((proxy, remote))
+}
+
+/// Starts the link proxy again whenever it is found not running (the
+/// engine leaves a container it was told to kill stopped), with an event
+/// under its container's name each time; until aborted. Link faults it
+/// carried are gone with the process that held them.
+async fn watch_link_proxy(engine: Arc<Engine>, container: String, events: mpsc::Sender<Event>) {
+    let mut attempt = 0;
+    loop {
+        tokio::time::sleep(TICK).await;
+        let Ok(state) = engine.inspect(&container).await else {
+            continue;
+        };
+        if state.running {
+            continue;
+        }
+        attempt += 1;
+        let exit = exit_of(state.exit_code);
+        let _ = events
+            .send(Event::now(
+                &container,
+                EventKind::Exited {
+                    exit,
+                    expected: false,
+                },
+            ))
+            .await;
+        let _ = events
+            .send(Event::now(
+                &container,
+                EventKind::Restarting { attempt, after_ms: 0 },
+            ))
+            .await;
+        let _ = engine.start(&container, 0).await;
+    }
+}
+
+/// Polls the control endpoint until it lists its links, up to [`LINK_PROXY_READY`].
+async fn wait_answers(client: &proxy::control::ControlClient) -> Result<(), proxy::control::ControlError> {
+    let deadline = tokio::time::Instant::now() + LINK_PROXY_READY;
+    loop {
+        match client.links().await {
+            Ok(_) => return Ok(()),
+            Err(e) if tokio::time::Instant::now() >= deadline => return Err(e),
+            Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
         }
     }
 }

@@ -46,8 +46,13 @@
 //! - [`Node::reach`] is the address *this* node uses to reach another
 //!   (a subscriber's connection to its publisher): the replication
 //!   connection string is built from it, never assumed. Native: the host
-//!   address or the link's proxy on 127.0.0.1; a container would use the
-//!   publisher's container name and 5432, or the host gateway for a proxy.
+//!   address or the link's proxy on 127.0.0.1; a container: the
+//!   publisher's container name on the lab network. (A docker lab's
+//!   replication links go through its link proxy container instead, by
+//!   that container's name: `links::LinkHandle::lab_network_addr`.)
+//! - [`Node::isolate`] cuts the node off its network until
+//!   [`Node::rejoin`] (a container: off the lab network, through the
+//!   engine); a native node has no network of its own to be cut from.
 
 pub(crate) mod docker;
 pub(crate) mod native;
@@ -125,6 +130,30 @@ impl Node {
         match self {
             Node::Native(n) => n.signal(signal),
             Node::Docker(n) => n.signal(signal),
+        }
+    }
+
+    /// Cuts the node off the network its peers reach it on, until
+    /// [`Node::rejoin`]: a container leaves the lab network (its published
+    /// port goes with it). A native node shares the host's loopback with
+    /// everything: there is no such cut, and the error says what to cut
+    /// instead.
+    pub(crate) async fn isolate(&self) -> Result<(), String> {
+        match self {
+            Node::Native(n) => Err(format!(
+                "{} runs natively, on the host's loopback: partition its links instead \
+                 (clients:{0} or PUBLISHER:{0})",
+                n.spec.name
+            )),
+            Node::Docker(n) => n.isolate().await,
+        }
+    }
+
+    /// Undoes [`Node::isolate`].
+    pub(crate) async fn rejoin(&self) -> Result<(), String> {
+        match self {
+            Node::Native(_) => Ok(()),
+            Node::Docker(n) => n.rejoin().await,
         }
     }
 

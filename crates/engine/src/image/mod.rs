@@ -6,7 +6,8 @@
 //!   its share directory, zoneinfo, the `C.utf8` locale, every library `ldd`
 //!   names (minus the JIT), a static busybox as `/bin/sh`, and passwd/group
 //!   entries for `postgres` with the host's uid/gid, so files in a volume
-//!   mean the same on both sides.
+//!   mean the same on both sides. It also carries the libraries of the
+//!   running prodhome executable, which a lab's link proxy runs from it.
 //! - [`ImageSpec::binary`]: one service binary and its libraries.
 
 mod accounts;
@@ -272,6 +273,14 @@ fn postgres_entries(version: u32) -> Result<(Entries, Vec<String>), EngineError>
     entries.dir("/var/run/postgresql", 0o2775, owner);
     entries.dir("/var/lib/postgresql", 0o755, owner);
     entries.dir(DATA_MOUNT, 0o700, owner);
+    // A lab's link proxy runs prodhome itself from this image, bind-mounted
+    // (so a rebuilt prodhome needs no new image): its libraries go in before
+    // the hash, so the hash covers them.
+    let exe = std::env::current_exe().map_err(|source| EngineError::Pack {
+        path: "/proc/self/exe".into(),
+        source,
+    })?;
+    add_libraries_of(&mut entries, &[exe.as_path()])?;
     let changes = vec![
         format!("USER {}:{}", owner.uid, owner.gid),
         format!("ENV PATH=/usr/lib/postgresql/{version}/bin:/usr/bin:/bin"),
@@ -349,7 +358,12 @@ fn add_libraries(entries: &mut Entries) -> Result<(), EngineError> {
         .map(Path::to_owned)
         .collect();
     let refs: Vec<&Path> = binaries.iter().map(PathBuf::as_path).collect();
-    for lib in ldd::libraries(&refs)? {
+    add_libraries_of(entries, &refs)
+}
+
+/// The libraries `binaries` load, added as [`add_libraries`] adds them.
+fn add_libraries_of(entries: &mut Entries, binaries: &[&Path]) -> Result<(), EngineError> {
+    for lib in ldd::libraries(binaries)? {
         let dir = lib.parent().unwrap_or(Path::new("/"));
         let dir = std::fs::canonicalize(dir).map_err(|source| EngineError::Pack {
             path: dir.to_owned(),

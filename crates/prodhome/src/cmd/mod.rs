@@ -12,6 +12,7 @@ mod export;
 mod hum;
 mod image;
 mod init;
+mod link_serve;
 mod logs;
 mod metrics;
 mod migrate;
@@ -37,6 +38,13 @@ pub(crate) fn dispatch(cli: Cli) -> Result<i32> {
         Command::Check { json } => check::run(&global, json),
         Command::Doctor { json } => doctor::run(&global, json),
         Command::Hum(args) => hum::run(&global, *args),
+        // Inside a container: there is no lab file there.
+        Command::LinkServe {
+            control,
+            token_file,
+            seed,
+            links,
+        } => link_serve::run(control, &token_file, seed, links),
         command => {
             let mut ctx = Context::load(&global)?;
             if let Command::Up { backend: Some(b), .. } | Command::Daemon { backend: Some(b), .. } = &command
