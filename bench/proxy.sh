@@ -2,8 +2,7 @@
 # Benchmark: prodhome's TCP proxy (crates/proxy: one link, no fault in force)
 # against the proxies a user would otherwise put on the path — HAProxy in TCP
 # mode and socat — and a direct connection, all to the same Postgres server
-# over the same loopback path, in one run; plus the same link with splice(2)
-# off (`link-copy`: PRODHOME_PROXY_SPLICE=off) and the smallest tokio proxy
+# over the same loopback path, in one run; plus the smallest tokio proxy
 # there is (examples/copy_baseline.rs, accept + copy_bidirectional) for the
 # userspace floor.
 #   - latency: a prepared `select 1` from one client, the sides taking turns
@@ -119,13 +118,9 @@ start_proxy() {
 }
 start_proxy link "$LINK_BIN"; LINK_PID=${PIDS[-1]}
 declare -A PORT=([direct]=$PGPORT [link]=$PROXY_PORT)
-# The same link with splice(2) off: its no-fault path copies through a
-# buffer (what it did before splicing), to show what splicing buys.
-start_proxy link-copy "$LINK_BIN" PRODHOME_PROXY_SPLICE=off
-PORT[link-copy]=$PROXY_PORT
 start_proxy baseline "$BASE_BIN"
 PORT[baseline]=$PROXY_PORT
-SIDES=(direct link link-copy baseline)
+SIDES=(direct link baseline)
 # wait_port NAME PORT: until a Postgres answers through PORT (bounded).
 wait_port() {
     local i

@@ -12,9 +12,7 @@
 //! each way and faults applied.
 //!
 //! Data flows client → pump → upstream and back, one pump (`pump.rs`) per
-//! direction; with no fault in force a pump moves each chunk socket → pipe
-//! → socket with splice(2) (`splice.rs`; a plain read/write loop where no
-//! pipe can be had), waiting on nothing but its sockets.
+//! direction; with no fault in force a pump is a plain read/write loop.
 //! Latency jitter is a pure function of the link's seed ([`jittered_delay`]),
 //! so the same seed gives the same delays. Who applies faults, when, and what
 //! events they make is the chaos crate's and the daemon's business.
@@ -23,7 +21,6 @@ mod error;
 mod fault;
 mod link;
 mod pump;
-mod splice;
 mod stats;
 
 pub use error::Error;

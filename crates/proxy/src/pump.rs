@@ -20,16 +20,16 @@ use std::io;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::Duration;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::tcp::{ReadHalf, WriteHalf};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::watch;
 use tokio::time::Instant;
 
 use crate::fault::{Direction, State, jittered_delay};
-use crate::splice::Pipe;
 
-/// Bytes read at once.
-const CHUNK: usize = 64 * 1024;
+/// Bytes read at once. 16 KiB moved a bulk COPY faster than 64 KiB in
+/// bench/proxy.sh (BENCHMARKS.md); a Postgres message stream rarely has
+/// more than that waiting at once.
+const CHUNK: usize = 16 * 1024;
 /// Bytes held per direction while they wait out a latency or bandwidth
 /// fault; when full, reading stops and TCP pushes back on the sender.
 const MAX_QUEUED: usize = 4 * 1024 * 1024;
@@ -63,18 +63,17 @@ struct Chunk {
 
 /// Copies `src` to `dst` until `src` ends (then shuts `dst`'s write side and
 /// returns `Ok`), either side fails, or the fault set says to die.
-pub(crate) async fn pump(
-    src: &mut ReadHalf<'_>,
-    dst: &mut WriteHalf<'_>,
-    mut ctx: Ctx<'_>,
-) -> Result<(), End> {
+pub(crate) async fn pump<R, W>(src: &mut R, dst: &mut W, mut ctx: Ctx<'_>) -> Result<(), End>
+where
+    R: AsyncRead + Unpin,
+    W: AsyncWrite + Unpin,
+{
     let mut state = ctx.faults.borrow_and_update().clone();
     if state.kills(ctx.epoch) {
         return Err(End::Killed);
     }
     let mut bucket = state.bandwidth.map(Bucket::new);
     let mut buf = vec![0u8; CHUNK];
-    let mut pipe = Pipe::new();
     let mut queue = Queue::default();
     let mut eof = false;
 
@@ -91,11 +90,7 @@ pub(crate) async fn pump(
             // atomic load (`sync`) when the next chunk arrives, before it is
             // written. So a hop costs a read, a write and the socket's own
             // wakeup, as in `tokio::io::copy`.
-            let n = match pipe.as_mut() {
-                Some(pipe) => pipe.fill(src.as_ref()).await,
-                None => src.read(&mut buf).await,
-            };
-            let n = n.map_err(|_| End::Failed)?;
+            let n = src.read(&mut buf).await.map_err(|_| End::Failed)?;
             if n == 0 {
                 eof = true;
                 continue;
@@ -103,22 +98,11 @@ pub(crate) async fn pump(
             // A fault applied before this chunk arrived applies to it.
             sync(&mut ctx, &mut state, &mut bucket)?;
             if !state.is_clean() {
-                match pipe.as_mut() {
-                    Some(pipe) => queue.push(&pipe.take().map_err(|_| End::Failed)?, &state, &ctx),
-                    None => queue.push(&buf[..n], &state, &ctx),
-                }
+                queue.push(&buf[..n], &state, &ctx);
                 continue;
             }
-            match pipe.as_mut() {
-                Some(pipe) => pipe
-                    .drain(dst.as_ref(), ctx.bytes)
-                    .await
-                    .map_err(|_| End::Failed)?,
-                None => {
-                    dst.write_all(&buf[..n]).await.map_err(|_| End::Failed)?;
-                    ctx.bytes.fetch_add(n as u64, Relaxed);
-                }
-            }
+            dst.write_all(&buf[..n]).await.map_err(|_| End::Failed)?;
+            ctx.bytes.fetch_add(n as u64, Relaxed);
             continue;
         }
 
