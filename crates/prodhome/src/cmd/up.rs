@@ -48,11 +48,9 @@ fn run_daemon(ctx: &Context, timeout: Duration, echo: bool) -> Result<i32> {
 /// BENCHMARKS.md, "observer effect").
 fn daemon_runtime() -> Result<tokio::runtime::Runtime> {
     let threads = match std::env::var("PRODHOME_DAEMON_THREADS") {
-        Ok(v) => v
-            .parse::<usize>()
-            .ok()
-            .filter(|n| *n > 0)
-            .with_context(|| format!("PRODHOME_DAEMON_THREADS={v:?}: expected a number of threads, 1 or more"))?,
+        Ok(v) => v.parse::<usize>().ok().filter(|n| *n > 0).with_context(|| {
+            format!("PRODHOME_DAEMON_THREADS={v:?}: expected a number of threads, 1 or more")
+        })?,
         Err(_) => 1,
     };
     if threads == 1 {
