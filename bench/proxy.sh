@@ -98,10 +98,13 @@ as_pg "$PGBIN/pg_ctl" -D "$WORK/data" -l "$WORK/run/server.log" -w -t 60 \
 SERVER_UP=1
 
 # ------------------------------------------------------------ the proxies
-# start_proxy NAME BIN: runs BIN in front of the server; sets PROXY_PORT.
+declare -A PID_OF=()
+# start_proxy NAME BIN [VAR=VALUE...]: runs BIN in front of the server, with
+# those variables in its environment; sets PROXY_PORT.
 start_proxy() {
     local name=$1 bin=$2 i
-    "$bin" "127.0.0.1:$PGPORT" >"$WORK/$name.port" 2>"$WORK/$name.log" &
+    shift 2
+    env "$@" "$bin" "127.0.0.1:$PGPORT" >"$WORK/$name.port" 2>"$WORK/$name.log" &
     PIDS+=($!)
     for ((i = 0; i < 200; i++)); do
         [[ -s $WORK/$name.port ]] && break
@@ -109,6 +112,7 @@ start_proxy() {
         sleep 0.05
     done
     PROXY_PORT=$(head -1 "$WORK/$name.port")
+    PID_OF[$name]=${PIDS[-1]}
     [[ $PROXY_PORT =~ ^[0-9]+$ ]] || { echo "$name printed no port" >&2; exit 1; }
     log "$name 127.0.0.1:$PROXY_PORT -> 127.0.0.1:$PGPORT (${bin#"$ROOT"/})"
 }
@@ -147,6 +151,7 @@ backend pg
 CFG
     haproxy -db -f "$WORK/haproxy.cfg" >"$WORK/haproxy.log" 2>&1 &
     PIDS+=($!)
+    PID_OF[haproxy]=$!
     wait_port haproxy "${PORT[haproxy]}"
     log "haproxy 127.0.0.1:${PORT[haproxy]} -> 127.0.0.1:$PGPORT ($(haproxy -v | head -1 | cut -d' ' -f1-3))"
     SIDES+=(haproxy)
@@ -157,6 +162,7 @@ if command -v socat >/dev/null; then
     socat "TCP-LISTEN:${PORT[socat]},bind=127.0.0.1,reuseaddr,fork,nodelay" \
         "TCP:127.0.0.1:$PGPORT,nodelay" >"$WORK/socat.log" 2>&1 &
     PIDS+=($!)
+    PID_OF[socat]=$!
     wait_port socat "${PORT[socat]}"
     log "socat 127.0.0.1:${PORT[socat]} -> 127.0.0.1:$PGPORT ($(socat -V | sed -n 2p | cut -d' ' -f1-3))"
     SIDES+=(socat)
@@ -242,9 +248,15 @@ for ((r = 0; r < ROUNDS; r++)); do
     done
 done
 
-# The link's own CPU time over the whole run (user + system); stopping it
+# Each proxy's own CPU time over the whole run (user + system, with reaped
+# children: socat forks one per connection). Every proxy carried the same
+# work, so this compares their cost per byte and per hop, and the
+# neighbours' load moves it far less than it moves tps. Stopping the link
 # makes it print its stats.
-LINK_CPU=$(awk -v hz="$(getconf CLK_TCK)" '{ printf "%.1f", ($14 + $15) / hz }' "/proc/$LINK_PID/stat")
+cpu_of() { awk -v hz="$(getconf CLK_TCK)" '{ printf "%.1f", ($14 + $15 + $16 + $17) / hz }' "/proc/$1/stat"; }
+declare -A CPU=()
+for side in "${!PID_OF[@]}"; do CPU[$side]=$(cpu_of "${PID_OF[$side]}"); done
+LINK_CPU=${CPU[link]}
 kill "$LINK_PID"
 wait "$LINK_PID" || true
 
@@ -296,4 +308,5 @@ if [[ -n ${PORT[haproxy]:-} ]]; then
         "bulk $(vs "$(med "${MBS[link]}")" "$(med "${MBS[haproxy]}")")×: $(at_least "$(vs "$(med "${MBS[link]}")" "$(med "${MBS[haproxy]}")")" 1)"
 fi
 echo "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
-echo "link process CPU over the run: ${LINK_CPU}s; $(tail -1 "$WORK/link.log")"
+echo "proxy CPU over the run (user + system): $(for side in "${SIDES[@]}"; do [[ -n ${CPU[$side]:-} ]] && printf '%s %ss; ' "$side" "${CPU[$side]}"; done)"
+echo "link stats: $(tail -1 "$WORK/link.log")"

@@ -177,13 +177,24 @@ impl AcceptLoop {
     async fn run(mut self) {
         let mut conns = JoinSet::new();
         let mut next_conn = 0u64;
+        let mut epoch = self.faults.borrow().reset_epoch;
         loop {
             tokio::select! {
                 biased;
                 r = self.faults.changed() => {
-                    if r.is_err() || self.faults.borrow_and_update().shutdown {
+                    let state = self.faults.borrow_and_update().clone();
+                    if r.is_err() || state.shutdown {
                         break;
                     }
+                    // A reset or a partition kills every connection open
+                    // now. Their straight-through pumps do not watch the
+                    // fault channel (that would cost every hop a waiter
+                    // registration), so they are aborted from here: their
+                    // sockets close with linger 0, i.e. RST to both ends.
+                    if state.partition || state.reset_epoch != epoch {
+                        conns.abort_all();
+                    }
+                    epoch = state.reset_epoch;
                 }
                 Some(_) = conns.join_next(), if !conns.is_empty() => {}
                 r = self.listener.accept() => match r {
@@ -212,8 +223,7 @@ impl AcceptLoop {
             }
         }
         drop(self.listener);
-        // Every connection sees the shutdown (or the dropped sender) too and
-        // ends within a moment.
+        conns.abort_all();
         while conns.join_next().await.is_some() {}
     }
 }
@@ -230,9 +240,13 @@ struct Conn {
 
 impl Conn {
     async fn serve(mut self, mut client: TcpStream) {
-        let _active = Active::new(self.counters.clone());
+        // Counts a kill unless the connection ends by itself (settled).
+        let mut active = Active::new(self.counters.clone());
         // Without NODELAY every small request would wait on Nagle's algorithm.
         let _ = client.set_nodelay(true);
+        // Until the connection ends cleanly, dropping a socket sends RST: so
+        // does a task aborted by a kill (see AcceptLoop::run).
+        abort(&client);
 
         // A stalled link accepts but does not connect upstream until healed:
         // an upstream server's authentication timeout must not run meanwhile.
@@ -250,17 +264,16 @@ impl Conn {
         };
         let mut upstream = match connected {
             Ok(upstream) => upstream,
-            Err(end) => {
-                let counter = match end {
-                    End::Killed => &self.counters.connections_killed,
-                    End::Failed => &self.counters.upstream_failures,
-                };
-                Counters::bump(counter);
-                abort(&client);
+            // Counted as a kill when `active` drops.
+            Err(End::Killed) => return,
+            Err(End::Failed) => {
+                Counters::bump(&self.counters.upstream_failures);
+                active.settle();
                 return;
             }
         };
         let _ = upstream.set_nodelay(true);
+        abort(&upstream);
 
         let result = {
             let (mut client_rx, mut client_tx) = client.split();
@@ -278,17 +291,17 @@ impl Conn {
             tokio::try_join!(to_upstream, to_client)
         };
         match result {
-            // Both ends closed cleanly: so do we.
-            Ok(_) => {}
-            Err(end) => {
-                if matches!(end, End::Killed) {
-                    Counters::bump(&self.counters.connections_killed);
-                }
-                // A fault or a failed side: both ends see a reset, as they
-                // would if the network between them broke.
-                abort(&client);
-                abort(&upstream);
+            // Both ends closed cleanly: so do we, with FIN.
+            Ok(_) => {
+                active.settle();
+                graceful(&client);
+                graceful(&upstream);
             }
+            // Counted as a kill when `active` drops. Both ends see a reset,
+            // as they would if the network between them broke.
+            Err(End::Killed) => {}
+            // A failed side: the other end sees a reset too.
+            Err(End::Failed) => active.settle(),
         }
     }
 
@@ -308,4 +321,12 @@ impl Conn {
 /// never blocks on close, unlike other linger values.
 fn abort(stream: &TcpStream) {
     let _ = stream.set_zero_linger();
+}
+
+/// Undoes [`abort`]: the drop closes normally, after what was written is
+/// sent. Linger off (tokio deprecates setting linger because a positive
+/// value blocks on close; off never does).
+#[allow(deprecated)]
+fn graceful(stream: &TcpStream) {
+    let _ = stream.set_linger(None);
 }

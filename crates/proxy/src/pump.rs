@@ -2,11 +2,12 @@
 //!
 //! With no fault in force it reads a chunk and writes it straight out, the
 //! same work `tokio::io::copy_bidirectional` does (one copy through a
-//! userspace buffer). That function is not used because it cannot be stopped
-//! and resumed: cancelling it to switch to the faulty path would lose the
-//! bytes in its buffers. Here every await is cancel-safe (`read`, `write`,
-//! `changed`), so a fault applied mid-connection takes effect at the next
-//! chunk without losing or reordering a byte.
+//! userspace buffer), and waits on nothing but the two sockets. That
+//! function is not used because it cannot be stopped and resumed: switching
+//! to the faulty path would lose the bytes in its buffers. Here a fault
+//! applied mid-connection is seen when the next chunk arrives and applies to
+//! it, without losing or reordering a byte; a kill does not wait for a
+//! chunk: the accept loop aborts the connection's task.
 //!
 //! With faults, chunks go through a FIFO queue stamped with the time each may
 //! leave (latency), and leave only as fast as a token bucket allows
@@ -25,8 +26,10 @@ use tokio::time::Instant;
 
 use crate::fault::{Direction, State, jittered_delay};
 
-/// Bytes read at once.
-const CHUNK: usize = 64 * 1024;
+/// Bytes read at once. 16 KiB moved a bulk COPY faster than 64 KiB in
+/// bench/proxy.sh (BENCHMARKS.md); a Postgres message stream rarely has
+/// more than that waiting at once.
+const CHUNK: usize = 16 * 1024;
 /// Bytes held per direction while they wait out a latency or bandwidth
 /// fault; when full, reading stops and TCP pushes back on the sender.
 const MAX_QUEUED: usize = 4 * 1024 * 1024;
@@ -80,18 +83,14 @@ where
         }
 
         if state.is_clean() && queue.is_empty() {
-            // Straight through: read, then write the same buffer out. The
-            // socket is polled before the fault channel, so a chunk that is
-            // ready costs no waiter registration on the channel; a change
-            // that came meanwhile is caught by `sync` (one atomic load).
-            let n = tokio::select! {
-                biased;
-                r = src.read(&mut buf) => r.map_err(|_| End::Failed)?,
-                r = ctx.faults.changed() => {
-                    refresh(r, &mut ctx, &mut state, &mut bucket)?;
-                    continue;
-                }
-            };
+            // Straight through: read, then write the same buffer out, and
+            // nothing else. The fault channel is not waited on here: a kill
+            // (reset, partition, shutdown) aborts the connection's task from
+            // the accept loop (link.rs), and any other fault is seen with one
+            // atomic load (`sync`) when the next chunk arrives, before it is
+            // written. So a hop costs a read, a write and the socket's own
+            // wakeup, as in `tokio::io::copy`.
+            let n = src.read(&mut buf).await.map_err(|_| End::Failed)?;
             if n == 0 {
                 eof = true;
                 continue;
@@ -102,7 +101,8 @@ where
                 queue.push(&buf[..n], &state, &ctx);
                 continue;
             }
-            write_through(dst, &buf[..n], &mut ctx, &mut state, &mut bucket).await?;
+            dst.write_all(&buf[..n]).await.map_err(|_| End::Failed)?;
+            ctx.bytes.fetch_add(n as u64, Relaxed);
             continue;
         }
 
@@ -138,26 +138,6 @@ where
             }
         }
     }
-}
-
-/// Writes one whole chunk on the straight-through path.
-async fn write_through<W: AsyncWrite + Unpin>(
-    dst: &mut W,
-    chunk: &[u8],
-    ctx: &mut Ctx<'_>,
-    state: &mut State,
-    bucket: &mut Option<Bucket>,
-) -> Result<(), End> {
-    let mut off = 0;
-    while off < chunk.len() {
-        tokio::select! {
-            biased;
-            r = dst.write(&chunk[off..]) => off += written(r, ctx.bytes)?,
-            // Only a kill interrupts a chunk; other faults start with the next one.
-            r = ctx.faults.changed() => refresh(r, ctx, state, bucket)?,
-        }
-    }
-    Ok(())
 }
 
 /// When the head of the queue may leave and how much of it: whether it

@@ -57,19 +57,35 @@ impl Counters {
 }
 
 /// Counts one connection as active for as long as it lives, whichever way
-/// its task ends.
-pub(crate) struct Active(Arc<Counters>);
+/// its task ends, and as killed when it ends without being settled: a task
+/// aborted by a reset, a partition or shutdown never reaches its own end.
+pub(crate) struct Active {
+    counters: Arc<Counters>,
+    settled: bool,
+}
 
 impl Active {
     pub(crate) fn new(counters: Arc<Counters>) -> Active {
         counters.connections_total.fetch_add(1, Relaxed);
         counters.connections_active.fetch_add(1, Relaxed);
-        Active(counters)
+        Active {
+            counters,
+            settled: false,
+        }
+    }
+
+    /// The connection ended by itself (closed, or failed and counted so):
+    /// not a kill.
+    pub(crate) fn settle(&mut self) {
+        self.settled = true;
     }
 }
 
 impl Drop for Active {
     fn drop(&mut self) {
-        self.0.connections_active.fetch_sub(1, Relaxed);
+        self.counters.connections_active.fetch_sub(1, Relaxed);
+        if !self.settled {
+            Counters::bump(&self.counters.connections_killed);
+        }
     }
 }

@@ -33,13 +33,34 @@ fn run_daemon(ctx: &Context, timeout: Duration, echo: bool) -> Result<i32> {
         echo,
         ready_timeout: timeout,
     };
-    runtime()?.block_on(async {
+    daemon_runtime()?.block_on(async {
         // Listening for SIGHUP replaces its default action (exit): a closed
         // terminal must not stop a lab.
         let _hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup());
         daemon::run(opts).await
     })?;
     Ok(0)
+}
+
+/// The daemon's runtime: one thread for everything it runs (links,
+/// sampler, API, supervision) unless `PRODHOME_DAEMON_THREADS=N` asks for a
+/// multi-thread runtime of N workers (bench/observer.sh compares the two;
+/// BENCHMARKS.md, "observer effect").
+fn daemon_runtime() -> Result<tokio::runtime::Runtime> {
+    let threads = match std::env::var("PRODHOME_DAEMON_THREADS") {
+        Ok(v) => v.parse::<usize>().ok().filter(|n| *n > 0).with_context(|| {
+            format!("PRODHOME_DAEMON_THREADS={v:?}: expected a number of threads, 1 or more")
+        })?,
+        Err(_) => 1,
+    };
+    if threads == 1 {
+        return runtime();
+    }
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(threads)
+        .enable_all()
+        .build()
+        .context("starting the async runtime")
 }
 
 /// Where the library crates' `tracing` goes in a daemon process: its
