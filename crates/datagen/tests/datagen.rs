@@ -34,7 +34,7 @@ async fn fill(config: &Config, client: &Client, rows: u64) -> datagen::FillRepor
     let plan = datagen::plan(&tables, &request(rows)).unwrap();
     datagen::ledger::ensure(client).await.unwrap();
     let progress = Progress::new(&plan);
-    datagen::fill(config, &plan, FillOptions { seed: 3 }, progress)
+    datagen::fill(config, &plan, FillOptions::new(3), progress)
         .await
         .unwrap()
 }
@@ -166,7 +166,7 @@ async fn domains_self_references_and_nullable_cycles_are_read_and_planned() {
     assert_eq!(plan.tables[0].name, "public.teams", "parents first");
     let config = config(&node, "postgres");
     datagen::ledger::ensure(&client).await.unwrap();
-    let report = datagen::fill(&config, &plan, FillOptions { seed: 1 }, Progress::new(&plan))
+    let report = datagen::fill(&config, &plan, FillOptions::new(1), Progress::new(&plan))
         .await
         .unwrap();
     assert_eq!(report.rows_added, 100);

@@ -84,6 +84,7 @@ pub(super) fn plan_columns(
         out.push(ColumnPlan {
             name: col.name.clone(),
             type_name: col.type_name.clone(),
+            ty: col.ty.clone(),
             generator,
             why,
         });

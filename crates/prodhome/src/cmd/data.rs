@@ -182,7 +182,7 @@ async fn fill(ctx: &Context, args: DataFillArgs) -> Result<i32> {
     let progress = Progress::new(&plan);
     let terminal = std::io::stderr().is_terminal();
     let ticker = tokio::spawn(tick(progress.clone(), terminal));
-    let opts = FillOptions { seed: args.seed };
+    let opts = FillOptions::new(args.seed);
     let result = tokio::select! {
         r = datagen::fill(&config, &plan, opts, progress.clone()) => Some(r),
         _ = tokio::signal::ctrl_c() => None,
