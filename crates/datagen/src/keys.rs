@@ -13,7 +13,8 @@
 //! (`prodhome.ddl_follow = off`): they keep their keys throughout, and the
 //! publisher's are the same again at the end.
 //!
-//! Left in place: an index another constraint depends on (a child's
+//! Built in this order: the primary key, UNIQUE constraints, then the
+//! other indexes. Left in place: an index another constraint depends on (a child's
 //! foreign key, an exclusion constraint), the replica identity index, a
 //! clustered one, one with a comment, and every index of a partitioned
 //! table.

@@ -198,12 +198,17 @@ pub(crate) async fn parent_keys(
         let cols: Vec<String> = fk
             .parent_columns
             .iter()
-            .map(|c| format!("{}{cast}", quote(c)))
+            .map(|c| format!("p.{}{cast}", quote(c)))
             .collect();
-        let order: Vec<String> = fk.parent_columns.iter().map(|c| quote(c)).collect();
+        // `p.`: ORDER BY sorts the columns, not their text output.
+        let order: Vec<String> = fk
+            .parent_columns
+            .iter()
+            .map(|c| format!("p.{}", quote(c)))
+            .collect();
         let not_null: Vec<String> = order.iter().map(|c| format!("{c} IS NOT NULL")).collect();
         let sql = format!(
-            "SELECT {} FROM {} WHERE {} ORDER BY {} LIMIT {MAX_PARENT_KEYS}",
+            "SELECT {} FROM {} p WHERE {} ORDER BY {} LIMIT {MAX_PARENT_KEYS}",
             cols.join(", "),
             fk.parent_sql,
             not_null.join(" AND "),

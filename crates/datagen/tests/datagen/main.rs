@@ -1,5 +1,10 @@
 //! datagen against a real Postgres 15 server: the catalog as the server has
-//! it, and fills that resume where their last committed batch left off.
+//! it, fills that resume where their last committed batch left off, binary
+//! and text COPY giving the same rows (`formats`), and keys built after the
+//! load of an empty table exactly as they were (`keys`).
+
+mod formats;
+mod keys;
 
 use std::collections::BTreeMap;
 
@@ -9,19 +14,19 @@ use datagen::{FillOptions, Request, Rows};
 use testkit::PgNode;
 use tokio_postgres::{Client, Config, NoTls};
 
-fn config(node: &PgNode, db: &str) -> Config {
+pub(crate) fn config(node: &PgNode, db: &str) -> Config {
     let mut c = Config::new();
     c.host("127.0.0.1").port(node.port()).user("postgres").dbname(db);
     c
 }
 
-async fn connect(config: &Config) -> Client {
+pub(crate) async fn connect(config: &Config) -> Client {
     let (client, conn) = config.connect(NoTls).await.expect("connect");
     tokio::spawn(conn);
     client
 }
 
-fn request(rows: u64) -> Request {
+pub(crate) fn request(rows: u64) -> Request {
     Request {
         tables: Vec::new(),
         rows: Rows::Count(rows),
