@@ -135,7 +135,7 @@ async fn a_fill_stopped_mid_way_keeps_its_batches_and_gets_its_keys_back() {
     assert_eq!(definitions(&client).await, before, "the keys came back different");
     let kept = count(&client, "SELECT count(*) FROM events").await;
     assert!(
-        kept > 0 && kept as u64 % BATCH == 0,
+        kept > 0 && (kept as u64).is_multiple_of(BATCH),
         "{kept} rows: not whole batches"
     );
     // The same fill again writes only what is missing.
