@@ -10,6 +10,7 @@ mod containers;
 mod crashes;
 mod dashboard;
 mod data;
+mod data_interrupt;
 mod ddl;
 mod dispatch;
 mod lifecycle;
