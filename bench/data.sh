@@ -18,6 +18,8 @@
 #   keep-keys     ... --keep-keys            (the key maintained row by row)
 #   text          ... --copy-format text     (text COPY)
 #   one-stream    ... --streams 1
+#   ours-vacuum   ours, then VACUUM ANALYZE accounts: the end state of the
+#                 default pgbench -i (rows, key, visibility map, statistics)
 #   pgbench-dtgp  pgbench -i -q -s SCALE -I dtgp  (drop, create, generate
 #                 with COPY ... FREEZE in one transaction, primary keys)
 #   pgbench       pgbench -i -q -s SCALE     (the default dtgvp: also VACUUM
@@ -40,8 +42,8 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BIN=${PRODHOME_BIN:-$ROOT/target/release/prodhome}
 ROUNDS=${ROUNDS:-3}
 SCALE=${SCALE:-10}
-PGBIN=${PGBIN:-/usr/lib/postgresql/15/bin}
-VARIANTS=(${VARIANTS:-ours keep-keys text one-stream pgbench-dtgp pgbench})
+export PGBIN=${PGBIN:-/usr/lib/postgresql/15/bin}
+VARIANTS=(${VARIANTS:-ours keep-keys text one-stream ours-vacuum pgbench-dtgp pgbench})
 
 BIN=$(cd "$(dirname "$BIN")" && pwd)/$(basename "$BIN")
 [[ -x $BIN ]] || { echo "no prodhome binary at $BIN (build it: cargo build --release -p prodhome)" >&2; exit 2; }
@@ -79,8 +81,9 @@ psql_c() {
     "$PGBIN/psql" -XAtq -v ON_ERROR_STOP=1 "${args[@]}"
 }
 psql_c "CREATE TABLE accounts (aid int PRIMARY KEY, bid int NOT NULL, abalance int NOT NULL, filler char(84))"
-# The postmaster: the parent of a backend.
-POSTMASTER=$(awk '{print $4}' "/proc/$(psql_c "SELECT pg_backend_pid()")/stat" 2>/dev/null || true)
+# The postmaster: the first line of its pid file (readable as root, or as
+# the account that owns the data directory).
+POSTMASTER=$(head -1 "$(psql_c "SHOW data_directory")/postmaster.pid" 2>/dev/null || true)
 TICK=$(getconf CLK_TCK)
 
 # CPU seconds of the server: every live process of the postmaster's, and
@@ -114,6 +117,7 @@ run() {
                 keep-keys) cmd+=(--keep-keys) ;;
                 text) cmd+=(--copy-format text) ;;
                 one-stream) cmd+=(--streams 1) ;;
+                ours-vacuum) cmd=(bash -c '"$@" && "$PGBIN/psql" -XAtq -c "VACUUM ANALYZE accounts"' _ "${cmd[@]}") ;;
             esac ;;
     esac
     s0=$(server_cpu)
@@ -124,6 +128,11 @@ run() {
     [[ $rows == "$ROWS" ]] || { echo "$variant wrote $rows rows, not $ROWS" >&2; exit 1; }
     local keys; keys=$(psql_c "SELECT count(*) FROM pg_index WHERE indrelid = '$table'::regclass AND indisprimary")
     [[ $keys == 1 ]] || { echo "$variant left $table without its primary key" >&2; exit 1; }
+    # Where the time went, from each tool's own summary.
+    case $variant in
+        pgbench*) grep -o 'done in .*' "$WORK/$variant.out" | tr -d '\n' >"$WORK/$variant.phases" ;;
+        *) grep -E '"(load|keys)_seconds"' "$WORK/$variant.out" | tr -d ' \n' >"$WORK/$variant.phases" ;;
+    esac
     awk -v s0="$s0" -v s1="$s1" -v b="$(psql_c "SELECT pg_relation_size('$table')")" \
         '{printf "%.3f %.2f %.2f %d\n", $1, $2 + $3, s1 - s0, b}' "$WORK/time"
 }
@@ -153,7 +162,11 @@ ratio() {
         awk -v a="$1" -v b="$2" '{n = split($0, r, " "); m = (n % 2 ? r[(n + 1) / 2] : (r[n / 2] + r[n / 2 + 1]) / 2);
             printf "ratio rows/s %s / %s: median %.2fx (rounds %.2f–%.2fx)\n", a, b, m, r[1], r[n]}'
 }
-for peer in pgbench-dtgp pgbench; do
-    [[ " ${VARIANTS[*]} " == *" $peer "* && " ${VARIANTS[*]} " == *" ours "* ]] && ratio ours "$peer"
+has() { [[ " ${VARIANTS[*]} " == *" $1 "* ]]; }
+for pair in "ours pgbench-dtgp" "ours pgbench" "ours-vacuum pgbench"; do
+    set -- $pair
+    if has "$1" && has "$2"; then ratio "$1" "$2"; fi
 done
 echo "(target: ours / pgbench -i >= 1.5x)"
+echo "phases of the last round:"
+for v in "${VARIANTS[@]}"; do echo "  $v: $(cat "$WORK/$v.phases")"; done

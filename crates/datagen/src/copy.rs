@@ -23,13 +23,10 @@ use tokio_postgres::{Client, Config, NoTls};
 
 use crate::generator::Gen;
 use crate::plan::{FillPlan, TablePlan};
-use crate::rows::{CopyFormat, Layout};
+use crate::rows::{CopyFormat, Layout, quote};
 use crate::stream::{self, Job};
+pub use crate::stream::{BATCH, TableProgress};
 use crate::{Error, keys, ledger};
-
-/// Rows per batch (and per transaction). Part of the seeding: changing it
-/// changes the rows a seed gives.
-pub const BATCH: u64 = 20_000;
 
 #[derive(Debug, Clone, Copy)]
 pub struct FillOptions {
@@ -69,16 +66,6 @@ pub struct Progress {
     pub tables: Vec<TableProgress>,
 }
 
-#[derive(Debug)]
-pub struct TableProgress {
-    pub name: String,
-    pub rows: u64,
-    /// Rows committed, including those of an earlier, interrupted run.
-    pub done: AtomicU64,
-    pub bytes: AtomicU64,
-    pub finished: AtomicBool,
-}
-
 impl Progress {
     pub fn new(plan: &FillPlan) -> Arc<Progress> {
         Arc::new(Progress {
@@ -114,6 +101,9 @@ pub struct TableReport {
     pub keys_built_after_load: Vec<String>,
     pub bytes: u64,
     pub seconds: f64,
+    /// Of `seconds`: writing the rows, and building the keys after them.
+    pub load_seconds: f64,
+    pub keys_seconds: f64,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -223,6 +213,8 @@ async fn fill_table(
         keys_built_after_load: Vec::new(),
         bytes: 0,
         seconds: 0.0,
+        load_seconds: 0.0,
+        keys_seconds: 0.0,
     };
     if report.already_filled {
         progress.finished.store(true, Ordering::Relaxed);
@@ -231,7 +223,6 @@ async fn fill_table(
     let parents = stream::parent_keys(&client, &table, layout.binary, entry.start_index + table.rows).await?;
     let empty_fill = opts.keys_after_load && entry.done == 0;
     let deferred = keys::defer(&client, &table.name, &table.sql, empty_fill).await?;
-    let pending = entry.pending.len() as u64;
     let job = Arc::new(Job {
         table,
         layout,
@@ -242,35 +233,49 @@ async fn fill_table(
         next: AtomicUsize::new(0),
         committed: AtomicU64::new(0),
     });
-    // The first stream is the ledger's connection; the others open their
-    // own. Each batch is its own transaction, so a stream that fails leaves
-    // only whole batches behind, and the others' are kept.
-    let extra = (1..streams.min(job.pending.len())).map(|_| async {
-        let c = connect(config).await?;
-        stream::stream(job.clone(), &c, progress).await
-    });
-    let (first, others) = futures_util::future::try_join(
-        stream::stream(job.clone(), &client, progress),
-        try_join_all(extra),
-    )
-    .await?;
-    for (rows, bytes) in std::iter::once(first).chain(others) {
-        report.added += rows;
-        report.bytes += bytes;
-    }
-    if job.committed.load(Ordering::Relaxed) != pending {
-        return Err(Error::other(format!(
-            "{}: a generator thread stopped before its batches were written; run the same command again to write them",
-            job.table.name
-        )));
-    }
+    let loading = Instant::now();
+    let (rows, bytes) = load(config, &client, &job, progress, streams).await?;
+    report.added = rows;
+    report.bytes = bytes;
+    report.load_seconds = loading.elapsed().as_secs_f64();
     if !deferred.is_empty() {
+        let building = Instant::now();
         report.keys_built_after_load = keys::rebuild(&client, &job.table.name).await?;
+        report.keys_seconds = building.elapsed().as_secs_f64();
     }
     ledger::finish(&client, &job.table.name, opts.seed, job.table.rows).await?;
     progress.finished.store(true, Ordering::Relaxed);
     report.seconds = started.elapsed().as_secs_f64();
     Ok(report)
+}
+
+/// Writes every pending batch of `job` over `streams` connections, the
+/// first of them `client` (the ledger's); returns (rows, bytes). Each batch
+/// is its own transaction, so a stream that fails leaves only whole batches
+/// behind, and the others' are kept.
+async fn load(
+    config: &Config,
+    client: &Client,
+    job: &Arc<Job>,
+    progress: &TableProgress,
+    streams: usize,
+) -> Result<(u64, u64), Error> {
+    let extra = (1..streams.min(job.pending.len())).map(|_| async {
+        let c = connect(config).await?;
+        stream::stream(job.clone(), &c, progress).await
+    });
+    let (first, others) =
+        futures_util::future::try_join(stream::stream(job.clone(), client, progress), try_join_all(extra))
+            .await?;
+    if job.committed.load(Ordering::Relaxed) != job.pending.len() as u64 {
+        return Err(Error::other(format!(
+            "{}: a generator thread stopped before its batches were written; run the same command again to write them",
+            job.table.name
+        )));
+    }
+    Ok(std::iter::once(first)
+        .chain(others)
+        .fold((0, 0), |(r, b), (rows, bytes)| (r + rows, b + bytes)))
 }
 
 /// The columns numbered by row, quoted, with their first number: the
@@ -284,9 +289,4 @@ fn numbered(table: &TablePlan) -> Vec<(String, i64)> {
             _ => None,
         })
         .collect()
-}
-
-/// A SQL identifier, always quoted (the catalog gives names as they are).
-pub(crate) fn quote(name: &str) -> String {
-    format!("\"{}\"", name.replace('"', "\"\""))
 }

@@ -206,3 +206,8 @@ fn array_text(
     }
     out.put_u8(b'}');
 }
+
+/// A SQL identifier, always quoted (the catalog gives names as they are).
+pub(crate) fn quote(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}

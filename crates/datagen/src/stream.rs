@@ -6,7 +6,7 @@
 //! the table; each batch is one transaction together with its ledger row.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 
 use bytes::{Bytes, BytesMut};
 use futures_util::SinkExt;
@@ -14,11 +14,14 @@ use tokio::sync::mpsc;
 use tokio_postgres::Client;
 use tokio_postgres::types::{FromSql, Type as PgType};
 
-use crate::copy::{BATCH, TableProgress, quote};
 use crate::encode::{BINARY_HEADER, BINARY_TRAILER};
 use crate::plan::TablePlan;
-use crate::rows::{Keys, Layout, Rows};
+use crate::rows::{Keys, Layout, Rows, quote};
 use crate::{Error, ledger};
+
+/// Rows per batch (and per transaction). Part of the seeding: changing it
+/// changes the rows a seed gives.
+pub const BATCH: u64 = 20_000;
 
 /// Bytes per chunk sent to COPY.
 const CHUNK: usize = 256 * 1024;
@@ -167,6 +170,16 @@ pub(crate) async fn stream(
         )));
     }
     Ok((rows, bytes))
+}
+
+#[derive(Debug)]
+pub struct TableProgress {
+    pub name: String,
+    pub rows: u64,
+    /// Rows committed, including those of an earlier, interrupted run.
+    pub done: AtomicU64,
+    pub bytes: AtomicU64,
+    pub finished: AtomicBool,
 }
 
 /// A value's bytes as the server sent them, whatever its type.

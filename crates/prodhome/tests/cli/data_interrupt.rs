@@ -62,7 +62,18 @@ fn an_interrupted_data_fill_keeps_its_batches_says_how_far_and_resumes() {
     lab.up();
     let keys = indexes(&lab);
     let rows = ROWS.to_string();
-    let args = ["data", "fill", "--rows", &rows, "--streams", "1", "--seed", "4"];
+    let args = [
+        "data",
+        "fill",
+        "--rows",
+        &rows,
+        "--streams",
+        "1",
+        "--seed",
+        "4",
+        "--node",
+        "books_db",
+    ];
     let child = lab
         .command()
         .args(args)
