@@ -5,7 +5,7 @@
 # beside them.
 #
 # The server is a one-node lab brought up by prodhome (fsync on,
-# wal_level = logical, defaults otherwise); pgbench reaches it with
+# wal_level = logical, autovacuum off, defaults otherwise); pgbench reaches it with
 # `prodhome env`.
 #
 # The table: accounts (aid int PRIMARY KEY, bid int NOT NULL, abalance int
@@ -66,9 +66,14 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 ROWS=$((100000 * SCALE))
+# Autovacuum off: otherwise it vacuums the table a run just filled while
+# the next variant runs (and only some variants' next step cancels it), so
+# one side would pay for the other's cleanup. Each variant does its own
+# work only; `pgbench` (default -i) and ours-vacuum vacuum explicitly.
 cat >"$WORK/prodhome.toml" <<TOML
 name = "databench"
 [postgres.bench]
+settings = { autovacuum = "off" }
 TOML
 PH=("$BIN" -f "$WORK/prodhome.toml")
 log "up: one node"
