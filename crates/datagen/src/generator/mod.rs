@@ -1,4 +1,4 @@
-//! Column generators: each draws one [`Value`] for a row's global index
+//! Column generators: each draws one `Value` for a row's global index
 //! from its own seeded stream; `encode` writes it as COPY text or binary.
 //!
 //! `Unique` generators are bijective in the row's global index (no
