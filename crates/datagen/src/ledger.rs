@@ -5,6 +5,9 @@
 //! batches that never committed — whatever order the parallel streams
 //! committed them in.
 //!
+//! `prodhome.data_fill_keys` holds the keys a load dropped and has not
+//! built again (see `keys`).
+//!
 //! `data_fills.done` is the rows known done as a prefix: a finished fill
 //! sets it to `rows`; a ledger from before per-batch progress has it at the
 //! last batch committed, and every batch below it counts as done.
@@ -28,7 +31,13 @@ const CREATE: &str = "CREATE SCHEMA IF NOT EXISTS prodhome;
       seed bigint NOT NULL,
       rows bigint NOT NULL,
       batch bigint NOT NULL,
-      PRIMARY KEY (tbl, seed, rows, batch))";
+      PRIMARY KEY (tbl, seed, rows, batch));
+    CREATE TABLE IF NOT EXISTS prodhome.data_fill_keys (
+      tbl text NOT NULL,
+      name text NOT NULL,
+      ord int NOT NULL,
+      create_sql text NOT NULL,
+      PRIMARY KEY (tbl, name))";
 
 /// Creates the ledger tables. Call it on every node of a lab, subscribers
 /// first: a `FOR ALL TABLES` publication sends their rows, and a subscriber

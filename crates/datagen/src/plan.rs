@@ -11,7 +11,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::Serialize;
 
 use crate::Error;
-use crate::catalog::{Kind, Table};
+use crate::catalog::{Kind, Table, Type};
 use crate::generator::{Gen, Named};
 
 /// Rows per table when neither `--rows` nor `[data.TABLE] rows` says.
@@ -67,6 +67,8 @@ pub struct ColumnPlan {
     pub name: String,
     #[serde(rename = "type")]
     pub type_name: String,
+    #[serde(skip)]
+    pub ty: Type,
     pub generator: Gen,
     pub why: String,
 }
@@ -79,6 +81,10 @@ pub struct ForeignPlan {
     #[serde(skip)]
     pub parent_sql: String,
     pub parent_columns: Vec<String>,
+    /// The parent columns' types: a child whose column has the same binary
+    /// format copies the parent's key bytes as they are.
+    #[serde(skip)]
+    pub parent_types: Vec<Type>,
 }
 
 /// Resolves `name` (`t` means `public.t`, else `s.t`) among `tables`.
@@ -201,6 +207,15 @@ fn foreign_plans(
                 parent: parent.clone(),
                 parent_sql: p.sql.clone(),
                 parent_columns: parent_columns.clone(),
+                parent_types: parent_columns
+                    .iter()
+                    .map(|k| {
+                        p.columns
+                            .iter()
+                            .find(|c| &c.name == k)
+                            .map_or(Type::Unknown(k.clone()), |c| c.ty.clone())
+                    })
+                    .collect(),
             }),
             // prodhome's own schema and the system catalogs are not read.
             None => refusals.push(format!(

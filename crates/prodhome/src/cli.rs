@@ -389,6 +389,25 @@ pub(crate) struct DataFillArgs {
     /// Print a JSON summary instead of lines.
     #[arg(long)]
     pub(crate) json: bool,
+    /// COPY connections at once (default: one per core, at least 2).
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=64))]
+    pub(crate) streams: Option<u64>,
+    /// COPY format: auto (binary when every column has a binary
+    /// encoding) or text.
+    #[arg(long, value_enum, default_value_t = CopyFormatArg::Auto)]
+    pub(crate) copy_format: CopyFormatArg,
+    /// Keep an empty table's keys and indexes in place during the load
+    /// (default: drop them and build them again after it, as pgbench -i
+    /// builds its primary keys).
+    #[arg(long)]
+    pub(crate) keep_keys: bool,
+}
+
+/// `data fill --copy-format`.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub(crate) enum CopyFormatArg {
+    Auto,
+    Text,
 }
 
 /// `prodhome metrics`'s flags.

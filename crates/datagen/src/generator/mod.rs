@@ -1,5 +1,5 @@
-//! Column generators: each writes one value in COPY text format for a row's
-//! global index, drawing from its own seeded stream.
+//! Column generators: each draws one `Value` for a row's global index
+//! from its own seeded stream; `encode` writes it as COPY text or binary.
 //!
 //! `Unique` generators are bijective in the row's global index (no
 //! duplicates by construction, across fills too: each fill continues where
@@ -8,7 +8,7 @@
 mod named;
 mod scalar;
 
-use bytes::BytesMut;
+use bytes::BufMut;
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
@@ -104,37 +104,54 @@ pub(crate) fn skewed(rng: &mut ChaCha8Rng, n: usize) -> usize {
     ((u * u * u) * n as f64) as usize % n.max(1)
 }
 
-/// Writes one value of `gen` for global row `index`. Foreign keys are
-/// written by the caller, which holds the parents' keys.
-pub(crate) fn write(g: &Gen, rng: &mut ChaCha8Rng, index: u64, out: &mut BytesMut) {
-    match g {
-        Gen::Named(n) => n.write(rng, index, out),
-        Gen::Array { element } => {
-            let len = rng.random_range(0..5);
-            out.extend_from_slice(b"{");
-            for i in 0..len {
-                if i > 0 {
-                    out.extend_from_slice(b",");
-                }
-                out.extend_from_slice(b"\"");
-                scalar::write(element, rng, index, out);
-                out.extend_from_slice(b"\"");
-            }
-            out.extend_from_slice(b"}");
-        }
-        other => scalar::write(other, rng, index, out),
-    }
+/// One drawn value. Text, JSON and bytes are in the scratch buffer the
+/// value was drawn with.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) enum Value {
+    Null,
+    Int(i64),
+    /// `units / 10^scale`.
+    Numeric {
+        units: i64,
+        scale: u32,
+    },
+    Float(f64),
+    Bool(bool),
+    /// Days since 2000-01-01.
+    Date(i64),
+    /// Microseconds since 2000-01-01 00:00 (UTC when `tz`).
+    Timestamp {
+        micros: i64,
+        tz: bool,
+    },
+    Uuid(u64, u64),
+    Text,
+    Json,
+    Bytes,
 }
 
-/// Appends `s` escaped for COPY text format.
-pub(crate) fn escape(s: &str, out: &mut BytesMut) {
-    for b in s.bytes() {
-        match b {
-            b'\\' => out.extend_from_slice(b"\\\\"),
-            b'\t' => out.extend_from_slice(b"\\t"),
-            b'\n' => out.extend_from_slice(b"\\n"),
-            b'\r' => out.extend_from_slice(b"\\r"),
-            _ => out.extend_from_slice(&[b]),
+/// Draws one value of `g` for global row `index`; text goes into
+/// `scratch`. Arrays and foreign keys are drawn by the row writer, which
+/// holds the parents' keys.
+pub(crate) fn draw(g: &Gen, rng: &mut ChaCha8Rng, index: u64, scratch: &mut Vec<u8>) -> Value {
+    scalar::draw(g, rng, index, scratch)
+}
+
+/// Appends `v` in decimal, without `fmt`'s machinery.
+pub(crate) fn decimal(out: &mut impl BufMut, v: i64) {
+    let mut digits = [0u8; 20];
+    let mut n = v.unsigned_abs();
+    let mut i = digits.len();
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
         }
     }
+    if v < 0 {
+        out.put_u8(b'-');
+    }
+    out.put_slice(&digits[i..]);
 }

@@ -1,12 +1,11 @@
 //! Generators a user names in `[data.TABLE] columns`: `email`, `name`,
 //! `lorem`, `{ range = [lo, hi] }`, `{ list = [...], weights = [...] }`.
 
-use bytes::BytesMut;
 use rand::RngExt;
 use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
 
-use super::escape;
+use super::{Value, decimal};
 
 const FIRST: &[&str] = &[
     "ada", "alan", "grace", "linus", "barbara", "ken", "dennis", "margaret", "edsger", "donald", "frances",
@@ -76,28 +75,31 @@ impl Named {
         matches!(self, Named::Email)
     }
 
-    pub(super) fn write(&self, rng: &mut ChaCha8Rng, index: u64, out: &mut BytesMut) {
+    /// Draws one value; text goes into `scratch`.
+    pub(super) fn draw(&self, rng: &mut ChaCha8Rng, index: u64, scratch: &mut Vec<u8>) -> Value {
         let pick = |rng: &mut ChaCha8Rng, list: &[&'static str]| list[rng.random_range(0..list.len())];
         match self {
             Named::Email => {
-                let text = format!("{}.{}{index}@example.com", pick(rng, FIRST), pick(rng, LAST));
-                out.extend_from_slice(text.as_bytes());
+                scratch.extend_from_slice(pick(rng, FIRST).as_bytes());
+                scratch.push(b'.');
+                scratch.extend_from_slice(pick(rng, LAST).as_bytes());
+                decimal(scratch, index as i64);
+                scratch.extend_from_slice(b"@example.com");
             }
             Named::Name => {
-                let text = format!("{} {}", pick(rng, FIRST), pick(rng, LAST));
-                out.extend_from_slice(text.as_bytes());
+                scratch.extend_from_slice(pick(rng, FIRST).as_bytes());
+                scratch.push(b' ');
+                scratch.extend_from_slice(pick(rng, LAST).as_bytes());
             }
             Named::Lorem => {
                 for i in 0..rng.random_range(3..12) {
                     if i > 0 {
-                        out.extend_from_slice(b" ");
+                        scratch.push(b' ');
                     }
-                    out.extend_from_slice(pick(rng, WORDS).as_bytes());
+                    scratch.extend_from_slice(pick(rng, WORDS).as_bytes());
                 }
             }
-            Named::Range { lo, hi } => {
-                out.extend_from_slice(rng.random_range(*lo..=*hi).to_string().as_bytes())
-            }
+            Named::Range { lo, hi } => return Value::Int(rng.random_range(*lo..=*hi)),
             Named::List { values, weights } => {
                 let total: u64 = weights.iter().map(|w| u64::from(*w)).sum();
                 let mut draw = rng.random_range(0..total.max(1));
@@ -109,8 +111,9 @@ impl Named {
                     }
                     draw -= u64::from(*w);
                 }
-                escape(chosen, out);
+                scratch.extend_from_slice(chosen.as_bytes());
             }
         }
+        Value::Text
     }
 }

@@ -1,90 +1,112 @@
-//! Generators for the built-in types.
+//! Values of the built-in generators, drawn from a column's stream. Text
+//! and bytes go into the caller's scratch buffer; `encode` turns a
+//! [`Value`] into COPY text or binary, so both formats carry the same rows.
 
-use std::fmt::Write as _;
-
-use bytes::BytesMut;
 use rand::RngExt;
 use rand_chacha::ChaCha8Rng;
 
-use super::{Gen, escape};
+use super::{Gen, Value};
 
 const LETTERS: &[u8] = b"abcdefghijklmnopqrstuvwxyz";
 const BASE36: &[u8] = b"0123456789abcdefghijklmnopqrstuvwxyz";
+/// Days in 2000–2024: dates and timestamps are drawn from them.
+const DAYS: i64 = 9131;
+const MICROS_PER_DAY: i64 = 86_400_000_000;
 
-pub(super) fn write(g: &Gen, rng: &mut ChaCha8Rng, index: u64, out: &mut BytesMut) {
+pub(super) fn draw(g: &Gen, rng: &mut ChaCha8Rng, index: u64, scratch: &mut Vec<u8>) -> Value {
     match g {
-        Gen::ServerDefault | Gen::Null => out.extend_from_slice(b"\\N"),
-        Gen::Int { lo, hi } => put(out, rng.random_range(*lo..=*hi)),
-        Gen::Sequence { lo } => put(out, lo.saturating_add(index as i64)),
-        Gen::Numeric { lo, hi, scale } => numeric(out, rng.random_range(*lo..=*hi), *scale),
-        Gen::Float { lo, hi } => {
-            let v = rng.random_range(*lo..=*hi);
-            let _ = write!(Fmt(out), "{v}");
-        }
+        Gen::Int { lo, hi } => Value::Int(rng.random_range(*lo..=*hi)),
+        Gen::Sequence { lo } => Value::Int(lo.saturating_add(index as i64)),
+        Gen::Numeric { lo, hi, scale } => Value::Numeric {
+            units: rng.random_range(*lo..=*hi),
+            scale: *scale,
+        },
+        Gen::Float { lo, hi } => Value::Float(rng.random_range(*lo..=*hi)),
         Gen::Text { min, max } => {
             let len = rng.random_range(*min..=*max);
-            for _ in 0..len {
-                out.extend_from_slice(&[LETTERS[rng.random_range(0..26)]]);
-            }
+            letters(rng, len, scratch);
+            Value::Text
         }
-        Gen::UniqueText { .. } => unique_text(out, index),
-        Gen::Bool => out.extend_from_slice(if rng.random_bool(0.5) { b"t" } else { b"f" }),
-        Gen::Date { span } => date(out, rng.random_range(0..*span)),
-        Gen::UniqueDate => date(out, index as i64),
+        Gen::UniqueText { .. } => {
+            unique_text(scratch, index);
+            Value::Text
+        }
+        Gen::Bool => Value::Bool(rng.random_bool(0.5)),
+        Gen::Date { span } => Value::Date(rng.random_range(0..*span)),
+        Gen::UniqueDate => Value::Date(index as i64),
         Gen::Timestamp { tz } => {
-            date(out, rng.random_range(0..9131));
-            let s: u32 = rng.random_range(0..86_400);
-            let _ = write!(Fmt(out), " {:02}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60);
-            if *tz {
-                out.extend_from_slice(b"+00");
+            let day = rng.random_range(0..DAYS);
+            let second: i64 = rng.random_range(0..86_400);
+            Value::Timestamp {
+                micros: day * MICROS_PER_DAY + second * 1_000_000,
+                tz: *tz,
             }
         }
-        Gen::Uuid => uuid(out, rng.random(), rng.random()),
-        Gen::UniqueUuid => uuid(out, rng.random(), index),
+        Gen::Uuid => uuid(rng.random(), rng.random()),
+        Gen::UniqueUuid => uuid(rng.random(), index),
         Gen::Json => {
-            let n: u32 = rng.random_range(0..100_000);
-            let _ = write!(Fmt(out), "{{\"n\": {n}, \"tag\": \"");
-            write(&Gen::Text { min: 3, max: 10 }, rng, index, out);
-            let ok = if rng.random_bool(0.5) { "true" } else { "false" };
-            let _ = write!(Fmt(out), "\", \"ok\": {ok}}}");
+            json(rng, scratch);
+            Value::Json
         }
         Gen::Bytea => {
-            out.extend_from_slice(b"\\\\x");
             for _ in 0..rng.random_range(4..32) {
-                let _ = write!(Fmt(out), "{:02x}", rng.random::<u8>());
+                scratch.push(rng.random::<u8>());
             }
+            Value::Bytes
         }
-        Gen::Choice { values } => escape(&values[rng.random_range(0..values.len())], out),
-        // Written by `generator::write` or the caller.
-        Gen::Array { .. } | Gen::Named(_) | Gen::Foreign { .. } | Gen::ForeignUnique { .. } => {
-            out.extend_from_slice(b"\\N")
+        Gen::Choice { values } => {
+            scratch.extend_from_slice(values[rng.random_range(0..values.len())].as_bytes());
+            Value::Text
         }
+        Gen::Named(n) => n.draw(rng, index, scratch),
+        // Left out of COPY, NULL, or written by the row writer (arrays,
+        // parents' keys).
+        Gen::ServerDefault
+        | Gen::Null
+        | Gen::Array { .. }
+        | Gen::Foreign { .. }
+        | Gen::ForeignUnique { .. } => Value::Null,
     }
 }
 
-fn put(out: &mut BytesMut, v: i64) {
-    let _ = write!(Fmt(out), "{v}");
+/// `len` lowercase letters: up to 13 from each 64-bit draw (26^13 < 2^64).
+fn letters(rng: &mut ChaCha8Rng, len: u32, out: &mut Vec<u8>) {
+    let mut left = len;
+    while left > 0 {
+        let mut bits: u64 = rng.random();
+        for _ in 0..left.min(13) {
+            out.push(LETTERS[(bits % 26) as usize]);
+            bits /= 26;
+        }
+        left -= left.min(13);
+    }
 }
 
-fn numeric(out: &mut BytesMut, units: i64, scale: u32) {
-    if scale == 0 {
-        return put(out, units);
-    }
-    let p = 10i64.pow(scale);
-    let sign = if units < 0 { "-" } else { "" };
-    let a = units.unsigned_abs();
-    let _ = write!(
-        Fmt(out),
-        "{sign}{}.{:0w$}",
-        a / p as u64,
-        a % p as u64,
-        w = scale as usize
-    );
+/// `{"n": N, "tag": "letters", "ok": bool}`.
+fn json(rng: &mut ChaCha8Rng, out: &mut Vec<u8>) {
+    out.extend_from_slice(b"{\"n\": ");
+    super::decimal(out, rng.random_range(0..100_000));
+    out.extend_from_slice(b", \"tag\": \"");
+    let len = rng.random_range(3..=10);
+    letters(rng, len, out);
+    out.extend_from_slice(if rng.random_bool(0.5) {
+        b"\", \"ok\": true}"
+    } else {
+        b"\", \"ok\": false}"
+    });
+}
+
+/// Version 4, variant 1, so tools that check them accept it.
+fn uuid(hi: u64, lo: u64) -> Value {
+    Value::Uuid(
+        (hi & !0xf000) | 0x4000,
+        lo & 0x0fff_ffff_ffff_ffff | 0x8000_0000_0000_0000,
+    )
 }
 
 /// `index` in base 36: unique, and as short as it can be (no padding: a
 /// padded form could collide with a longer index).
-fn unique_text(out: &mut BytesMut, index: u64) {
+fn unique_text(out: &mut Vec<u8>, index: u64) {
     let mut digits = [0u8; 13];
     let mut n = index;
     let mut i = digits.len();
@@ -99,54 +121,18 @@ fn unique_text(out: &mut BytesMut, index: u64) {
     out.extend_from_slice(&digits[i..]);
 }
 
-/// Days since 2000-01-01 (Postgres's own epoch) as Y-M-D.
-fn date(out: &mut BytesMut, days: i64) {
-    let (y, m, d) = model::civil_from_days(days + 10_957);
-    let _ = write!(Fmt(out), "{y:04}-{m:02}-{d:02}");
-}
-
-fn uuid(out: &mut BytesMut, hi: u64, lo: u64) {
-    // Version 4, variant 1, so tools that check them accept it.
-    let hi = (hi & !0xf000) | 0x4000;
-    let lo = lo & 0x0fff_ffff_ffff_ffff | 0x8000_0000_0000_0000;
-    let _ = write!(
-        Fmt(out),
-        "{:08x}-{:04x}-{:04x}-{:04x}-{:012x}",
-        hi >> 32,
-        (hi >> 16) & 0xffff,
-        hi & 0xffff,
-        lo >> 48,
-        lo & 0xffff_ffff_ffff
-    );
-}
-
-/// `fmt::Write` onto a `BytesMut`.
-struct Fmt<'a>(&'a mut BytesMut);
-
-impl std::fmt::Write for Fmt<'_> {
-    fn write_str(&mut self, s: &str) -> std::fmt::Result {
-        self.0.extend_from_slice(s.as_bytes());
-        Ok(())
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn text(f: impl FnOnce(&mut BytesMut)) -> String {
-        let mut b = BytesMut::new();
-        f(&mut b);
-        String::from_utf8(b.to_vec()).unwrap()
-    }
-
     #[test]
-    fn dates_numerics_and_unique_text_print_as_postgres_reads_them() {
-        assert_eq!(text(|b| date(b, 0)), "2000-01-01");
-        assert_eq!(text(|b| date(b, 366)), "2001-01-01");
-        assert_eq!(text(|b| numeric(b, -1234, 2)), "-12.34");
-        assert_eq!(text(|b| numeric(b, 5, 3)), "0.005");
-        assert_eq!(text(|b| unique_text(b, 35)), "z");
-        assert_eq!(text(|b| unique_text(b, 36)), "10");
+    fn unique_text_is_the_index_in_base_36() {
+        let text = |i| {
+            let mut b = Vec::new();
+            unique_text(&mut b, i);
+            String::from_utf8(b).unwrap()
+        };
+        assert_eq!(text(35), "z");
+        assert_eq!(text(36), "10");
     }
 }

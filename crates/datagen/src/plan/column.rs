@@ -84,6 +84,7 @@ pub(super) fn plan_columns(
         out.push(ColumnPlan {
             name: col.name.clone(),
             type_name: col.type_name.clone(),
+            ty: col.ty.clone(),
             generator,
             why,
         });
@@ -230,8 +231,23 @@ fn typed(cx: &mut Ctx<'_>, col: &Column, ty: &Type, conds: &[Cond], unique: bool
 /// Records why `col` gets no generator; always `None`.
 fn refuse(cx: &mut Ctx<'_>, col: &Column, what: String) -> Chosen {
     let t = &cx.table.name;
+    // The constraints that bind the column, so the message names them.
+    let names: Vec<&str> = cx
+        .table
+        .constraints
+        .iter()
+        .filter(|c| {
+            matches!(c.kind, Kind::Check | Kind::Primary | Kind::Unique) && c.columns.contains(&col.name)
+        })
+        .map(|c| c.name.as_str())
+        .collect();
+    let named = match names.as_slice() {
+        [] => String::new(),
+        [one] => format!(" (constraint {one})"),
+        many => format!(" (constraints {})", many.join(", ")),
+    };
     cx.refusals.push(format!(
-        "{t}.{}: {what}; give it a generator in [data.{t}] columns",
+        "{t}.{}: {what}{named}; give it a generator in [data.{t}] columns",
         col.name
     ));
     None

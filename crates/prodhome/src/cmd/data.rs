@@ -11,11 +11,11 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result, anyhow};
 use datagen::copy::Progress;
-use datagen::{FillOptions, FillPlan, Request, Rows, TableOverride};
+use datagen::{CopyFormat, FillOptions, FillPlan, Request, Rows, TableOverride};
 use serde::Serialize;
 use tokio_postgres::{Client, Config, NoTls};
 
-use crate::cli::{DataCommand, DataFillArgs};
+use crate::cli::{CopyFormatArg, DataCommand, DataFillArgs};
 use crate::cmd::env::connection;
 use crate::cmd::verify;
 use crate::context::{Context, runtime};
@@ -177,33 +177,53 @@ async fn fill(ctx: &Context, args: DataFillArgs) -> Result<i32> {
         (None, Some(s)) => Rows::Scale(s),
         (None, None) => return Err(anyhow!("say how many rows: --rows N or --scale S")),
     };
-    let plan = load_plan(ctx, &client, &node, args.tables, rows).await?;
+    let plan = load_plan(ctx, &client, &node, args.tables.clone(), rows).await?;
     ensure_ledgers(ctx, &node, &client).await?;
     let progress = Progress::new(&plan);
-    let terminal = std::io::stderr().is_terminal();
-    let ticker = tokio::spawn(tick(progress.clone(), terminal));
-    let opts = FillOptions { seed: args.seed };
+    let ticker = Arc::new(Ticker::new(progress.clone(), std::io::stderr().is_terminal()));
+    let ticking = tokio::spawn(ticker.clone().run());
     let result = tokio::select! {
-        r = datagen::fill(&config, &plan, opts, progress.clone()) => Some(r),
+        r = datagen::fill(&config, &plan, options(&args), progress.clone()) => Some(r),
         _ = tokio::signal::ctrl_c() => None,
     };
-    ticker.abort();
-    if terminal {
+    ticking.abort();
+    // The last state, so even a short fill shows its line once done.
+    ticker.draw();
+    if ticker.terminal {
         eprintln!();
     }
     let report = match result {
         None => {
-            interrupted(&progress);
+            stopped(&client, &progress).await;
             return Ok(130);
         }
         Some(Err(e)) => {
-            interrupted(&progress);
+            stopped(&client, &progress).await;
             return Err(anyhow!("{e}")).with_context(|| format!("filling node {node}"));
         }
         Some(Ok(r)) => r,
     };
+    finish(ctx, &args, &node, &report).await
+}
+
+/// The flags as datagen's options.
+fn options(args: &DataFillArgs) -> FillOptions {
+    let mut opts = FillOptions::new(args.seed);
+    if let Some(n) = args.streams {
+        opts.streams = n as usize;
+    }
+    opts.format = match args.copy_format {
+        CopyFormatArg::Auto => CopyFormat::Auto,
+        CopyFormatArg::Text => CopyFormat::Text,
+    };
+    opts.keys_after_load = !args.keep_keys;
+    opts
+}
+
+/// After a fill: the report, and with `--wait` the proof; the exit code.
+async fn finish(ctx: &Context, args: &DataFillArgs, node: &str, report: &datagen::FillReport) -> Result<i32> {
     if !args.json {
-        print_report(&report, &node);
+        print_report(report, node);
     }
     let verified = if args.wait {
         let proof = verify::prove(ctx, args.timeout, None).await?;
@@ -219,13 +239,34 @@ async fn fill(ctx: &Context, args: DataFillArgs) -> Result<i32> {
     };
     if args.json {
         let summary = Summary {
-            node: &node,
-            report: &report,
+            node,
+            report,
             verified,
         };
         println!("{}", serde_json::to_string_pretty(&summary)?);
     }
     Ok(if verified == Some(false) { 1 } else { 0 })
+}
+
+/// An interrupted or failed fill: the keys it dropped for the load are
+/// built again (the tables are whole), then how far each table got.
+async fn stopped(client: &Client, progress: &Progress) {
+    match datagen::keys::restore(client).await {
+        Ok(keys) if !keys.is_empty() => {
+            eprintln!("built again the keys dropped for the load: {}", keys.join(", "))
+        }
+        Ok(_) => {}
+        Err(e) => eprintln!("{e:#}; the next `prodhome data fill` builds them"),
+    }
+    eprintln!("stopped; committed so far (run the same command again to resume):");
+    for t in &progress.tables {
+        eprintln!(
+            "  {}: {} of {} rows",
+            t.name,
+            t.done.load(Ordering::Relaxed),
+            t.rows
+        );
+    }
 }
 
 /// `prodhome.data_fills` on every node, subscribers before the node
@@ -242,61 +283,88 @@ async fn ensure_ledgers(ctx: &Context, node: &str, client: &Client) -> Result<()
         .map_err(|e| anyhow!("on node {node}: {e}"))
 }
 
-/// Progress: rows, rows/s, MB/s, ETA; redrawn on a terminal.
-async fn tick(progress: Arc<Progress>, terminal: bool) {
-    let started = Instant::now();
-    let first: u64 = progress
-        .tables
-        .iter()
-        .map(|t| t.done.load(Ordering::Relaxed))
-        .sum();
-    // Elsewhere (a log, CI) a plain line now and then, not a redrawn one.
-    let every = if terminal { 500 } else { 5000 };
-    let mut interval = tokio::time::interval(Duration::from_millis(every));
-    interval.tick().await;
-    loop {
-        interval.tick().await;
-        let total: u64 = progress.tables.iter().map(|t| t.rows).sum();
-        let done: u64 = progress
+/// The progress line: a bar, rows, rows/s, MB/s and ETA, redrawn in place
+/// on a terminal; elsewhere (a log, CI) a plain line now and then.
+struct Ticker {
+    progress: Arc<Progress>,
+    terminal: bool,
+    started: Instant,
+    /// Rows an earlier run had committed: not counted in the rate.
+    first: u64,
+}
+
+impl Ticker {
+    fn new(progress: Arc<Progress>, terminal: bool) -> Ticker {
+        let first = progress
             .tables
             .iter()
             .map(|t| t.done.load(Ordering::Relaxed))
             .sum();
-        let bytes: u64 = progress
-            .tables
-            .iter()
-            .map(|t| t.bytes.load(Ordering::Relaxed))
-            .sum();
-        let secs = started.elapsed().as_secs_f64().max(1e-3);
-        let rate = (done - first.min(done)) as f64 / secs;
-        let eta = if rate > 0.0 {
-            format!("{:.0}s", (total - done.min(total)) as f64 / rate)
-        } else {
-            "?".into()
-        };
-        let line = format!(
-            "{done}/{total} rows  {rate:.0} rows/s  {:.1} MB/s  ETA {eta}",
-            bytes as f64 / 1e6 / secs
-        );
-        if terminal {
-            eprint!("\r{line}   ");
+        Ticker {
+            progress,
+            terminal,
+            started: Instant::now(),
+            first,
+        }
+    }
+
+    /// Draws now, then every half second on a terminal, every 5 s elsewhere.
+    async fn run(self: Arc<Ticker>) {
+        let every = if self.terminal { 500 } else { 5000 };
+        let mut interval = tokio::time::interval(Duration::from_millis(every));
+        loop {
+            interval.tick().await;
+            self.draw();
+        }
+    }
+
+    fn draw(&self) {
+        let p = &self.progress.tables;
+        let total: u64 = p.iter().map(|t| t.rows).sum();
+        let done: u64 = p.iter().map(|t| t.done.load(Ordering::Relaxed)).sum();
+        let bytes: u64 = p.iter().map(|t| t.bytes.load(Ordering::Relaxed)).sum();
+        let secs = self.started.elapsed().as_secs_f64();
+        let line = progress_line(done, total, done.saturating_sub(self.first), bytes, secs);
+        if self.terminal {
+            eprint!("\r{} {line}   ", bar(done, total));
         } else {
             eprintln!("data fill: {line}");
         }
     }
 }
 
-/// How far each table got: what is committed stays, a re-run resumes.
-fn interrupted(progress: &Progress) {
-    eprintln!("stopped; committed so far (run the same command again to resume):");
-    for t in &progress.tables {
-        eprintln!(
-            "  {}: {} of {} rows",
-            t.name,
-            t.done.load(Ordering::Relaxed),
-            t.rows
-        );
-    }
+/// `done/total rows  R rows/s  M MB/s  ETA Ns`: `added` rows and `bytes`
+/// in `secs` give the rate.
+fn progress_line(done: u64, total: u64, added: u64, bytes: u64, secs: f64) -> String {
+    let secs = secs.max(1e-3);
+    let rate = added as f64 / secs;
+    let eta = if done >= total {
+        "0s".to_string()
+    } else if rate > 0.0 {
+        format!("{:.0}s", (total - done) as f64 / rate)
+    } else {
+        "?".into()
+    };
+    format!(
+        "{done}/{total} rows  {rate:.0} rows/s  {:.1} MB/s  ETA {eta}",
+        bytes as f64 / 1e6 / secs
+    )
+}
+
+/// `[#####-----] 50%`.
+fn bar(done: u64, total: u64) -> String {
+    let share = if total == 0 {
+        1.0
+    } else {
+        done.min(total) as f64 / total as f64
+    };
+    let full = (share * 20.0).round() as usize;
+    format!(
+        "[{}{}] {:>3.0}%",
+        "#".repeat(full),
+        "-".repeat(20 - full),
+        share * 100.0
+    )
 }
 
 fn print_report(report: &datagen::FillReport, node: &str) {
@@ -314,9 +382,55 @@ fn print_report(report: &datagen::FillReport, node: &str) {
         } else {
             println!("{}: added {} rows", t.table, t.added);
         }
+        if !t.keys_built_after_load.is_empty() {
+            println!(
+                "{}: the table was empty, so {} were built after the load (same names and definitions), as pgbench -i builds its keys",
+                t.table,
+                t.keys_built_after_load.join(", ")
+            );
+        }
     }
     println!(
-        "filled node {node}: {} rows in {:.1}s ({:.0} rows/s, {:.1} MB/s), seed {}",
-        report.rows_added, report.seconds, report.rows_per_sec, report.mb_per_sec, report.seed
+        "filled node {node}: {} rows in {:.1}s ({:.0} rows/s, {:.1} MB/s), seed {}, {} COPY streams ({})",
+        report.rows_added,
+        report.seconds,
+        report.rows_per_sec,
+        report.mb_per_sec,
+        report.seed,
+        report.streams,
+        formats(report)
     );
+}
+
+/// The COPY formats the tables used: `binary`, `text` or both.
+fn formats(report: &datagen::FillReport) -> String {
+    let mut f: Vec<&str> = report
+        .tables
+        .iter()
+        .filter(|t| !t.already_filled)
+        .map(|t| t.format)
+        .collect();
+    f.sort_unstable();
+    f.dedup();
+    if f.is_empty() {
+        "nothing written".into()
+    } else {
+        f.join(" and ")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_progress_line_gives_rows_per_second_and_an_eta() {
+        assert_eq!(
+            progress_line(500, 1000, 250, 2_000_000, 2.0),
+            "500/1000 rows  125 rows/s  1.0 MB/s  ETA 4s"
+        );
+        assert!(progress_line(0, 1000, 0, 0, 1.0).ends_with("ETA ?"));
+        assert!(progress_line(1000, 1000, 1000, 0, 1.0).ends_with("ETA 0s"));
+        assert_eq!(bar(1, 2), format!("[{}{}]  50%", "#".repeat(10), "-".repeat(10)));
+    }
 }

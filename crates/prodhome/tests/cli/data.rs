@@ -178,6 +178,11 @@ CREATE TABLE parts (
   code text NOT NULL CONSTRAINT code_long_enough CHECK (length(code) > 3),
   spot point
 );
+CREATE TABLE slots (
+  id int PRIMARY KEY,
+  taken boolean NOT NULL UNIQUE,
+  qty int NOT NULL CONSTRAINT qty_window CHECK (qty > 10 AND qty < 5)
+);
 CREATE TABLE a (id int PRIMARY KEY, b_id int NOT NULL);
 CREATE TABLE b (id int PRIMARY KEY, a_id int NOT NULL REFERENCES a (id));
 ALTER TABLE a ADD CONSTRAINT a_needs_b FOREIGN KEY (b_id) REFERENCES b (id);
@@ -204,6 +209,8 @@ fn data_fill_refuses_an_unsupported_check_a_cycle_and_an_unknown_type_naming_the
     for expected in [
         "public.parts: CHECK constraint code_long_enough",
         "public.parts.spot: type point",
+        "public.slots.taken: a unique boolean (constraint slots_taken_key)",
+        "public.slots.qty: its CHECK constraints leave no value (constraint qty_window)",
         "public.a, public.b",
         "a_needs_b",
         "nothing was written",
@@ -213,7 +220,7 @@ fn data_fill_refuses_an_unsupported_check_a_cycle_and_an_unknown_type_naming_the
             "message lacks {expected:?}:\n{message}"
         );
     }
-    for t in ["parts", "a", "b"] {
+    for t in ["parts", "slots", "a", "b"] {
         assert_eq!(
             lab.sql("primary", &format!("SELECT count(*) FROM {t}")),
             "0",

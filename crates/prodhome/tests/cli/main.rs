@@ -11,6 +11,7 @@ mod containers;
 mod crashes;
 mod dashboard;
 mod data;
+mod data_interrupt;
 mod ddl;
 mod dispatch;
 mod export;

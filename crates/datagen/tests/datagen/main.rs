@@ -1,5 +1,10 @@
 //! datagen against a real Postgres 15 server: the catalog as the server has
-//! it, and fills that resume where their last committed batch left off.
+//! it, fills that resume where their last committed batch left off, binary
+//! and text COPY giving the same rows (`formats`), and keys built after the
+//! load of an empty table exactly as they were (`keys`).
+
+mod formats;
+mod keys;
 
 use std::collections::BTreeMap;
 
@@ -9,19 +14,19 @@ use datagen::{FillOptions, Request, Rows};
 use testkit::PgNode;
 use tokio_postgres::{Client, Config, NoTls};
 
-fn config(node: &PgNode, db: &str) -> Config {
+pub(crate) fn config(node: &PgNode, db: &str) -> Config {
     let mut c = Config::new();
     c.host("127.0.0.1").port(node.port()).user("postgres").dbname(db);
     c
 }
 
-async fn connect(config: &Config) -> Client {
+pub(crate) async fn connect(config: &Config) -> Client {
     let (client, conn) = config.connect(NoTls).await.expect("connect");
     tokio::spawn(conn);
     client
 }
 
-fn request(rows: u64) -> Request {
+pub(crate) fn request(rows: u64) -> Request {
     Request {
         tables: Vec::new(),
         rows: Rows::Count(rows),
@@ -34,7 +39,7 @@ async fn fill(config: &Config, client: &Client, rows: u64) -> datagen::FillRepor
     let plan = datagen::plan(&tables, &request(rows)).unwrap();
     datagen::ledger::ensure(client).await.unwrap();
     let progress = Progress::new(&plan);
-    datagen::fill(config, &plan, FillOptions { seed: 3 }, progress)
+    datagen::fill(config, &plan, FillOptions::new(3), progress)
         .await
         .unwrap()
 }
@@ -166,7 +171,7 @@ async fn domains_self_references_and_nullable_cycles_are_read_and_planned() {
     assert_eq!(plan.tables[0].name, "public.teams", "parents first");
     let config = config(&node, "postgres");
     datagen::ledger::ensure(&client).await.unwrap();
-    let report = datagen::fill(&config, &plan, FillOptions { seed: 1 }, Progress::new(&plan))
+    let report = datagen::fill(&config, &plan, FillOptions::new(1), Progress::new(&plan))
         .await
         .unwrap();
     assert_eq!(report.rows_added, 100);
