@@ -23,6 +23,7 @@ mod hum;
 mod replication;
 mod sample;
 mod service;
+mod service_run;
 mod topology;
 
 /// What checking needs besides the raw lab: where it came from, and how to

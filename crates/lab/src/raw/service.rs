@@ -21,6 +21,10 @@ pub(crate) struct RawService {
     pub(crate) max_restarts: Option<Spanned<Int>>,
     pub(crate) stop_signal: Option<Spanned<String>>,
     pub(crate) stop_timeout: Option<Spanned<String>>,
+    /// An image already in the Docker Engine the service runs from.
+    pub(crate) image: Option<Spanned<String>>,
+    /// `true`: the service's program packed into an image of its own.
+    pub(crate) container: Option<Spanned<bool>>,
 }
 
 pub(crate) const SERVICE_KEYS: &[&str] = &[
@@ -34,6 +38,8 @@ pub(crate) const SERVICE_KEYS: &[&str] = &[
     "max_restarts",
     "stop_signal",
     "stop_timeout",
+    "image",
+    "container",
 ];
 
 /// `ready = { tcp = 8080 }`, `{ http = "…" }` or `{ exec = [...] }`, with
