@@ -1,7 +1,8 @@
 //! The one place a lab's Plan becomes the small options each stage takes,
 //! as pure functions (no process, socket or connection is touched here):
 //! `pg::NodeSpec`s for the nodes and the `supervisor::UnitSpec`s that run
-//! them and the app services (their `${...}` env references resolved),
+//! them and the app services (their `${...}` env references resolved; a
+//! service in a container gets the shim's unit and its container's spec),
 //! the proxy links' names and options, the replications the running lab
 //! tracks, and the options of the store, the sampler, hum and the alerts.
 //! Only the ports (`ports.rs`, kept across runs in `ports.json`) are chosen
@@ -9,7 +10,7 @@
 
 use std::collections::BTreeMap;
 use std::net::{Ipv4Addr, SocketAddr};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Result, anyhow, bail};
@@ -208,10 +209,17 @@ impl std::fmt::Display for MissingToken {
 }
 
 /// What env references resolve against.
+#[derive(Clone, Copy)]
 pub(crate) struct Refs<'a> {
     pub(crate) nodes: &'a [NodeSpec],
     pub(crate) links: &'a Links,
     pub(crate) secrets: &'a BTreeMap<String, Secret>,
+    /// The lab whose network the referring service is on: `Some` for a
+    /// service in a container, which reaches a node by its container's
+    /// name at the port it listens on there (as a subscriber container
+    /// reaches its publisher); `None` natively (127.0.0.1, through the
+    /// node's client proxy).
+    pub(crate) lab_network: Option<&'a str>,
 }
 
 impl Refs<'_> {
@@ -241,15 +249,21 @@ impl Refs<'_> {
                     .iter()
                     .find(|n| n.name == *node)
                     .ok_or_else(|| anyhow!("no node {node}"))?;
-                let port = self.links.client_port(node).unwrap_or(spec.port);
+                let (host, port) = match self.lab_network {
+                    Some(lab) => (engine::lab::container_name(lab, node), spec.port),
+                    None => (
+                        Ipv4Addr::LOCALHOST.to_string(),
+                        self.links.client_port(node).unwrap_or(spec.port),
+                    ),
+                };
                 let password = spec.credentials.superuser.expose();
                 Ok(match *attr {
                     "url" => format!(
-                        "postgresql://{}:{password}@127.0.0.1:{port}/{}",
+                        "postgresql://{}:{password}@{host}:{port}/{}",
                         pg::SUPERUSER,
                         pg::DATABASE
                     ),
-                    "host" => "127.0.0.1".into(),
+                    "host" => host,
                     "port" => port.to_string(),
                     "user" => pg::SUPERUSER.into(),
                     "password" => password.to_string(),
@@ -268,18 +282,108 @@ impl Refs<'_> {
     }
 }
 
-/// How the supervisor runs one service.
+/// How the supervisor runs one native service.
 pub(crate) fn service_unit(plan: &ServicePlan, state: &StateDir, refs: &Refs<'_>) -> Result<UnitSpec> {
-    let mut spec = UnitSpec::new(&plan.name, program(plan), state.node_log(&plan.name));
+    let mut spec = supervised(plan, state, program(plan));
     spec.args = plan.command[1..].to_vec();
-    spec.env = plan
-        .env
-        .iter()
-        .map(|(k, v)| Ok((k.clone(), refs.resolve(v)?)))
-        .collect::<Result<_>>()?;
-    spec.cwd = Some(plan.workdir.clone());
+    spec.env = resolved_env(plan, refs)?;
     spec.stop_signal = signal(&plan.stop_signal);
     spec.stop_timeout = plan.stop_timeout;
+    Ok(spec)
+}
+
+/// Where a service in a container comes from: the lab, the image (the
+/// user's, checked to exist, or the packed program's) and prodhome's own
+/// executable, which runs each life of the container for the supervisor.
+pub(crate) struct ContainerRun<'a> {
+    pub(crate) lab: &'a str,
+    pub(crate) image: &'a str,
+    pub(crate) shim: &'a Path,
+}
+
+/// Longer than the engine's own stop of the container, so that the
+/// supervisor's SIGKILL of the shim never comes first.
+const SHIM_STOP_MARGIN: Duration = Duration::from_secs(10);
+
+/// How the supervisor runs one service in a container: the shim
+/// (`prodhome __service-container NAME`) with the container's spec in its
+/// environment; env references resolve to in-network addresses; the ports
+/// its tcp and http probes name are published on 127.0.0.1, where the
+/// supervisor's probes look (`services::spawn` makes a tcp probe there
+/// the engine's `probe_published`).
+pub(crate) fn container_unit(
+    plan: &ServicePlan,
+    state: &StateDir,
+    refs: &Refs<'_>,
+    run: &ContainerRun<'_>,
+) -> Result<(UnitSpec, engine::ServiceContainer)> {
+    let in_network = Refs {
+        lab_network: Some(run.lab),
+        ..*refs
+    };
+    let cmd = match plan.run {
+        // A packed program is the image's entrypoint: the rest are its arguments.
+        lab::ServiceRun::Packed { .. } => Some(plan.command[1..].to_vec()),
+        _ => (!plan.command.is_empty()).then(|| plan.command.clone()),
+    };
+    let container = engine::ServiceContainer {
+        lab: run.lab.into(),
+        service: plan.name.clone(),
+        image: run.image.into(),
+        cmd,
+        env: resolved_env(plan, &in_network)?,
+        ports: probed_ports(plan),
+        stop_signal: plan.stop_signal.clone(),
+        stop_timeout_secs: plan.stop_timeout.as_secs().max(1),
+    };
+    let mut spec = supervised(plan, state, run.shim.to_owned());
+    spec.args = vec!["__service-container".into(), container.name()];
+    spec.env = vec![(
+        engine::service::SPEC_VAR.into(),
+        serde_json::to_string(&container)?,
+    )];
+    spec.stop_timeout = plan.stop_timeout + SHIM_STOP_MARGIN;
+    Ok((spec, container))
+}
+
+/// The ports a service's tcp and http probes connect to.
+fn probed_ports(plan: &ServicePlan) -> Vec<u16> {
+    let mut ports: Vec<u16> = [&plan.ready, &plan.live]
+        .into_iter()
+        .flatten()
+        .filter_map(|probe| match &probe.check {
+            ProbeCheckPlan::Tcp(port) => Some(*port),
+            ProbeCheckPlan::Http(url) => http_port(url),
+            ProbeCheckPlan::Exec(_) => None,
+        })
+        .collect();
+    ports.sort_unstable();
+    ports.dedup();
+    ports
+}
+
+/// The port of an `http://host[:port]/…` URL (80 without one).
+fn http_port(url: &str) -> Option<u16> {
+    let authority = url.strip_prefix("http://")?.split('/').next()?;
+    match authority.rsplit_once(':') {
+        Some((_, port)) => port.parse().ok(),
+        None => Some(80),
+    }
+}
+
+/// The service's environment, every `${...}` resolved.
+fn resolved_env(plan: &ServicePlan, refs: &Refs<'_>) -> Result<Vec<(String, String)>> {
+    plan.env
+        .iter()
+        .map(|(k, v)| Ok((k.clone(), refs.resolve(v)?)))
+        .collect()
+}
+
+/// What every service's unit shares: its log, workdir, restart policy
+/// and probes.
+fn supervised(plan: &ServicePlan, state: &StateDir, program: PathBuf) -> UnitSpec {
+    let mut spec = UnitSpec::new(&plan.name, program, state.node_log(&plan.name));
+    spec.cwd = Some(plan.workdir.clone());
     spec.policy = RestartPolicy {
         mode: match plan.restart {
             RestartPlan::No => RestartMode::No,
@@ -291,7 +395,7 @@ pub(crate) fn service_unit(plan: &ServicePlan, state: &StateDir, refs: &Refs<'_>
     };
     spec.ready = plan.ready.as_ref().map(probe);
     spec.live = plan.live.as_ref().map(probe);
-    Ok(spec)
+    spec
 }
 
 /// The program a service runs: `./app` and `bin/app` are relative to the

@@ -13,6 +13,8 @@
 //!   [`container`]), drive their lifecycle, exec into them, stream their logs
 //!   and stats ([`stats`], as [`model::Point`]s), cut and mend their network
 //!   links (partitions), and [`Engine::down`] remove every one of them;
+//! - run an app service's container ([`service`]) from an image the engine
+//!   has or one packed from the service's own program ([`ImageSpec::binary`]);
 //! - [`Engine::capabilities`]: say which kernel features the engine's faults
 //!   would need are missing here (netem, IPVS) instead of faking them.
 //!
@@ -26,6 +28,7 @@ mod host_dirs;
 pub mod image;
 pub mod lab;
 mod probe;
+pub mod service;
 pub mod stats;
 
 pub use connect::{Engine, MIN_API_VERSION};
@@ -36,3 +39,4 @@ pub use host_dirs::HostDirNode;
 pub use image::{BuiltImage, ImageSpec};
 pub use lab::{LAB_LABEL, NODE_LABEL};
 pub use probe::Capabilities;
+pub use service::ServiceContainer;

@@ -288,6 +288,13 @@ pub(crate) enum Command {
     /// Container images built offline from this host's files: `image build`.
     #[command(subcommand)]
     Image(ImageCommand),
+    /// (internal) One life of a containerised service, run by the daemon's
+    /// supervisor: the container's spec comes in `PRODHOME_CONTAINER_SPEC`.
+    #[command(name = "__service-container", hide = true)]
+    ServiceContainer {
+        /// The container's name, so that `ps` (and the next daemon) can tell.
+        container: String,
+    },
 }
 
 /// `prodhome image …`.

@@ -8,9 +8,7 @@ use toml::Spanned;
 
 use super::{Checker, NAME_MAX};
 use crate::Problem;
-use crate::plan::{
-    AlertPlan, DependsOn, ProbeCheckPlan, ProbePlan, RestartPlan, SecretPlan, ServicePlan,
-};
+use crate::plan::{AlertPlan, DependsOn, ProbeCheckPlan, ProbePlan, RestartPlan, SecretPlan, ServicePlan};
 use crate::raw::{RawAlert, RawProbe, RawSecret, RawService, Section, Single, closest};
 
 const SIGNALS: &[&str] = &[

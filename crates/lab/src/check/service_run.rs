@@ -24,10 +24,9 @@ impl Checker<'_> {
                     "{path}.container: false says the service runs natively, but `image = {:?}` runs it in a container",
                     image.get_ref()
                 );
-                self.problems.push(
-                    Problem::new(span, message)
-                        .help("remove `container = false` to run the image, or `image` to run the command natively"),
-                );
+                self.problems.push(Problem::new(span, message).help(
+                    "remove `container = false` to run the image, or `image` to run the command natively",
+                ));
                 None
             }
             (Some(image), _) => {

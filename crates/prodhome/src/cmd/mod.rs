@@ -17,6 +17,7 @@ mod metrics;
 mod migrate;
 mod psql;
 mod report;
+mod service_container;
 mod soak;
 mod status;
 mod units;
@@ -37,6 +38,8 @@ pub(crate) fn dispatch(cli: Cli) -> Result<i32> {
         Command::Check { json } => check::run(&global, json),
         Command::Doctor { json } => doctor::run(&global, json),
         Command::Hum(args) => hum::run(&global, *args),
+        // Started by the daemon's supervisor, with no lab file to load.
+        Command::ServiceContainer { container } => service_container::run(&container),
         command => {
             let mut ctx = Context::load(&global)?;
             if let Command::Up { backend: Some(b), .. } | Command::Daemon { backend: Some(b), .. } = &command

@@ -10,7 +10,7 @@ use crate::{BIN, text};
 
 const DOCKER_LAB: &str = "name = \"boxed\"\nbackend = \"docker\"\n\n[postgres.publisher]\n";
 
-fn engine_answers() -> bool {
+pub(crate) fn engine_answers() -> bool {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -210,7 +210,7 @@ fn verify_ok(lab: &TestLab) {
 }
 
 /// The lab's containers and networks.
-fn containers_of(lab: &str) -> Vec<String> {
+pub(crate) fn containers_of(lab: &str) -> Vec<String> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

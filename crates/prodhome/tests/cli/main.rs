@@ -6,6 +6,7 @@ mod apply_errors;
 mod bad_input;
 mod chaos;
 mod check;
+mod container_services;
 mod containers;
 mod crashes;
 mod dashboard;
