@@ -4,6 +4,8 @@
 use std::path::Path;
 
 use super::*;
+use crate::links::Links;
+use model::Secret;
 
 const LAB: &str = r#"name = "shop"
 seed = 7
