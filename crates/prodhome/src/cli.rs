@@ -307,6 +307,10 @@ pub(crate) enum ImageCommand {
         /// Print the image as one JSON object.
         #[arg(long)]
         json: bool,
+        /// Tag it under another repository than `prodhome/postgres` (a
+        /// benchmark's cold build, which must not untag the labs' image).
+        #[arg(long, value_name = "NAME", hide = true)]
+        repository: Option<String>,
     },
 }
 
