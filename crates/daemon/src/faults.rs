@@ -1,5 +1,5 @@
 //! Applying faults now, undoing them later: node faults through the node
-//! backend (`backend::Node`; a service's through `services::Service`:
+//! backend (`backend::Node`; a service's through `service::Service`:
 //! its supervisor handle, or the engine for one in a container), link faults through the proxy links. Every
 //! start and end is an Event. Whatever ends the daemon (heal, down, Ctrl-C)
 //! heals everything first, so no server stays paused and no link stays cut;
@@ -18,7 +18,7 @@ use tokio::sync::{Mutex, mpsc};
 
 use crate::backend::{Node, NodeSignal, NotRunning};
 use crate::links::{Links, clients_link, replication_link};
-use crate::services::Service;
+use crate::service::Service;
 
 /// What a node fault acts on: a node, or (as `kill`, `pause`, `stop` and
 /// `restart` allow) an app service.

@@ -14,7 +14,7 @@ use crate::backend::Node;
 use crate::faults::Faults;
 use crate::layout::StateDir;
 use crate::links::Links;
-use crate::services::Service;
+use crate::service::Service;
 
 /// What marks a replication link `error`, by (replication, subscriber).
 /// Two watchers write it, each clearing only its own marks: the

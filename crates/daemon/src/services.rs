@@ -22,77 +22,9 @@ use supervisor::{Condition, UnitHandle, UnitStatus};
 use tokio::sync::mpsc;
 
 use crate::assemble::{self, ContainerRun, Refs, condition};
-use crate::backend::native::signal_unit;
-use crate::backend::{Node, NodeSignal, NotRunning};
+use crate::backend::Node;
 use crate::layout::StateDir;
-
-/// One app service, natively or in a container.
-#[derive(Clone)]
-pub(crate) struct Service {
-    unit: UnitHandle,
-    container: Option<Boxed>,
-}
-
-/// The container a service runs in, and the engine that runs it.
-#[derive(Clone)]
-struct Boxed {
-    engine: Arc<Engine>,
-    name: String,
-}
-
-impl Service {
-    pub(crate) fn name(&self) -> &str {
-        self.unit.name()
-    }
-
-    /// The supervised process: the service itself, or its container's shim.
-    pub(crate) fn unit(&self) -> &UnitHandle {
-        &self.unit
-    }
-
-    pub(crate) fn status(&self) -> UnitStatus {
-        self.unit.status()
-    }
-
-    /// The service's container, when it runs in one.
-    pub(crate) fn container(&self) -> Option<&str> {
-        self.container.as_ref().map(|c| c.name.as_str())
-    }
-
-    pub(crate) async fn start(&self) {
-        self.unit.start().await
-    }
-
-    pub(crate) async fn stop(&self) {
-        self.unit.stop().await
-    }
-
-    pub(crate) async fn restart(&self) {
-        self.unit.restart().await
-    }
-
-    /// As a node's signal: the process tree natively; the whole container
-    /// through the engine (a killed container ends its shim as it ended,
-    /// and the supervisor restarts it under its policy).
-    pub(crate) fn signal(&self, signal: NodeSignal) -> Result<(), NotRunning> {
-        let Some(boxed) = &self.container else {
-            return signal_unit(&self.unit, signal);
-        };
-        self.unit.status().pid.ok_or(NotRunning)?;
-        let (engine, name) = (boxed.engine.clone(), boxed.name.clone());
-        tokio::spawn(async move {
-            let result = match signal {
-                NodeSignal::Kill => engine.kill(&name, "SIGKILL").await,
-                NodeSignal::Pause => engine.pause(&name).await,
-                NodeSignal::Resume => engine.unpause(&name).await,
-            };
-            if let Err(e) = result {
-                tracing::warn!("{signal:?} of container {name}: {e}");
-            }
-        });
-        Ok(())
-    }
-}
+use crate::service::Service;
 
 /// The images of a lab's services in containers, found or packed before
 /// anything of the lab is created: a missing image stops `up` there.
@@ -187,10 +119,7 @@ pub(crate) fn spawn(
             (Some(engine), Some(image)) => (engine, image),
             _ => {
                 let spec = assemble::service_unit(service, state, refs)?;
-                services.push(Service {
-                    unit: supervisor::spawn_unit(spec, events.clone()),
-                    container: None,
-                });
+                services.push(Service::native(supervisor::spawn_unit(spec, events.clone())));
                 continue;
             }
         };
@@ -201,13 +130,8 @@ pub(crate) fn spawn(
         };
         let (mut spec, container) = assemble::container_unit(service, state, refs, &run)?;
         published_probes(&mut spec, engine, &container.name());
-        services.push(Service {
-            unit: supervisor::spawn_unit(spec, events.clone()),
-            container: Some(Boxed {
-                engine: engine.clone(),
-                name: container.name(),
-            }),
-        });
+        let unit = supervisor::spawn_unit(spec, events.clone());
+        services.push(Service::in_container(unit, engine.clone(), container.name()));
     }
     Ok(services)
 }
