@@ -74,7 +74,7 @@ impl ImageSpec {
     }
 
     /// A tiny image holding the service binary at `path` (absolute, on the
-    /// host), its libraries and busybox ([`binary`]), run as `nobody`.
+    /// host), its libraries and busybox (`image/binary.rs`), run as `nobody`.
     pub fn binary(path: impl Into<PathBuf>) -> ImageSpec {
         ImageSpec {
             repository: "prodhome/service".into(),
