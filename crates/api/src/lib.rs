@@ -106,6 +106,10 @@ pub struct ServiceStatus {
     pub since_ns: i64,
     /// What the last failing probe said, while it fails.
     pub last_probe_error: Option<String>,
+    /// The container the service runs in (`image` or `container = true`
+    /// in a docker lab), e.g. `prodhome-LAB-SERVICE`; absent natively.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub container: Option<String>,
 }
 
 /// One subscriber's link of one replication.

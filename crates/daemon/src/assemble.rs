@@ -1,7 +1,8 @@
 //! The one place a lab's Plan becomes the small options each stage takes,
 //! as pure functions (no process, socket or connection is touched here):
 //! `pg::NodeSpec`s for the nodes and the `supervisor::UnitSpec`s that run
-//! them and the app services (their `${...}` env references resolved),
+//! them and the app services (their `${...}` env references resolved; a
+//! service in a container gets the shim's unit and its container's spec),
 //! the proxy links' names and options (a docker lab's replication links
 //! for its link proxy container), the replications the running lab
 //! tracks, and the options of the store, the sampler, hum and the alerts.
@@ -10,19 +11,20 @@
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::time::Duration;
 
-use anyhow::{Result, anyhow, bail};
-use lab::{DependsOn, Plan, ProbeCheckPlan, ProbePlan, RestartPlan, ServicePlan};
-use model::Secret;
+use anyhow::{Result, bail};
+use lab::Plan;
 use nix::sys::signal::Signal;
 use pg::{Account, Binaries, Credentials, NodeSpec};
-use supervisor::{Condition, LogMode, Probe, ProbeCheck, ProbeSpec, RestartMode, RestartPolicy, UnitSpec};
+use supervisor::{LogMode, Probe, ProbeCheck, ProbeSpec, RestartPolicy, UnitSpec};
 
 use crate::layout::StateDir;
-use crate::links::Links;
 use crate::running::ReplicationInfo;
+
+#[cfg(test)]
+use service::SHIM_STOP_MARGIN;
+pub(crate) use service::{ContainerRun, Refs, condition, container_unit, program, service_unit};
 
 /// Unix sockets paths are limited to 107 bytes.
 const MAX_SOCKET_PATH: usize = 107;
@@ -209,132 +211,6 @@ impl std::fmt::Display for MissingToken {
     }
 }
 
-/// What env references resolve against.
-pub(crate) struct Refs<'a> {
-    pub(crate) nodes: &'a [NodeSpec],
-    pub(crate) links: &'a Links,
-    pub(crate) secrets: &'a BTreeMap<String, Secret>,
-}
-
-impl Refs<'_> {
-    /// `value` with every `${...}` replaced (the lab checked they exist).
-    pub(crate) fn resolve(&self, value: &str) -> Result<String> {
-        let mut out = String::new();
-        let mut rest = value;
-        while let Some(start) = rest.find("${") {
-            out.push_str(&rest[..start]);
-            let after = &rest[start + 2..];
-            let end = after
-                .find('}')
-                .ok_or_else(|| anyhow!("unclosed ${{ in {value:?}"))?;
-            out.push_str(&self.one(&after[..end])?);
-            rest = &after[end + 1..];
-        }
-        out.push_str(rest);
-        Ok(out)
-    }
-
-    fn one(&self, reference: &str) -> Result<String> {
-        let parts: Vec<&str> = reference.split('.').collect();
-        match parts.as_slice() {
-            ["postgres", node, attr] => {
-                let spec = self
-                    .nodes
-                    .iter()
-                    .find(|n| n.name == *node)
-                    .ok_or_else(|| anyhow!("no node {node}"))?;
-                let port = self.links.client_port(node).unwrap_or(spec.port);
-                let password = spec.credentials.superuser.expose();
-                Ok(match *attr {
-                    "url" => format!(
-                        "postgresql://{}:{password}@127.0.0.1:{port}/{}",
-                        pg::SUPERUSER,
-                        pg::DATABASE
-                    ),
-                    "host" => "127.0.0.1".into(),
-                    "port" => port.to_string(),
-                    "user" => pg::SUPERUSER.into(),
-                    "password" => password.to_string(),
-                    "database" => pg::DATABASE.into(),
-                    other => return Err(anyhow!("unknown attribute {other}")),
-                })
-            }
-            ["secret", name] => Ok(self
-                .secrets
-                .get(*name)
-                .ok_or_else(|| anyhow!("no secret {name}"))?
-                .expose()
-                .to_string()),
-            _ => Err(anyhow!("unknown reference ${{{reference}}}")),
-        }
-    }
-}
-
-/// How the supervisor runs one service.
-pub(crate) fn service_unit(plan: &ServicePlan, state: &StateDir, refs: &Refs<'_>) -> Result<UnitSpec> {
-    let mut spec = UnitSpec::new(&plan.name, program(plan), state.node_log(&plan.name));
-    spec.args = plan.command[1..].to_vec();
-    spec.env = plan
-        .env
-        .iter()
-        .map(|(k, v)| Ok((k.clone(), refs.resolve(v)?)))
-        .collect::<Result<_>>()?;
-    spec.cwd = Some(plan.workdir.clone());
-    spec.stop_signal = signal(&plan.stop_signal);
-    spec.stop_timeout = plan.stop_timeout;
-    spec.policy = RestartPolicy {
-        mode: match plan.restart {
-            RestartPlan::No => RestartMode::No,
-            RestartPlan::OnFailure => RestartMode::OnFailure,
-            RestartPlan::Always => RestartMode::Always,
-        },
-        max_restarts: plan.max_restarts,
-        ..RestartPolicy::default()
-    };
-    spec.ready = plan.ready.as_ref().map(probe);
-    spec.live = plan.live.as_ref().map(probe);
-    Ok(spec)
-}
-
-/// The program a service runs: `./app` and `bin/app` are relative to the
-/// service's workdir (an absolute path stays as it is); a bare name is
-/// looked up on PATH when it starts.
-pub(crate) fn program(plan: &ServicePlan) -> PathBuf {
-    let program = PathBuf::from(&plan.command[0]);
-    if program.components().count() > 1 {
-        plan.workdir.join(program)
-    } else {
-        program
-    }
-}
-
-fn probe(plan: &ProbePlan) -> ProbeSpec {
-    let check = match &plan.check {
-        ProbeCheckPlan::Tcp(port) => ProbeCheck::Tcp { port: *port },
-        ProbeCheckPlan::Http(url) => ProbeCheck::Http { url: url.clone() },
-        ProbeCheckPlan::Exec(argv) => ProbeCheck::Exec { argv: argv.clone() },
-    };
-    ProbeSpec {
-        interval: plan.interval,
-        timeout: plan.timeout,
-        failure_threshold: plan.threshold,
-        ..ProbeSpec::new(check)
-    }
-}
-
-fn signal(name: &str) -> Signal {
-    name.parse().unwrap_or(Signal::SIGTERM)
-}
-
-/// The condition a `depends_on` entry waits for.
-pub(crate) fn condition(c: DependsOn) -> Condition {
-    match c {
-        DependsOn::Started => Condition::Started,
-        DependsOn::Ready => Condition::Ready,
-        DependsOn::Healthy => Condition::Healthy,
-    }
-}
-
 /// The replications the running lab tracks (status, watchers).
 pub(crate) fn replications(plan: &Plan) -> Vec<ReplicationInfo> {
     plan.replications
@@ -440,6 +316,7 @@ pub(crate) fn alert_options(alert: &lab::AlertPlan, plan: &Plan) -> crate::alert
 }
 
 mod links;
+mod service;
 #[cfg(test)]
 mod tests;
 

@@ -1,7 +1,8 @@
 //! Applying faults now, undoing them later: node faults through the node
-//! backend (`backend::Node`; a service's through its supervisor
-//! handle), link faults through the proxy links (in this process, or in a
-//! Docker lab's link proxy container: `links::LinkHandle`). Every
+//! backend (`backend::Node`; a service's through `service::Service`:
+//! its supervisor handle, or the engine for one in a container), link
+//! faults through the proxy links (in this process, or in a Docker lab's
+//! link proxy container: `links::LinkHandle`). Every
 //! start and end is an Event. Whatever ends the daemon (heal, down, Ctrl-C)
 //! heals everything first, so no server stays paused and no link stays cut;
 //! a daemon killed -9 takes its links with it, and the next `up` resumes any
@@ -15,25 +16,25 @@ use std::time::Duration;
 use api::ActiveFault;
 use chaos::{Fault, FaultKind, Target};
 use model::{Event, EventKind, now_ns};
-use supervisor::UnitHandle;
 use tokio::sync::{Mutex, mpsc};
 
 use crate::backend::{Node, NodeSignal, NotRunning};
 use crate::links::{LinkHandle, Links, clients_link, replication_link};
+use crate::service::Service;
 
 /// What a node fault acts on: a node, or (as `kill`, `pause`, `stop` and
 /// `restart` allow) an app service.
 #[derive(Clone)]
 pub(crate) enum Subject {
     Node(Node),
-    Service(UnitHandle),
+    Service(Service),
 }
 
 impl Subject {
     fn signal(&self, signal: NodeSignal) -> Result<(), NotRunning> {
         match self {
             Subject::Node(node) => node.signal(signal),
-            Subject::Service(unit) => crate::backend::native::signal_unit(unit, signal),
+            Subject::Service(service) => service.signal(signal),
         }
     }
 

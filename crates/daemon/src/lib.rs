@@ -31,6 +31,7 @@ mod replwatch;
 mod routes;
 mod running;
 mod secrets;
+mod service;
 mod services;
 mod stages;
 mod status;

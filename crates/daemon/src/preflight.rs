@@ -8,7 +8,11 @@
 //!   (`pg::describe_config`), rejected values the server's own words and
 //!   what the setting takes.
 //! - Service programs: `command[0]` must be an executable file, relative to
-//!   the service's workdir or on PATH, as the supervisor will look for it.
+//!   the service's workdir or on PATH, as the supervisor will look for it
+//!   (and as `container = true` packs it); a service from an `image` runs
+//!   the image's own programs.
+//! - Services in containers (`image`, `container = true`) need the docker
+//!   backend the lab runs with.
 //!
 //! What passes here can still fail at start (a library in
 //! `shared_preload_libraries` that is not installed, a program that exits at
@@ -18,7 +22,7 @@
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
-use lab::{LabError, NodePlan, Plan, ServicePlan};
+use lab::{Backend, LabError, NodePlan, Plan, ServicePlan, ServiceRun};
 use pg::{Binaries, SettingInfo, SettingProblem};
 
 use crate::assemble;
@@ -29,6 +33,7 @@ use crate::assemble;
 pub(crate) fn check(plan: &Plan, bins: &Binaries) -> Vec<LabError> {
     let mut errors = settings(plan, bins);
     errors.extend(plan.services.iter().filter_map(program));
+    errors.extend(plan.services.iter().filter_map(|s| container_fit(plan, s)));
     errors.sort_by_key(|e| e.location.as_ref().map(|l| (l.line, l.column)));
     errors
 }
@@ -115,8 +120,48 @@ fn setting_error(
     })
 }
 
-/// A service whose program cannot run, located at its `command`.
+/// Where the supervisor (or, for `container = true`, the packer) will find
+/// the service's program: its path relative to the workdir, or on PATH.
+pub(crate) fn locate(service: &ServicePlan) -> Option<PathBuf> {
+    let program = assemble::program(service);
+    if program.components().count() > 1 {
+        Some(program).filter(|p| p.exists())
+    } else {
+        on_path(&service.command[0], search_path(service).as_deref())
+    }
+}
+
+/// A service in a container needs a backend that runs containers: the
+/// one `up` runs with (the file's, or `--backend`).
+fn container_fit(plan: &Plan, service: &ServicePlan) -> Option<LabError> {
+    let at = service.run.at()?;
+    if plan.backend == Backend::Docker {
+        return None;
+    }
+    let key = match service.run {
+        ServiceRun::Image { .. } => "image",
+        _ => "container",
+    };
+    Some(LabError {
+        location: Some(at.clone()),
+        message: format!(
+            "service.{}.{key}: a service runs in a container only in a docker lab, and this lab's backend is {}",
+            service.name,
+            plan.backend.name()
+        ),
+        help: Some(format!(
+            "add `backend = \"docker\"` at the top of the lab file (or run `up --backend docker`), \
+             or remove `{key}` to run the service natively"
+        )),
+    })
+}
+
+/// A service whose program cannot run, located at its `command`. A
+/// service from an `image` runs the image's programs, not this host's.
 fn program(service: &ServicePlan) -> Option<LabError> {
+    if matches!(service.run, ServiceRun::Image { .. }) {
+        return None;
+    }
     let path = format!("service.{}.command", service.name);
     let workdir = service.workdir.display();
     let error = |message: String, help: String| LabError {
@@ -132,12 +177,7 @@ fn program(service: &ServicePlan) -> Option<LabError> {
     }
     let program = assemble::program(service);
     let written = &service.command[0];
-    let found = if program.components().count() > 1 {
-        Some(program.clone()).filter(|p| p.exists())
-    } else {
-        on_path(written, search_path(service).as_deref())
-    };
-    let Some(found) = found else {
+    let Some(found) = locate(service) else {
         return Some(if program.components().count() > 1 {
             error(
                 format!("no program {written:?}: {} does not exist", program.display()),
@@ -213,6 +253,28 @@ mod tests {
         let mut service = plan.services[0].clone();
         service.env = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         service
+    }
+
+    #[test]
+    fn a_service_in_a_container_needs_the_docker_backend() {
+        let dir = tempfile::tempdir().unwrap();
+        let src = "name = \"x\"\n[postgres.db]\n[service.app]\nimage = \"myapp:1.2\"\n";
+        let mut plan = lab::parse(src, Path::new("lab.toml"), dir.path()).unwrap();
+        let error = container_fit(&plan, &plan.services[0]).expect("native lab refuses an image");
+        let plain = error.to_string();
+        assert!(
+            plain.starts_with(
+                "lab.toml:4:9: service.app.image: a service runs in a container only in a docker lab"
+            ),
+            "{plain}"
+        );
+        assert!(plain.contains("--backend docker"), "{plain}");
+        assert!(
+            program(&plan.services[0]).is_none(),
+            "the image brings its program"
+        );
+        plan.backend = Backend::Docker;
+        assert!(container_fit(&plan, &plan.services[0]).is_none());
     }
 
     #[test]

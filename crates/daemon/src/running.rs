@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use model::Event;
-use supervisor::{UnitHandle, UnitStatus};
+use supervisor::UnitStatus;
 use tokio::sync::{Notify, mpsc, watch};
 use tokio_postgres::Client;
 
@@ -14,6 +14,7 @@ use crate::backend::Node;
 use crate::faults::Faults;
 use crate::layout::StateDir;
 use crate::links::Links;
+use crate::service::Service;
 
 /// What marks a replication link `error`, by (replication, subscriber).
 /// Two watchers write it, each clearing only its own marks: the
@@ -76,7 +77,7 @@ pub(crate) struct Lab {
     /// The nodes, through their backend, in the lab file's order.
     pub(crate) nodes: Vec<Node>,
     /// The app services, in the lab file's order.
-    pub(crate) services: Vec<UnitHandle>,
+    pub(crate) services: Vec<Service>,
     pub(crate) replications: Vec<ReplicationInfo>,
     pub(crate) state: StateDir,
     pub(crate) links: Links,
@@ -96,7 +97,7 @@ impl Lab {
         self.nodes.iter().find(|n| n.name() == name)
     }
 
-    pub(crate) fn service(&self, name: &str) -> Option<&UnitHandle> {
+    pub(crate) fn service(&self, name: &str) -> Option<&Service> {
         self.services.iter().find(|u| u.name() == name)
     }
 
@@ -111,7 +112,7 @@ impl Lab {
     /// Every node's and service's status, sorted by name.
     pub(crate) fn unit_statuses(&self) -> Vec<UnitStatus> {
         let mut all: Vec<UnitStatus> = self.nodes.iter().map(Node::status).collect();
-        all.extend(self.services.iter().map(UnitHandle::status));
+        all.extend(self.services.iter().map(Service::status));
         all.sort_by(|a, b| a.name.cmp(&b.name));
         all
     }

@@ -1,15 +1,173 @@
-//! App services: the lab's `[service.NAME]`s (made units by
-//! `assemble::service_unit`) start as soon as what they depend on is
-//! started, ready or healthy — independent services start together.
+//! App services: the lab's `[service.NAME]`s, each a supervisor unit
+//! (made by `assemble::service_unit`, or `assemble::container_unit` for one
+//! in a container), start as soon as what they depend on is started, ready
+//! or healthy — independent services start together.
+//!
+//! A service in a container is still a supervised unit: its process is
+//! prodhome's shim, which runs one life of the container through the
+//! engine, so restarts, probes, events and logs are the supervisor's, as
+//! natively. Only the faults that act on the process itself (kill, pause)
+//! go to the engine instead, which acts on the whole container; stop and
+//! restart go through the shim, which stops the container.
 
+use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::{Result, anyhow};
-use lab::ServicePlan;
+use anyhow::{Context as _, Result, anyhow};
+use engine::{Engine, ImageSpec};
+use lab::{Plan, ServicePlan, ServiceRun};
+use model::Event;
 use supervisor::{Condition, UnitHandle, UnitStatus};
+use tokio::sync::mpsc;
 
-use crate::assemble::condition;
+use crate::assemble::{self, ContainerRun, Refs, condition};
 use crate::backend::Node;
+use crate::layout::StateDir;
+use crate::service::Service;
+
+/// The images of a lab's services in containers, found or packed before
+/// anything of the lab is created: a missing image stops `up` there.
+#[derive(Default)]
+pub(crate) struct Images {
+    engine: Option<Arc<Engine>>,
+    /// service name → image reference.
+    by_service: BTreeMap<String, String>,
+}
+
+impl Images {
+    /// One line per image, for `up`'s progress.
+    pub(crate) fn describe(&self) -> Vec<String> {
+        self.by_service
+            .iter()
+            .map(|(service, image)| format!("service {service}: image {image}"))
+            .collect()
+    }
+}
+
+/// Checks that every `image` is in the engine and packs every
+/// `container = true` program (cached by content); nothing when no
+/// service runs in a container.
+pub(crate) async fn images(plan: &Plan) -> Result<Images> {
+    let boxed: Vec<&ServicePlan> = plan
+        .services
+        .iter()
+        .filter(|s| s.run != ServiceRun::Native)
+        .collect();
+    if boxed.is_empty() {
+        return Ok(Images::default());
+    }
+    let engine = Engine::connect().await?;
+    let mut by_service = BTreeMap::new();
+    for service in boxed {
+        let image = match &service.run {
+            ServiceRun::Image { reference, at } => {
+                engine
+                    .require_image(reference, &service.name)
+                    .await
+                    .map_err(|e| anyhow!("{at}: {e}"))?;
+                reference.clone()
+            }
+            _ => pack(&engine, service).await?,
+        };
+        by_service.insert(service.name.clone(), image);
+    }
+    Ok(Images {
+        engine: Some(Arc::new(engine)),
+        by_service,
+    })
+}
+
+/// The service's program packed into an image of its own.
+async fn pack(engine: &Engine, service: &ServicePlan) -> Result<String> {
+    let at = &service.command_at;
+    // Preflight found it; only a file removed since gets here.
+    let program = crate::preflight::locate(service).ok_or_else(|| {
+        anyhow!(
+            "{at}: service.{}.command: no program {:?}",
+            service.name,
+            service.command[0]
+        )
+    })?;
+    let program =
+        std::fs::canonicalize(&program).with_context(|| format!("{at}: reading {}", program.display()))?;
+    let built = engine
+        .build_image(&ImageSpec::binary(&program))
+        .await
+        .map_err(|e| {
+            anyhow!(
+                "{at}: service.{}: packing {}: {e}",
+                service.name,
+                program.display()
+            )
+        })?;
+    Ok(built.reference)
+}
+
+/// Every service handed to the supervisor (none started yet), its output
+/// lines tapped to be counted by level.
+pub(crate) fn spawn(
+    plan: &Plan,
+    state: &StateDir,
+    refs: &Refs<'_>,
+    images: &Images,
+    taps: &pglog::ServiceTaps,
+    events: &mpsc::Sender<Event>,
+) -> Result<Vec<Service>> {
+    let shim = std::env::current_exe().context("finding prodhome's own executable (the container shim)")?;
+    let mut services = Vec::new();
+    for service in &plan.services {
+        let (engine, image) = match (&images.engine, images.by_service.get(&service.name)) {
+            (Some(engine), Some(image)) => (engine, image),
+            _ => {
+                let mut spec = assemble::service_unit(service, state, refs)?;
+                spec.line_tap = taps.tap(&service.name);
+                services.push(Service::native(supervisor::spawn_unit(spec, events.clone())));
+                continue;
+            }
+        };
+        let run = ContainerRun {
+            lab: &plan.name,
+            image,
+            shim: &shim,
+        };
+        let (mut spec, container) = assemble::container_unit(service, state, refs, &run)?;
+        // The shim copies the container's log to its output: counted alike.
+        spec.line_tap = taps.tap(&service.name);
+        published_probes(&mut spec, engine, &container.name());
+        let unit = supervisor::spawn_unit(spec, events.clone());
+        services.push(Service::in_container(unit, engine.clone(), container.name()));
+    }
+    Ok(services)
+}
+
+/// A tcp probe of a containerised service through the engine's check of
+/// its published port: a bare connect would pass as long as the engine's
+/// port proxy listens, whatever the container does.
+fn published_probes(spec: &mut supervisor::UnitSpec, engine: &Arc<Engine>, container: &str) {
+    for probe in [&mut spec.ready, &mut spec.live].into_iter().flatten() {
+        if let supervisor::ProbeCheck::Tcp { port } = probe.check {
+            let (engine, container) = (engine.clone(), container.to_owned());
+            probe.check = supervisor::ProbeCheck::Custom(Arc::new(move || {
+                let (engine, container) = (engine.clone(), container.clone());
+                Box::pin(async move { engine.probe_published(&container, port).await })
+            }));
+        }
+    }
+}
+
+/// What `leftovers` recognises a service's process by in `/proc`: its
+/// program natively, its container's name for the shim.
+pub(crate) fn leftover_keys(services: &[Service], plan: &Plan) -> Vec<String> {
+    services
+        .iter()
+        .zip(&plan.services)
+        .map(|(s, p)| match s.container() {
+            Some(name) => name.to_owned(),
+            None => p.command[0].clone(),
+        })
+        .collect()
+}
 
 /// Starts every service once its dependencies hold — in waves, so that a
 /// dependency was started before anyone waits on it, and in parallel within
@@ -18,12 +176,12 @@ use crate::backend::Node;
 pub(crate) async fn start_all(
     plans: &[ServicePlan],
     nodes: &[Node],
-    services: &[UnitHandle],
+    services: &[Service],
     timeout: Duration,
 ) -> Result<()> {
     let units = Units { nodes, services };
     let mut names: Vec<&str> = nodes.iter().map(Node::name).collect();
-    names.extend(services.iter().map(UnitHandle::name));
+    names.extend(services.iter().map(Service::name));
     names.sort();
     let graph: Vec<(String, Vec<(String, Condition)>)> = names
         .into_iter()
@@ -63,12 +221,12 @@ pub(crate) async fn start_all(
 /// The nodes and services a service may depend on.
 struct Units<'a> {
     nodes: &'a [Node],
-    services: &'a [UnitHandle],
+    services: &'a [Service],
 }
 
 impl Units<'_> {
     fn service(&self, name: &str) -> Option<&UnitHandle> {
-        self.services.iter().find(|u| u.name() == name)
+        self.services.iter().find(|s| s.name() == name).map(Service::unit)
     }
 
     async fn wait_for(&self, name: &str, condition: Condition, timeout: Duration) -> Result<(), UnitStatus> {
@@ -102,7 +260,7 @@ async fn start_one(plan: &ServicePlan, units: &Units<'_>, timeout: Duration) -> 
                 "service {} did not become ready: it failed on its first start, {}. It was not restarted: it would fail the same way \
                  again; fix the cause and run `up` again. The end of its log ({}):\n{}",
                 plan.name,
-                first_exit(status.last_exit, &plan.command[0]),
+                first_exit(status.last_exit, plan),
                 unit.log_path().display(),
                 unit.log_tail(12).join("\n")
             );
@@ -124,10 +282,15 @@ async fn start_one(plan: &ServicePlan, units: &Units<'_>, timeout: Duration) -> 
 }
 
 /// A service's exit before it was ever ready, and what it usually means.
-fn first_exit(exit: Option<model::Exit>, program: &str) -> String {
+fn first_exit(exit: Option<model::Exit>, plan: &ServicePlan) -> String {
     let Some(exit) = exit else {
         return "it stopped".into();
     };
+    if plan.run != ServiceRun::Native {
+        // The shim ends with its container's exit code (or its own error).
+        return format!("its container ended with {exit} before it was ready");
+    }
+    let program = &plan.command[0];
     match (exit.code, exit.signal) {
         (Some(127), None) => {
             format!("it ended with {exit}: the program {program:?} was not found (or could not start)")

@@ -54,6 +54,7 @@ pub(crate) async fn build(lab: &Lab) -> Status {
                 since_ns: s.since_ns,
                 // A probe's old complaint means nothing once the unit is ready.
                 last_probe_error: s.last_probe_error.clone().filter(|_| s.state != UnitState::Ready),
+                container: unit.container().map(str::to_owned),
             }
         })
         .collect();

@@ -138,6 +138,8 @@ struct Prepared {
     links: Links,
     /// The lab's nodes, each handed to its backend (none started yet).
     nodes: Vec<Node>,
+    /// The images of the services that run in containers.
+    images: services::Images,
 }
 
 /// Phase 1, prepare: binaries, account, secrets, servers left running by an
@@ -150,6 +152,11 @@ async fn prepare(opts: &UpOptions, events: &mpsc::Sender<Event>, say: Say) -> Re
     })?;
     let account = pg::Account::resolve(plan.run_as.as_deref())?;
     pg::check_reachable(&account, state.root())?;
+    // Before anything is created: a missing image ends `up` here.
+    let images = services::images(plan).await?;
+    for line in images.describe() {
+        say.say(line);
+    }
     let names: Vec<&str> = plan.nodes.iter().map(|n| n.name.as_str()).collect();
     let creds = secrets::load_or_generate(state, &names)?;
     let named_secrets = secrets::named_or_generate(state, &plan.secrets)?;
@@ -188,6 +195,7 @@ async fn prepare(opts: &UpOptions, events: &mpsc::Sender<Event>, say: Say) -> Re
         named_secrets,
         links,
         nodes,
+        images,
     })
 }
 
@@ -336,26 +344,23 @@ fn spawn_lab(
         nodes: &prepared.specs,
         links: &prepared.links,
         secrets: &prepared.named_secrets,
+        lab_network: None,
     };
     let taps = stages::service_log_taps(plan, &store);
-    let mut services = Vec::new();
-    for service in &plan.services {
-        let mut spec = assemble::service_unit(service, state, &refs)?;
-        spec.line_tap = taps.tap(&service.name);
-        services.push(supervisor::spawn_unit(spec, events.clone()));
-    }
+    let services = services::spawn(plan, state, &refs, &prepared.images, &taps, events)?;
     let subjects = nodes
         .iter()
         .map(|n| (n.name().to_string(), Subject::Node(n.clone())))
         .chain(
             services
                 .iter()
-                .map(|u| (u.name().to_string(), Subject::Service(u.clone()))),
+                .map(|s| (s.name().to_string(), Subject::Service(s.clone()))),
         )
         .collect();
     let faults = Faults::new(subjects, prepared.links.clone(), events.clone());
-    let programs = plan.services.iter().map(|s| s.command[0].clone()).collect();
-    let recorder = tokio::spawn(leftovers::record(state.clone(), services.clone(), programs));
+    let programs = services::leftover_keys(&services, plan);
+    let units = services.iter().map(|s| s.unit().clone()).collect();
+    let recorder = tokio::spawn(leftovers::record(state.clone(), units, programs));
     let (phase, _) = watch::channel(("starting".to_string(), None));
     let admin = nodes
         .iter()

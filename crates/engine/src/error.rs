@@ -49,6 +49,14 @@ pub enum EngineError {
         log_tail: String,
     },
 
+    #[error(
+        "service {service}: the image {image:?} is not in the Docker Engine here, and prodhome pulls nothing \
+         (no registry is used)\n  \
+         fix: build or load it into this engine first (`docker build -t {image} .`, or `docker load -i FILE.tar`), \
+         or use `container = true` to pack the service's own program"
+    )]
+    NoImage { image: String, service: String },
+
     #[error("cannot pack {path} into the image: {source}\n  fix: check that the file is readable")]
     Pack {
         path: PathBuf,

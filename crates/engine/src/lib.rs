@@ -15,6 +15,8 @@
 //!   links (partitions), and [`Engine::down`] remove every one of them;
 //! - [`Engine::start_link_proxy`]: run the lab's replication links through
 //!   prodhome's own proxy, in a container on the lab network;
+//! - run an app service's container ([`service`]) from an image the engine
+//!   has or one packed from the service's own program ([`ImageSpec::binary`]);
 //! - [`Engine::capabilities`]: say which kernel features the engine's faults
 //!   would need are missing here (netem, IPVS) instead of faking them.
 //!
@@ -29,6 +31,7 @@ pub mod image;
 pub mod lab;
 mod link_proxy;
 mod probe;
+pub mod service;
 pub mod stats;
 
 pub use connect::{Engine, MIN_API_VERSION};
@@ -42,3 +45,4 @@ pub use link_proxy::{
     LINK_PROXY_CONTROL_PORT, LINK_PROXY_EXE, LINK_PROXY_TOKEN, LinkProxySpec, link_proxy_name,
 };
 pub use probe::Capabilities;
+pub use service::ServiceContainer;

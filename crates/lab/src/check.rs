@@ -24,6 +24,7 @@ mod replication;
 mod sample;
 mod service;
 mod service_log;
+mod service_run;
 mod topology;
 
 /// What checking needs besides the raw lab: where it came from, and how to

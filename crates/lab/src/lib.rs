@@ -24,7 +24,7 @@ pub use duration::parse_duration;
 pub use plan::{
     AlertPlan, Backend, DataGenerator, DataPlan, Ddl, DependsOn, HumPlan, HumWorkload, InfluxPlan, NodePlan,
     Plan, ProbeCheckPlan, ProbePlan, QueryPlan, ReplicationPlan, RestartPlan, SamplePlan, SchemaFile,
-    SecretPlan, ServicePlan, SettingAt, Tables,
+    SecretPlan, ServicePlan, ServiceRun, SettingAt, Tables,
 };
 
 /// A place in a file, 1-based line and column (column counted in chars).

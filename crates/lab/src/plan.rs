@@ -263,9 +263,11 @@ pub struct QueryPlan {
 #[derive(Debug, Clone, PartialEq)]
 pub struct ServicePlan {
     pub name: String,
-    /// argv; the program is found on PATH or relative to `workdir`.
+    /// argv; the program is found on PATH or relative to `workdir`. Empty
+    /// only for a service run from an `image` with its own command.
     pub command: Vec<String>,
-    /// Where `command` was written, for "no such program" errors.
+    /// Where `command` was written (or `image`, when it has none), for
+    /// "no such program" errors.
     pub command_at: Location,
     /// Values may hold references, resolved when `up` starts the service:
     /// `${postgres.NODE.url|host|port|user|password|database}`, `${secret.NAME}`.
@@ -286,6 +288,33 @@ pub struct ServicePlan {
     /// `level` group (checked to compile and to have the group); `None`
     /// reads JSON lines' `level`/`lvl`/`severity`/`log.level` field.
     pub log_level: Option<String>,
+    /// Natively, or in a container of a docker lab.
+    pub run: ServiceRun,
+}
+
+/// Where a service runs. A container joins the lab's network and reaches
+/// nodes there; it is only possible in a docker lab (checked before `up`
+/// starts anything, against the backend it runs with).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ServiceRun {
+    /// A process on this machine under the supervisor (the default).
+    Native,
+    /// `image = "REF"`: an image the engine already has (no registry is
+    /// used); `command`, when given, replaces the image's own.
+    Image { reference: String, at: Location },
+    /// `container = true`: `command[0]` (a host executable) packed with its
+    /// libraries and a static busybox into an image of its own.
+    Packed { at: Location },
+}
+
+impl ServiceRun {
+    /// Where the key that put the service in a container is written.
+    pub fn at(&self) -> Option<&Location> {
+        match self {
+            ServiceRun::Native => None,
+            ServiceRun::Image { at, .. } | ServiceRun::Packed { at } => Some(at),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

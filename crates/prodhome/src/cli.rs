@@ -316,6 +316,13 @@ pub(crate) enum Command {
     /// Container images built offline from this host's files: `image build`.
     #[command(subcommand)]
     Image(ImageCommand),
+    /// (internal) One life of a containerised service, run by the daemon's
+    /// supervisor: the container's spec comes in `PRODHOME_CONTAINER_SPEC`.
+    #[command(name = "__service-container", hide = true)]
+    ServiceContainer {
+        /// The container's name, so that `ps` (and the next daemon) can tell.
+        container: String,
+    },
 }
 
 /// `prodhome image …`.
@@ -328,6 +335,10 @@ pub(crate) enum ImageCommand {
         /// Print the image as one JSON object.
         #[arg(long)]
         json: bool,
+        /// Tag it under another repository than `prodhome/postgres` (a
+        /// benchmark's cold build, which must not untag the labs' image).
+        #[arg(long, value_name = "NAME", hide = true)]
+        repository: Option<String>,
     },
 }
 

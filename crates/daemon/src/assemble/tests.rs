@@ -5,6 +5,8 @@ use std::net::Ipv4Addr;
 use std::path::Path;
 
 use super::*;
+use crate::links::Links;
+use model::Secret;
 
 const LAB: &str = r#"name = "shop"
 seed = 7
@@ -117,6 +119,7 @@ fn a_service_reaches_nodes_through_their_client_proxies() {
         nodes: &specs,
         links: &Links::default(),
         secrets: &BTreeMap::new(),
+        lab_network: None,
     };
     let unit = service_unit(&plan.services[0], &state, &refs).unwrap();
     assert_eq!(unit.program, dir.path().join("bin/app"));
@@ -203,4 +206,56 @@ fn a_docker_labs_replication_links_go_to_its_link_proxy_by_container_name() {
             "pub->sub2@6004=prodhome-shop-pub:5000"
         ]
     );
+}
+
+#[test]
+fn a_service_in_a_container_reaches_nodes_on_the_lab_network() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut plan = plan(dir.path());
+    let state = StateDir::new(dir.path().join("state"));
+    let specs = node_specs(&plan, &state, &ports(&plan), &credentials(&plan)).unwrap();
+    let refs = Refs {
+        nodes: &specs,
+        links: &Links::default(),
+        secrets: &BTreeMap::new(),
+        lab_network: None,
+    };
+    let service = &mut plan.services[0];
+    service.run = lab::ServiceRun::Packed {
+        at: service.command_at.clone(),
+    };
+    service.ready = Some(lab::ProbePlan {
+        check: lab::ProbeCheckPlan::Http("http://127.0.0.1:8080/health".into()),
+        interval: Duration::from_secs(1),
+        timeout: Duration::from_secs(1),
+        threshold: 3,
+    });
+    let run = ContainerRun {
+        lab: "shop",
+        image: "prodhome/service:app-abc",
+        shim: Path::new("/usr/bin/prodhome"),
+    };
+    let (unit, container) = container_unit(service, &state, &refs, &run).unwrap();
+    assert_eq!(unit.program, Path::new("/usr/bin/prodhome"));
+    assert_eq!(unit.args, ["__service-container", "prodhome-shop-app"]);
+    assert_eq!(unit.stop_timeout, service.stop_timeout + SHIM_STOP_MARGIN);
+    assert!(unit.ready.is_some(), "the supervisor probes it as natively");
+    let env: BTreeMap<&str, &str> = container
+        .env
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    assert_eq!(
+        env["DATABASE_URL"], "postgresql://postgres:su-pub@prodhome-shop-pub:5000/postgres",
+        "the container name and the port the server listens on in its container"
+    );
+    assert_eq!(env["PORT"], "5001");
+    assert_eq!(
+        container.cmd.as_deref(),
+        Some(&["--port".to_string(), "8080".into()][..])
+    );
+    assert_eq!(container.ports, [8080], "the probed port is published");
+    let handed: engine::ServiceContainer =
+        serde_json::from_str(&unit.env[0].1).expect("the shim's spec is the container's");
+    assert_eq!(handed, container);
 }

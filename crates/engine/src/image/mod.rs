@@ -8,9 +8,12 @@
 //!   entries for `postgres` with the host's uid/gid, so files in a volume
 //!   mean the same on both sides. It also carries the libraries of the
 //!   running prodhome executable, which a lab's link proxy runs from it.
-//! - [`ImageSpec::binary`]: one service binary and its libraries.
+//! - [`ImageSpec::binary`]: one service binary, the libraries `ldd` names
+//!   for it and a static busybox as `/bin/sh` (`binary.rs`): a service in a
+//!   container with nothing of a distribution in it.
 
 mod accounts;
+mod binary;
 mod entries;
 mod ldd;
 mod tarball;
@@ -71,7 +74,8 @@ impl ImageSpec {
         }
     }
 
-    /// A tiny image holding the service binary at `path` and its libraries.
+    /// A tiny image holding the service binary at `path` (absolute, on the
+    /// host), its libraries and busybox (`image/binary.rs`), run as `nobody`.
     pub fn binary(path: impl Into<PathBuf>) -> ImageSpec {
         ImageSpec {
             repository: "prodhome/service".into(),
@@ -94,13 +98,8 @@ impl ImageSpec {
                 Ok((entries, changes, version.to_string()))
             }
             Kind::Binary { path } => {
-                let (entries, changes) = binary_entries(path)?;
-                let stem = path
-                    .file_name()
-                    .unwrap_or_default()
-                    .to_string_lossy()
-                    .into_owned();
-                Ok((entries, changes, stem))
+                let (entries, changes) = binary::entries(path)?;
+                Ok((entries, changes, binary::tag_prefix(path)))
             }
         }
     }
@@ -289,32 +288,6 @@ fn postgres_entries(version: u32) -> Result<(Entries, Vec<String>), EngineError>
         format!("ENV PGDATA={PGDATA}"),
         "EXPOSE 5432/tcp".into(),
         format!("LABEL prodhome.image=postgres prodhome.postgres_version={version}"),
-    ];
-    Ok((entries, changes))
-}
-
-fn binary_entries(path: &Path) -> Result<(Entries, Vec<String>), EngineError> {
-    let name = path
-        .file_name()
-        .unwrap_or_default()
-        .to_string_lossy()
-        .into_owned();
-    let mut entries = Entries::default();
-    entries::stamp(path)?;
-    entries.host_file(format!("/usr/local/bin/{name}"), path);
-    base_root(
-        &mut entries,
-        accounts::postgres_owner().unwrap_or(Owner {
-            uid: 65534,
-            gid: 65534,
-        }),
-    )?;
-    let changes = vec![
-        "USER 65534:65534".into(),
-        "ENV PATH=/usr/local/bin:/usr/bin:/bin".into(),
-        format!("ENV LD_LIBRARY_PATH={LIB_PATH}"),
-        format!("ENTRYPOINT [\"/usr/local/bin/{name}\"]"),
-        "LABEL prodhome.image=service".into(),
     ];
     Ok((entries, changes))
 }

@@ -62,7 +62,14 @@ impl Checker<'_> {
         let path = format!("service.{}", section.name.get_ref());
         let name = self.service_name(&path, section);
         let raw = section.body.as_ref()?;
-        let command = self.command(&path, section, raw);
+        let run = self.service_run(&path, raw);
+        // An image brings its own command; a bad `image` is its own problem.
+        let image_only = raw.image.is_some() && raw.command.is_none();
+        let command = if image_only {
+            Some(Vec::new())
+        } else {
+            self.command(&path, section, raw)
+        };
         let (env, env_ok) = self.env(&path, raw, secrets);
         let workdir = match &raw.workdir {
             Some(w) => self.inputs.dir.join(w.get_ref()),
@@ -91,7 +98,11 @@ impl Checker<'_> {
         Some(ServicePlan {
             name: name?,
             command: command?,
-            command_at: self.location(raw.command.as_ref()?.span()),
+            command_at: match (&raw.command, &raw.image) {
+                (Some(c), _) => self.location(c.span()),
+                (None, Some(image)) => self.location(image.span()),
+                (None, None) => return None,
+            },
             env,
             workdir,
             depends_on,
@@ -102,6 +113,7 @@ impl Checker<'_> {
             stop_signal: stop_signal?,
             stop_timeout: stop_timeout?,
             log_level: log_level?,
+            run: run?,
         })
     }
 

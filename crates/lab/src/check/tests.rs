@@ -277,3 +277,25 @@ fn backend_is_native_unless_the_lab_says_docker() {
     let at = docker.backend_at.unwrap();
     assert_eq!((at.line, at.column), (2, 11));
 }
+
+#[test]
+fn a_service_runs_natively_from_an_image_or_packed() {
+    let src = "name = \"x\"\nbackend = \"docker\"\n[postgres.a]\n\
+               [service.native]\ncommand = [\"./app\"]\n\
+               [service.named]\nimage = \"myapp:1.2\"\n\
+               [service.packed]\ncommand = [\"./app\", \"-v\"]\ncontainer = true\n";
+    let plan = plan(src).unwrap();
+    let [native, named, packed] = plan.services.as_slice() else {
+        panic!("{:?}", plan.services)
+    };
+    assert_eq!(native.run, crate::ServiceRun::Native);
+    let crate::ServiceRun::Image { reference, at } = &named.run else {
+        panic!("{:?}", named.run)
+    };
+    assert_eq!(reference, "myapp:1.2");
+    assert_eq!((at.line, at.column), (7, 9));
+    assert!(named.command.is_empty(), "the image's own command runs");
+    assert_eq!((named.command_at.line, named.command_at.column), (7, 9));
+    assert!(matches!(packed.run, crate::ServiceRun::Packed { .. }));
+    assert_eq!(packed.command, ["./app", "-v"]);
+}

@@ -22,6 +22,10 @@ pub(crate) struct RawService {
     pub(crate) stop_signal: Option<Spanned<String>>,
     pub(crate) stop_timeout: Option<Spanned<String>>,
     pub(crate) log_level: Option<Spanned<String>>,
+    /// An image already in the Docker Engine the service runs from.
+    pub(crate) image: Option<Spanned<String>>,
+    /// `true`: the service's program packed into an image of its own.
+    pub(crate) container: Option<Spanned<bool>>,
 }
 
 pub(crate) const SERVICE_KEYS: &[&str] = &[
@@ -36,6 +40,8 @@ pub(crate) const SERVICE_KEYS: &[&str] = &[
     "stop_signal",
     "stop_timeout",
     "log_level",
+    "image",
+    "container",
 ];
 
 /// `ready = { tcp = 8080 }`, `{ http = "…" }` or `{ exec = [...] }`, with

@@ -9,12 +9,16 @@ use crate::cli::ImageCommand;
 use crate::context::{Context, runtime};
 
 pub(crate) fn run(ctx: &Context, command: ImageCommand) -> Result<i32> {
-    let ImageCommand::Build { json } = command;
+    let ImageCommand::Build { json, repository } = command;
     let version = ctx.plan.postgres_version;
+    let mut spec = engine::ImageSpec::postgres(version);
+    if let Some(repository) = repository {
+        spec = spec.in_repository(repository);
+    }
     let started = Instant::now();
     let built = runtime()?.block_on(async {
         let engine = engine::Engine::connect().await?;
-        engine.build_postgres_image(version).await
+        engine.build_image(&spec).await
     })?;
     let seconds = started.elapsed().as_secs_f64();
     if json {

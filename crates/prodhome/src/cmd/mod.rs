@@ -18,6 +18,7 @@ mod metrics;
 mod migrate;
 mod psql;
 mod report;
+mod service_container;
 mod soak;
 mod status;
 mod units;
@@ -45,6 +46,8 @@ pub(crate) fn dispatch(cli: Cli) -> Result<i32> {
             seed,
             links,
         } => link_serve::run(control, &token_file, seed, links),
+        // Started by the daemon's supervisor, with no lab file to load.
+        Command::ServiceContainer { container } => service_container::run(&container),
         command => {
             let mut ctx = Context::load(&global)?;
             if let Command::Up { backend: Some(b), .. } | Command::Daemon { backend: Some(b), .. } = &command

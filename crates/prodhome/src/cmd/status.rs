@@ -124,6 +124,9 @@ pub(crate) fn print_table(status: &Status) {
             s.restarts,
             s.last_exit.as_deref(),
         );
+        if let Some(container) = &s.container {
+            println!("{:<16} container {container}", "");
+        }
         if let Some(probe) = &s.last_probe_error {
             println!("{:<16} {probe}", "");
         }

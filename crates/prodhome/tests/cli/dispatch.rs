@@ -21,7 +21,7 @@ const SCHEMA: &str = include_str!("../../../../examples/dispatch/schema.sql");
 
 /// The directory cargo built prodhome and the dispatcher into: the README's
 /// `target/release` or `target/debug`.
-fn build_dir() -> PathBuf {
+pub(crate) fn build_dir() -> PathBuf {
     let dir = Path::new(BIN).parent().unwrap().to_path_buf();
     let dispatcher = dir.join("dispatcher");
     assert!(

@@ -7,6 +7,7 @@ mod bad_input;
 mod chaos;
 mod check;
 mod container_faults;
+mod container_services;
 mod containers;
 mod crashes;
 mod dashboard;

@@ -101,6 +101,8 @@ pub(crate) struct ServiceOut {
     pub(crate) name: String,
     pub(crate) command: Vec<String>,
     pub(crate) workdir: String,
+    /// "native", "image REF" or "packed" (`container = true`).
+    pub(crate) runs: String,
     /// Values as written: `${...}` references are resolved only by `up`.
     pub(crate) env: Vec<(String, String)>,
     /// (node or service, "started" | "ready" | "healthy").
@@ -340,6 +342,11 @@ fn service_out(plan: &Plan, s: &lab::ServicePlan) -> ServiceOut {
         name: s.name.clone(),
         command: s.command.clone(),
         workdir: relative(plan, &s.workdir),
+        runs: match &s.run {
+            lab::ServiceRun::Native => "native".into(),
+            lab::ServiceRun::Image { reference, .. } => format!("image {reference}"),
+            lab::ServiceRun::Packed { .. } => "packed".into(),
+        },
         env: s.env.iter().map(|(k, v)| (k.clone(), env_value(k, v))).collect(),
         depends_on: s
             .depends_on

@@ -107,6 +107,9 @@ fn services(out: &mut String, lab: &LabOut) {
             1,
             format!("{}: {} (in {})", s.name, s.command.join(" "), s.workdir),
         );
+        if s.runs != "native" {
+            line(out, 2, format!("in a container: {}", s.runs));
+        }
         if !s.depends_on.is_empty() {
             let deps: Vec<String> = s.depends_on.iter().map(|(d, c)| format!("{d} {c}")).collect();
             line(out, 2, format!("waits for {}", deps.join(", ")));
