@@ -15,10 +15,8 @@ use tokio::process::Command;
 use crate::account::Account;
 use crate::binaries::Binaries;
 use crate::error::{Error, ErrorKind};
+use crate::template::{copy_tree, rename, sibling, store_template, template_dir};
 use crate::{NodeSpec, SUPERUSER};
-
-/// Bumped when initdb's options change, so stale templates are not used.
-const TEMPLATE_FORMAT: u32 = 1;
 
 /// Makes sure every node has a cluster. `cache` is the template cache
 /// directory (`None` disables it). Returns the names of the nodes created.
@@ -75,16 +73,6 @@ pub async fn ensure_clusters(
     Ok(made)
 }
 
-/// The template's directory name: its Postgres version and format.
-pub(crate) fn template_name(bins: &Binaries) -> String {
-    format!("pg{}-v{TEMPLATE_FORMAT}", bins.version)
-}
-
-/// Where the template of `bins`' version is cached under `cache`.
-pub(crate) fn template_dir(cache: &Path, bins: &Binaries) -> PathBuf {
-    cache.join(template_name(bins))
-}
-
 /// How the supervisor runs the server.
 pub fn server_command(bins: &Binaries, node: &NodeSpec) -> (PathBuf, Vec<String>) {
     (
@@ -138,72 +126,6 @@ async fn initdb(bins: &Binaries, account: &Account, data_dir: &Path) -> Result<(
     rename(&tmp, data_dir)
 }
 
-pub(crate) async fn copy_tree(
-    from: &Path,
-    to: &Path,
-    bins: &Binaries,
-    account: &Account,
-) -> Result<(), Error> {
-    let tmp = sibling(to, "copy");
-    let _ = std::fs::remove_dir_all(&tmp);
-    let out = Command::new("cp")
-        .arg("-a")
-        .arg(from)
-        .arg(&tmp)
-        .kill_on_drop(true)
-        .output()
-        .await
-        .map_err(|e| Error::with(ErrorKind::Init, "could not run cp", e))?;
-    if !out.status.success() {
-        let _ = std::fs::remove_dir_all(&tmp);
-        return Err(Error::new(
-            ErrorKind::Init,
-            format!(
-                "copying the template cluster {} failed: {}",
-                from.display(),
-                String::from_utf8_lossy(&out.stderr).trim()
-            ),
-        ));
-    }
-    account
-        .own_tree(&tmp)
-        .map_err(|e| Error::with(ErrorKind::Init, format!("chown {}", tmp.display()), e))?;
-    if let Err(e) = crate::identity::reidentify(bins, account, &tmp).await {
-        let _ = std::fs::remove_dir_all(&tmp);
-        return Err(e);
-    }
-    rename(&tmp, to)
-}
-
-async fn store_template(from: &Path, template: &Path) -> Result<(), Error> {
-    let parent = template.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(parent)
-        .map_err(|e| Error::with(ErrorKind::Init, format!("create {}", parent.display()), e))?;
-    let tmp = parent.join(format!(".tmp-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&tmp);
-    let out = Command::new("cp").arg("-a").arg(from).arg(&tmp).output().await;
-    if !matches!(&out, Ok(o) if o.status.success()) {
-        let _ = std::fs::remove_dir_all(&tmp);
-        return Err(Error::new(
-            ErrorKind::Init,
-            "could not store the template cluster",
-        ));
-    }
-    // Another lab may have stored one meanwhile: theirs is as good as ours.
-    if std::fs::rename(&tmp, template).is_err() {
-        let _ = std::fs::remove_dir_all(&tmp);
-    }
-    Ok(())
-}
-
-fn sibling(dir: &Path, what: &str) -> PathBuf {
-    let name = dir
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    dir.with_file_name(format!(".{name}.{what}-tmp"))
-}
-
 fn fresh_dir(dir: &Path, account: &Account) -> Result<(), Error> {
     let io = |e| Error::with(ErrorKind::Init, format!("preparing {}", dir.display()), e);
     if dir.exists() {
@@ -212,14 +134,4 @@ fn fresh_dir(dir: &Path, account: &Account) -> Result<(), Error> {
     std::fs::create_dir_all(dir).map_err(io)?;
     std::fs::set_permissions(dir, std::os::unix::fs::PermissionsExt::from_mode(0o700)).map_err(io)?;
     account.own(dir).map_err(io)
-}
-
-fn rename(from: &Path, to: &Path) -> Result<(), Error> {
-    std::fs::rename(from, to).map_err(|e| {
-        Error::with(
-            ErrorKind::Init,
-            format!("moving {} to {}", from.display(), to.display()),
-            e,
-        )
-    })
 }

@@ -31,6 +31,7 @@ mod share;
 mod spares;
 mod sync;
 mod synclog;
+mod template;
 mod verify;
 
 pub use account::{Account, check_reachable};

@@ -26,7 +26,7 @@ pub const MAX_SPARES: usize = 8;
 const ABANDONED: Duration = Duration::from_secs(600);
 
 fn dir(cache: &Path, bins: &Binaries, account: &Account) -> PathBuf {
-    let version = crate::cluster::template_name(bins);
+    let version = crate::template::template_name(bins);
     cache.join("spares").join(format!("{version}-u{}", account.uid))
 }
 
@@ -77,7 +77,7 @@ pub async fn fill_spares(
     state: &Path,
     want: usize,
 ) -> Result<usize, Error> {
-    let template = crate::cluster::template_dir(cache, bins);
+    let template = crate::template::template_dir(cache, bins);
     if !template.join("PG_VERSION").exists() {
         return Ok(0);
     }
@@ -91,7 +91,7 @@ pub async fn fill_spares(
     let mut made = 0;
     while ready(&dir).len() < want.min(MAX_SPARES) {
         let name = format!("{}-{}", unique_stamp(), std::process::id());
-        crate::cluster::copy_tree(&template, &dir.join(name), bins, account).await?;
+        crate::template::copy_tree(&template, &dir.join(name), bins, account).await?;
         made += 1;
     }
     Ok(made)
