@@ -100,14 +100,19 @@ fn rotation_node_restart_and_daemon_restart_count_every_log_line_once() {
     caught_up(&lab, 3);
 
     // A rotation: the collector moves on to a new file.
+    // A rotation in the same second its file was opened reuses the file's
+    // name (log_filename has seconds), and the server appends to it: ask
+    // again until the collector has opened a new file.
     let before = log_files(&lab).len();
-    lab.sql("db", "SELECT pg_rotate_logfile()");
-    divide_by_zero(&lab, 2);
     poll(
         "a new log file after the rotation",
         Duration::from_secs(30),
-        || (log_files(&lab).len() > before).then_some(()),
+        || {
+            lab.sql("db", "SELECT pg_rotate_logfile()");
+            (log_files(&lab).len() > before).then_some(())
+        },
     );
+    divide_by_zero(&lab, 2);
     caught_up(&lab, 5);
 
     // The node restarted by the daemon: a new file for the new start.
@@ -135,7 +140,10 @@ fn rotation_node_restart_and_daemon_restart_count_every_log_line_once() {
     caught_up(&lab, 10);
 
     let files = log_files(&lab);
-    assert!(files.len() >= 4, "a file per start and per rotation: {files:?}");
+    // At least the first file and the rotation's: a start in the same
+    // second as the file before it reuses that name (log_filename has
+    // seconds) and appends to it.
+    assert!(files.len() >= 2, "no file after the rotation: {files:?}");
     // The server may log a line of its own meanwhile (a checkpoint): the
     // counts meet once the reader has it too. Counted twice, they never do.
     let mut last = (0, 0);
