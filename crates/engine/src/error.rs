@@ -40,16 +40,6 @@ pub enum EngineError {
     PortTaken { port: u16, container: String },
 
     #[error(
-        "container {container} exited at once with code {code}; its last log lines:\n{log_tail}\n  \
-         fix: read the log above; `docker logs {container}` shows all of it"
-    )]
-    ExitedAtOnce {
-        container: String,
-        code: i64,
-        log_tail: String,
-    },
-
-    #[error(
         "service {service}: the image {image:?} is not in the Docker Engine here, and prodhome pulls nothing \
          (no registry is used)\n  \
          fix: build or load it into this engine first (`docker build -t {image} .`, or `docker load -i FILE.tar`), \
