@@ -29,8 +29,7 @@
 //! dashboard is; changing the lab takes `api.token`, which only the owner
 //! can read.
 
-use std::io::Write;
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use api::DaemonInfo;
@@ -200,19 +199,4 @@ impl StateDir {
     }
 }
 
-/// Writes `bytes` to `path` through a temporary file and a rename, so a
-/// reader (or a crash) never sees half a file; `mode` is set at creation so
-/// a secret is never readable by others, not even for a moment.
-pub fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> std::io::Result<()> {
-    let tmp = path.with_extension("tmp");
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(mode)
-        .open(&tmp)?;
-    f.set_permissions(std::fs::Permissions::from_mode(mode))?;
-    f.write_all(bytes)?;
-    f.sync_all()?;
-    std::fs::rename(&tmp, path)
-}
+pub use model::write_atomic;

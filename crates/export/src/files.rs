@@ -3,8 +3,7 @@
 //! half-written file), secrets at 0600, and a marker file so a second export
 //! into the same directory knows the directory is its own.
 
-use std::io::Write as _;
-use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
+use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
 
 use crate::ExportError;
@@ -94,7 +93,7 @@ impl Bundle {
         let mut written = Vec::new();
         for file in self.files.iter().chain([&marker]) {
             let path = dir.join(&file.path);
-            write_atomic(&path, file.text.as_bytes(), file.mode).map_err(io(&path))?;
+            model::write_atomic(&path, file.text.as_bytes(), file.mode).map_err(io(&path))?;
             if let Some((uid, gid)) = file.owner {
                 chown(&path, uid, gid).map_err(io(&path))?;
             }
@@ -112,30 +111,4 @@ fn chown(path: &Path, uid: u32, gid: u32) -> std::io::Result<()> {
         Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => Ok(()),
         other => other,
     }
-}
-
-/// `bytes` into `path` by way of a temporary file in the same directory,
-/// created with `mode` (so a secret is never readable by others, not even
-/// for a moment), then renamed over it.
-fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> std::io::Result<()> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir)?;
-    let name = path.file_name().unwrap_or_default().to_string_lossy();
-    let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
-    let result = (|| {
-        let mut f = std::fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(mode)
-            .open(&tmp)?;
-        f.set_permissions(std::fs::Permissions::from_mode(mode))?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, path)
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result
 }

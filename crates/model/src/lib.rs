@@ -18,9 +18,12 @@
 //! - [`parse_duration`]: `500ms`, `30s`, `2m` as lab files, flags and the
 //!   API write them.
 //!
-//! This crate has no async runtime and no I/O so that every other crate can
-//! depend on it cheaply.
+//! - [`write_atomic`]: a file replaced whole or not at all.
+//!
+//! This crate has no async runtime and no I/O but that one file helper, so
+//! that every other crate can depend on it cheaply.
 
+mod atomic;
 mod calendar;
 mod duration;
 mod error_chain;
@@ -30,6 +33,7 @@ mod point;
 mod secret;
 mod slot;
 
+pub use atomic::{write_atomic, write_atomic_owned};
 pub use calendar::civil_from_days;
 pub use duration::{parse_duration, parse_duration_in};
 pub use error_chain::root_cause;

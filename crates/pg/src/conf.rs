@@ -2,9 +2,6 @@
 //! rewritten on every `up` from the lab, so the lab file stays the one place
 //! to change a setting.
 
-use std::io::Write;
-use std::os::unix::fs::OpenOptionsExt;
-
 use crate::account::Account;
 use crate::error::{Error, ErrorKind};
 use crate::{NodeSpec, SUPERUSER};
@@ -96,20 +93,9 @@ fn ident(me: &str, server_account: &str) -> String {
 
 fn write(node: &NodeSpec, account: &Account, name: &str, text: &str) -> Result<(), Error> {
     let path = node.data_dir.join(name);
-    let tmp = node.data_dir.join(format!(".{name}.tmp"));
-    let io = |e| Error::with(ErrorKind::Init, format!("writing {}", path.display()), e);
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(&tmp)
-        .map_err(io)?;
-    f.write_all(text.as_bytes())
-        .and_then(|_| f.sync_all())
-        .map_err(io)?;
-    account.own(&tmp).map_err(io)?;
-    std::fs::rename(&tmp, &path).map_err(io)
+    let owner = account.switch.then_some((account.uid, account.gid));
+    model::write_atomic_owned(&path, text.as_bytes(), 0o600, owner)
+        .map_err(|e| Error::with(ErrorKind::Init, format!("writing {}", path.display()), e))
 }
 
 #[cfg(test)]

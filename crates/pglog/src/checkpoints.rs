@@ -3,8 +3,7 @@
 //! stopped. Written whole or not at all (a temporary file renamed over the
 //! old one), owner-only like the rest of the lab's state.
 
-use std::io::Write;
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 
 use crate::follow::Checkpoint;
@@ -27,17 +26,8 @@ pub(crate) fn save(dir: &Path, node: &str, at: &Checkpoint) -> std::io::Result<(
         .recursive(true)
         .mode(0o700)
         .create(dir)?;
-    let path = file(dir, node);
-    let tmp = dir.join(format!(".{node}.json.tmp"));
-    let mut out = std::fs::OpenOptions::new()
-        .create(true)
-        .write(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(&tmp)?;
-    out.write_all(&serde_json::to_vec(at).map_err(std::io::Error::other)?)?;
-    out.sync_all()?;
-    std::fs::rename(&tmp, &path)
+    let bytes = serde_json::to_vec(at).map_err(std::io::Error::other)?;
+    model::write_atomic(&file(dir, node), &bytes, 0o600)
 }
 
 #[cfg(test)]
