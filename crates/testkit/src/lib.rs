@@ -9,6 +9,7 @@
 
 pub mod chromium;
 mod http;
+pub mod locks;
 mod pg;
 mod server;
 

@@ -8,7 +8,7 @@ use std::time::Duration;
 use model::Event;
 use store::{EmbeddedOptions, StoreOptions, query};
 use testkit::{PgNode, poll};
-use tokio_postgres::{Client, NoTls};
+use tokio_postgres::Client;
 
 /// The settings prodhome's conf.rs writes, with shorter thresholds.
 pub(crate) const SETTINGS: &[&str] = &[
@@ -24,9 +24,7 @@ pub(crate) const SETTINGS: &[&str] = &[
 ];
 
 pub(crate) async fn connect(node: &PgNode) -> Client {
-    let (client, conn) = tokio_postgres::connect(&node.url(), NoTls).await.unwrap();
-    tokio::spawn(conn);
-    client
+    testkit::locks::connect(&node.url()).await
 }
 
 /// Sum of `field` per tag set of `measurement` on node `n1`.
@@ -62,48 +60,10 @@ pub(crate) fn lines_in(dir: &Path) -> usize {
         .unwrap_or(0)
 }
 
-/// Waits until `pid` waits for a lock.
-pub(crate) async fn until_waiting(observer: &Client, pid: i32) {
-    for _ in 0..600 {
-        let row = observer
-            .query_one(
-                "SELECT count(*) FROM pg_locks WHERE pid = $1 AND NOT granted",
-                &[&pid],
-            )
-            .await
-            .unwrap();
-        if row.get::<_, i64>(0) > 0 {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    panic!("pid {pid} never waited for a lock");
-}
+pub(crate) use testkit::locks::until_waiting;
 
 pub(crate) async fn deadlock(node: &PgNode, observer: &Client) {
-    let (a, b) = (connect(node).await, connect(node).await);
-    let pid_a: i32 = a.query_one("SELECT pg_backend_pid()", &[]).await.unwrap().get(0);
-    a.batch_execute("BEGIN; UPDATE t SET v = 1 WHERE id = 1")
-        .await
-        .unwrap();
-    b.batch_execute("BEGIN; UPDATE t SET v = 2 WHERE id = 2")
-        .await
-        .unwrap();
-    let a_second = tokio::spawn(async move {
-        let r = a.batch_execute("UPDATE t SET v = 1 WHERE id = 2").await;
-        let _ = a.batch_execute("ROLLBACK").await;
-        r
-    });
-    until_waiting(observer, pid_a).await;
-    let r_b = b.batch_execute("UPDATE t SET v = 2 WHERE id = 1").await;
-    let _ = b.batch_execute("ROLLBACK").await;
-    let r_a = a_second.await.unwrap();
-    let codes: Vec<String> = [r_a.err(), r_b.err()]
-        .into_iter()
-        .flatten()
-        .filter_map(|e| e.code().map(|c| c.code().to_string()))
-        .collect();
-    assert_eq!(codes, ["40P01"], "exactly one side is the deadlock's victim");
+    testkit::locks::deadlock(&node.url(), observer).await;
 }
 
 pub(crate) fn start_store(db: &Path) -> store::Store {

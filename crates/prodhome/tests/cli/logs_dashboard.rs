@@ -10,8 +10,9 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
 
+use testkit::locks::{connect, deadlock, until_waiting};
 use testkit::{TestLab, poll};
-use tokio_postgres::{Client, NoTls};
+use tokio_postgres::Client;
 
 use crate::BIN;
 use crate::dashboard::{CHROMIUM, data_points, http_get, section};
@@ -57,58 +58,8 @@ fn errors(db: &Path) -> BTreeMap<String, i64> {
     all
 }
 
-async fn connect(url: &str) -> Client {
-    let (client, conn) = tokio_postgres::connect(url, NoTls).await.unwrap();
-    tokio::spawn(conn);
-    client
-}
-
 async fn pid(c: &Client) -> i32 {
     c.query_one("SELECT pg_backend_pid()", &[]).await.unwrap().get(0)
-}
-
-/// Until `pid` waits for a lock (bounded).
-async fn until_waiting(observer: &Client, pid: i32) {
-    for _ in 0..1500 {
-        let row = observer
-            .query_one(
-                "SELECT count(*) FROM pg_locks WHERE pid = $1 AND NOT granted",
-                &[&pid],
-            )
-            .await
-            .unwrap();
-        if row.get::<_, i64>(0) > 0 {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    panic!("pid {pid} never waited for a lock");
-}
-
-/// Two sessions take rows 1 and 2 in opposite orders: one is the victim.
-async fn deadlock(url: &str, observer: &Client) {
-    let (a, b) = (connect(url).await, connect(url).await);
-    let pid_a = pid(&a).await;
-    a.batch_execute("BEGIN; UPDATE t SET v = 1 WHERE id = 1")
-        .await
-        .unwrap();
-    b.batch_execute("BEGIN; UPDATE t SET v = 2 WHERE id = 2")
-        .await
-        .unwrap();
-    let a_second = tokio::spawn(async move {
-        let r = a.batch_execute("UPDATE t SET v = 1 WHERE id = 2").await;
-        let _ = a.batch_execute("ROLLBACK").await;
-        r
-    });
-    until_waiting(observer, pid_a).await;
-    let r_b = b.batch_execute("UPDATE t SET v = 2 WHERE id = 1").await;
-    let _ = b.batch_execute("ROLLBACK").await;
-    let codes: Vec<String> = [a_second.await.unwrap().err(), r_b.err()]
-        .into_iter()
-        .flatten()
-        .filter_map(|e| e.code().map(|c| c.code().to_string()))
-        .collect();
-    assert_eq!(codes, ["40P01"], "exactly one side is the deadlock's victim");
 }
 
 /// A holds row 10 until B's wait is in the store (past deadlock_timeout,
