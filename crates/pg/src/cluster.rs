@@ -34,14 +34,18 @@ pub async fn ensure_clusters(
     if missing.is_empty() {
         return Ok(made);
     }
-    // Spares first: a rename each (see `spares`).
-    let missing: Vec<&NodeSpec> = match cache {
-        Some(cache) => missing
-            .into_iter()
-            .filter(|node| !crate::spares::take(cache, bins, account, &node.data_dir))
-            .collect(),
-        None => missing,
-    };
+    // Spares first: a rename and a new identity each (see `spares`).
+    let mut rest = Vec::new();
+    for node in missing {
+        let taken = match cache {
+            Some(cache) => crate::spares::take(cache, bins, account, &node.data_dir).await?,
+            None => false,
+        };
+        if !taken {
+            rest.push(node);
+        }
+    }
+    let missing = rest;
     if missing.is_empty() {
         return Ok(made);
     }

@@ -1,6 +1,7 @@
-//! Spare clusters: copies of the cached template made ahead of time, each
-//! with its own system identifier and owned by the server account, so that
-//! the next `up` *renames* a ready cluster into place instead of copying
+//! Spare clusters: copies of the cached template made ahead of time, owned
+//! by the server account, so that the next `up` *renames* one into place
+//! (and gives it a system identifier of its own there, where the server
+//! account can reach it) instead of copying
 //! ~1,000 files (on ext4 a file creation can cost half a millisecond right
 //! after many deletions, which is most of a warm `up`).
 //!
@@ -45,18 +46,31 @@ fn ready(dir: &Path) -> Vec<PathBuf> {
     found
 }
 
-/// Moves a spare to `data_dir` (which must not exist); false when there is
-/// none, or when it is on another filesystem.
-pub(crate) fn take(cache: &Path, bins: &Binaries, account: &Account, data_dir: &Path) -> bool {
+/// Moves a spare to `data_dir` (which must not exist) and gives it a system
+/// identifier of its own; `Ok(false)` when there is none, or when it is on
+/// another filesystem.
+pub(crate) async fn take(
+    cache: &Path,
+    bins: &Binaries,
+    account: &Account,
+    data_dir: &Path,
+) -> Result<bool, Error> {
     let dir = dir(cache, bins, account);
     if !same_filesystem(&dir, data_dir) {
-        return false;
+        return Ok(false);
     }
-    // Another `up` may take the same spare first: its rename wins, ours
-    // fails with "not found" and tries the next.
-    ready(&dir)
+    // Beside the node, where the server account reaches it. Another `up`
+    // may take the same spare first: its rename wins, ours fails with "not
+    // found" and tries the next.
+    let tmp = crate::template::sibling(data_dir, "spare");
+    if !ready(&dir)
         .iter()
-        .any(|spare| std::fs::rename(spare, data_dir).is_ok())
+        .any(|spare| std::fs::rename(spare, &tmp).is_ok())
+    {
+        return Ok(false);
+    }
+    crate::template::identify_into(bins, account, &tmp, data_dir).await?;
+    Ok(true)
 }
 
 fn same_filesystem(spares: &Path, data_dir: &Path) -> bool {
@@ -91,7 +105,12 @@ pub async fn fill_spares(
     let mut made = 0;
     while ready(&dir).len() < want.min(MAX_SPARES) {
         let name = format!("{}-{}", unique_stamp(), std::process::id());
-        crate::template::copy_tree(&template, &dir.join(name), bins, account).await?;
+        // Copied under a dot name, renamed when whole: a taker never sees
+        // half a spare. Not reidentified here: the cache may be where the
+        // server account cannot go (root's home), so `take` does it.
+        let partial = dir.join(format!(".{name}"));
+        crate::template::copy_owned(&template, &partial, account).await?;
+        crate::template::rename(&partial, &dir.join(name))?;
         made += 1;
     }
     Ok(made)

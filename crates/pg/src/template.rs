@@ -33,17 +33,40 @@ pub(crate) async fn copy_tree(
     account: &Account,
 ) -> Result<(), Error> {
     let tmp = sibling(to, "copy");
-    let _ = std::fs::remove_dir_all(&tmp);
+    copy_owned(from, &tmp, account).await?;
+    identify_into(bins, account, &tmp, to).await
+}
+
+/// Gives the cluster at `tmp` a new system identifier and moves it to `to`;
+/// a failure removes `tmp` and leaves nothing at `to`. `tmp` must be where
+/// the server account can reach it (pg_resetwal runs as that account).
+pub(crate) async fn identify_into(
+    bins: &Binaries,
+    account: &Account,
+    tmp: &Path,
+    to: &Path,
+) -> Result<(), Error> {
+    if let Err(e) = crate::identity::reidentify(bins, account, tmp).await {
+        let _ = std::fs::remove_dir_all(tmp);
+        return Err(e);
+    }
+    rename(tmp, to)
+}
+
+/// `cp -a` of `from` to `to` (replaced if it exists), owned by `account`; a
+/// failure leaves nothing at `to`.
+pub(crate) async fn copy_owned(from: &Path, to: &Path, account: &Account) -> Result<(), Error> {
+    let _ = std::fs::remove_dir_all(to);
     let out = Command::new("cp")
         .arg("-a")
         .arg(from)
-        .arg(&tmp)
+        .arg(to)
         .kill_on_drop(true)
         .output()
         .await
         .map_err(|e| Error::with(ErrorKind::Init, "could not run cp", e))?;
     if !out.status.success() {
-        let _ = std::fs::remove_dir_all(&tmp);
+        let _ = std::fs::remove_dir_all(to);
         return Err(Error::new(
             ErrorKind::Init,
             format!(
@@ -53,14 +76,10 @@ pub(crate) async fn copy_tree(
             ),
         ));
     }
-    account
-        .own_tree(&tmp)
-        .map_err(|e| Error::with(ErrorKind::Init, format!("chown {}", tmp.display()), e))?;
-    if let Err(e) = crate::identity::reidentify(bins, account, &tmp).await {
-        let _ = std::fs::remove_dir_all(&tmp);
-        return Err(e);
-    }
-    rename(&tmp, to)
+    account.own_tree(to).map_err(|e| {
+        let _ = std::fs::remove_dir_all(to);
+        Error::with(ErrorKind::Init, format!("chown {}", to.display()), e)
+    })
 }
 
 pub(crate) async fn store_template(from: &Path, template: &Path) -> Result<(), Error> {

@@ -91,7 +91,12 @@ fn spares(cache: &std::path::Path) -> usize {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn clusters_come_from_one_initdb_the_template_or_spares_each_with_an_identity_of_its_own() {
     let Some(machine) = Machine::new() else { return };
+    // Private to whoever runs the test, as `~/.cache` is: when that is root,
+    // the server account cannot enter it (a spare made there must still
+    // get its identity).
     let cache = machine.dir.path().join("cache");
+    std::fs::create_dir(&cache).unwrap();
+    std::fs::set_permissions(&cache, std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
     let specs = |names: &[&str]| -> Vec<pg::NodeSpec> {
         names
             .iter()
