@@ -45,6 +45,19 @@ pub fn export(target: Target, inputs: &Inputs<'_>) -> Result<Bundle, ExportError
     }
 }
 
+/// A compose-format export (`compose`, `stack`): its YAML `main` beside
+/// the secret files, each node's configuration and the lab's files.
+fn compose_bundle(kind: &str, main: File, lab: &Deployable) -> Bundle {
+    let mut files = vec![main];
+    files.extend(secret_files(lab));
+    files.extend(node_files(lab));
+    files.extend(configs_files(lab));
+    Bundle {
+        kind: kind.into(),
+        files,
+    }
+}
+
 /// `secrets/NAME` for every secret, 0600, owned by the containers'
 /// account (compose mounts the files as they are; the others read them at
 /// deploy).

@@ -18,7 +18,7 @@ use crate::composefile::{
 };
 use crate::files::{Bundle, File};
 use crate::model::{self, CONTROLLER_PORT, Deployable, NODE_CONF_DIR, PG_PORT, STATE_DIR};
-use crate::{ExportError, configs_files, node_files, secret_files};
+use crate::{ExportError, compose_bundle};
 
 /// The stack file's name in the output directory.
 pub const FILE: &str = "stack.yaml";
@@ -93,14 +93,8 @@ pub fn generate(lab: &Deployable) -> Result<Bundle, ExportError> {
     for service in &lab.services {
         file.services.insert(service.name.clone(), app_service(service));
     }
-    let mut bundle = Bundle {
-        kind: "stack".into(),
-        files: vec![File::public(FILE, to_yaml(HEADER, &file)?)],
-    };
-    bundle.files.extend(secret_files(lab));
-    bundle.files.extend(node_files(lab));
-    bundle.files.extend(configs_files(lab));
-    Ok(bundle)
+    let main = File::public(FILE, to_yaml(HEADER, &file)?);
+    Ok(compose_bundle("stack", main, lab))
 }
 
 fn node_config_name(node: &str, file: &str) -> String {
