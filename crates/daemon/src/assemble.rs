@@ -10,7 +10,6 @@
 //! elsewhere, because choosing them reads the machine.
 
 use std::collections::BTreeMap;
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use anyhow::{Result, bail};
@@ -61,6 +60,7 @@ pub(crate) fn node_specs(
             port,
             settings: node.settings.clone(),
             credentials: credentials.clone(),
+            remote: None,
         });
     }
     Ok(specs)
@@ -248,7 +248,6 @@ pub(crate) fn store_options(
 /// machine, and its host pid (process stats; `None` without one).
 pub(crate) struct SampledNode<'a> {
     pub(crate) spec: &'a NodeSpec,
-    pub(crate) addr: SocketAddr,
     pub(crate) pid: Option<u32>,
 }
 
@@ -260,12 +259,13 @@ pub(crate) fn sampler_options(plan: &Plan, nodes: &[SampledNode<'_>]) -> sampler
         .iter()
         .map(|n| sampler::NodeTarget {
             name: n.spec.name.clone(),
-            host: n.addr.ip().to_string(),
-            port: n.addr.port(),
+            host: n.spec.tcp_host().to_owned(),
+            port: n.spec.port,
             user: pg::SUPERUSER.into(),
             password: n.spec.credentials.superuser.clone(),
             dbname: pg::DATABASE.into(),
             postmaster_pid: n.pid,
+            local: n.spec.remote.is_none(),
         })
         .collect();
     let replications = plan

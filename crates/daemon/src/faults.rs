@@ -243,6 +243,15 @@ impl Faults {
             ));
         };
         let unit = self.units.get(node).ok_or_else(|| self.no_such(&fault.target))?;
+        if let Subject::Node(n) = unit
+            && !n.is_managed()
+        {
+            return Err(format!(
+                "{node} runs under its engine (compose, Swarm or Kubernetes), which prodhome's controller does not \
+                 drive: {} it with the engine's own command, or fault its links (clients:{node} or PUBLISHER:{node})",
+                fault.kind
+            ));
+        }
         let not_running = |_| format!("{node} is not running");
         match fault.kind {
             FaultKind::Kill => {

@@ -38,4 +38,4 @@ mod status;
 mod up;
 
 pub use layout::StateDir;
-pub use up::{UpOptions, run, tail};
+pub use up::{ExternalLab, UpOptions, run, tail};

@@ -104,21 +104,39 @@ impl<'a> OfflineLab<'a> {
         Ok((credentials, named))
     }
 
-    /// Every node as the lab runs it (kept ports, generated credentials),
-    /// for commands that talk to the servers directly.
-    pub fn node_specs(&self) -> Result<Vec<NodeSpec>, Error> {
-        let secrets = self.credentials()?;
-        let missing = self
+    /// Gives every node with no port of its own and none kept a free one,
+    /// and keeps it (in `ports.json`, as `up` would): for `prodhome
+    /// export`, whose files publish each node at its port on 127.0.0.1, so
+    /// that `psql`, `verify` and `up` find the exported lab's nodes where
+    /// they are. Returns every node's port.
+    pub fn keep_node_ports(&mut self) -> Result<BTreeMap<String, u16>, Error> {
+        self.ports = crate::ports::keep_node_ports(self.plan, self.state).map_err(Error::State)?;
+        Ok(self
             .plan
             .nodes
             .iter()
-            .find(|n| !self.ports.contains_key(&n.name) || !secrets.contains_key(&n.name));
-        if let Some(node) = missing {
-            return Err(Error::NotUpYet {
-                node: node.name.clone(),
-            });
+            .filter_map(|n| self.port(&n.name).map(|p| (n.name.clone(), p)))
+            .collect())
+    }
+
+    /// Every node as the lab runs it (its own or kept port, generated
+    /// credentials), for commands that talk to the servers directly.
+    pub fn node_specs(&self) -> Result<Vec<NodeSpec>, Error> {
+        let secrets = self.credentials()?;
+        let mut ports = self.ports.clone();
+        for node in &self.plan.nodes {
+            match self.port(&node.name) {
+                Some(port) if secrets.contains_key(&node.name) => {
+                    ports.insert(node.name.clone(), port);
+                }
+                _ => {
+                    return Err(Error::NotUpYet {
+                        node: node.name.clone(),
+                    });
+                }
+            }
         }
-        crate::assemble::node_specs(self.plan, self.state, &self.ports, &secrets).map_err(Error::State)
+        crate::assemble::node_specs(self.plan, self.state, &ports, &secrets).map_err(Error::State)
     }
 
     /// The event log's events at or after `since_ns`, oldest first.

@@ -70,6 +70,30 @@ pub(crate) fn resolve(plan: &Plan, state: &StateDir, links: &[String]) -> Result
     Ok(chosen)
 }
 
+/// Gives every node with no port of its own and none kept a free one and
+/// keeps it; checks nothing else (a lab of the same file may be running
+/// here, holding its ports). Returns every kept port.
+pub(crate) fn keep_node_ports(plan: &Plan, state: &StateDir) -> Result<BTreeMap<String, u16>> {
+    let mut kept = load(state);
+    let before = kept.clone();
+    for node in plan.nodes.iter().filter(|n| n.port.is_none()) {
+        if !kept.contains_key(&node.name) {
+            let mut taken: Vec<u16> = kept.values().copied().collect();
+            taken.extend(plan.nodes.iter().filter_map(|n| n.port));
+            kept.insert(node.name.clone(), free_port(&taken)?);
+        }
+    }
+    if kept != before {
+        write_atomic(
+            &state.ports(),
+            serde_json::to_string_pretty(&kept)?.as_bytes(),
+            0o644,
+        )
+        .with_context(|| format!("writing {}", state.ports().display()))?;
+    }
+    Ok(kept)
+}
+
 /// True when nothing listens on 127.0.0.1:port.
 pub(crate) fn is_free(port: u16) -> bool {
     TcpListener::bind((Ipv4Addr::LOCALHOST, port)).is_ok()

@@ -145,7 +145,6 @@ fn sampler_options(plan: &Plan, lab: &Lab) -> sampler::SamplerOptions {
         .iter()
         .map(|node| assemble::SampledNode {
             spec: node.spec(),
-            addr: node.host_addr(),
             pid: node.host_pid(),
         })
         .collect();

@@ -30,7 +30,7 @@ pub(crate) async fn build(lab: &Lab) -> Status {
                     .unwrap_or(s.state.as_str())
                     .into(),
                 pid: s.pid,
-                port: node.host_addr().port(),
+                port: node.spec().port,
                 proxy_port: lab.links.client_port(node.name()),
                 restarts: s.restarts,
                 last_exit: s.last_exit.map(|e| e.to_string()),

@@ -31,7 +31,9 @@ use crate::links::{self, LinkHandle};
 use crate::running::{Lab, LinkErrors};
 use crate::{assemble, leftovers, routes, services, stages};
 
+mod external;
 mod prepare;
+pub use external::ExternalLab;
 use prepare::{Prepared, Spares, prepare};
 
 /// What `up` needs beyond the plan.
@@ -44,6 +46,9 @@ pub struct UpOptions {
     pub echo: bool,
     /// How long nodes and subscriptions may take to get ready.
     pub ready_timeout: Duration,
+    /// `prodhome controller`: the nodes are servers an engine runs, not
+    /// started here (see [`ExternalLab`]).
+    pub external: Option<ExternalLab>,
 }
 
 /// Runs the lab until asked to stop. Returns an error when it could not be
@@ -80,8 +85,11 @@ async fn run_locked(
     tapped: Option<mpsc::Receiver<Event>>,
 ) -> Result<()> {
     let say = Say(opts.echo);
-    let prepared = prepare(opts, &events, say).await?;
-    let listener = bind_api(&opts.plan).await?;
+    let prepared = match &opts.external {
+        Some(external) => external::prepare(&opts.plan, &opts.state, external, &events).await?,
+        None => prepare(opts, &events, say).await?,
+    };
+    let listener = bind_api(&opts.plan, opts.external.as_ref()).await?;
     let api = format!("http://{}", listener.local_addr()?);
     let (lab, recorder) = spawn_lab(opts, &prepared, api, store, &events)?;
     let alerting = spawn_alerts(&opts.plan, &lab, tapped, &events);
@@ -129,8 +137,14 @@ impl Say {
     }
 }
 
-/// The control API's socket, on 127.0.0.1 (`api_port`, or any free port).
-async fn bind_api(plan: &Plan) -> Result<tokio::net::TcpListener> {
+/// The control API's socket, on 127.0.0.1 (`api_port`, or any free port);
+/// the controller's where it was told (inside its container).
+async fn bind_api(plan: &Plan, external: Option<&ExternalLab>) -> Result<tokio::net::TcpListener> {
+    if let Some(external) = external {
+        return tokio::net::TcpListener::bind(external.listen)
+            .await
+            .with_context(|| format!("binding the control API to {} (PRODHOME_LISTEN)", external.listen));
+    }
     let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, plan.api_port.unwrap_or(0)));
     tokio::net::TcpListener::bind(addr)
         .await
@@ -362,12 +376,12 @@ async fn ready(plan: &Plan, lab: &Lab, events: &mpsc::Sender<Event>, say: Say) {
         plan.name, lab.api
     ));
     for node in &lab.nodes {
-        say.say(format!(
-            "  {:<14} 127.0.0.1:{:<6} pid {}",
-            node.name(),
-            node.host_addr().port(),
-            node.status().pid.unwrap_or(0)
-        ));
+        let at = node.host_addr();
+        let pid = match node.status().pid {
+            Some(pid) => format!("pid {pid}"),
+            None => "run by its engine".into(),
+        };
+        say.say(format!("  {:<14} {:<22} {pid}", node.name(), format!("{}:{}", at.host, at.port)));
     }
     say.say("Ctrl-C stops the lab; `prodhome status` shows it from another terminal".into());
 }

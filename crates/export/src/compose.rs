@@ -21,6 +21,8 @@ use crate::{ExportError, compose_bundle};
 pub const FILE: &str = "compose.yaml";
 /// The one network every container is on.
 pub(crate) const NETWORK: &str = "lab";
+/// The controller's service name, which is its host name on the network.
+pub(crate) const CONTROLLER: &str = "controller";
 
 const HEADER: &str = "# Written by `prodhome export compose`: the lab for `docker compose up -d`\n\
 # (or Debian's docker-compose 1.29). Change the lab file and export again.\n\
@@ -54,7 +56,7 @@ pub fn generate(lab: &Deployable) -> Result<Bundle, ExportError> {
             },
         );
     }
-    file.services.insert("controller".into(), controller(lab));
+    file.services.insert(CONTROLLER.into(), controller(lab));
     for service in &lab.services {
         file.services.insert(service.name.clone(), app_service(service));
     }
@@ -137,7 +139,7 @@ fn controller(lab: &Deployable) -> ComposeService {
         // The account the secret files belong to.
         user: Some(format!("{uid}:{gid}")),
         entrypoint: lab.controller.argv.clone(),
-        environment: controller_env(lab, "compose"),
+        environment: controller_env(lab, "compose", CONTROLLER),
         depends_on: Some(DependsOn(depends)),
         restart: Some("unless-stopped".into()),
         ports: vec![Port::Short(format!("127.0.0.1:{published}:{CONTROLLER_PORT}"))],
@@ -148,11 +150,14 @@ fn controller(lab: &Deployable) -> ComposeService {
     }
 }
 
-/// The controller's environment: the engine, where the nodes answer and
-/// its own listening port (see [`crate::model`] for the contract).
-pub(crate) fn controller_env(lab: &Deployable, engine: &str) -> BTreeMap<String, String> {
+/// The controller's environment: the engine, where the nodes answer, its
+/// own listening port and its host name on the engine's network (`host`,
+/// where subscriptions reach its replication links; see [`crate::model`]
+/// for the contract).
+pub(crate) fn controller_env(lab: &Deployable, engine: &str, host: &str) -> BTreeMap<String, String> {
     BTreeMap::from([
         ("PRODHOME_ENGINE".to_string(), engine.to_string()),
+        ("PRODHOME_CONTROLLER_HOST".to_string(), host.to_string()),
         (
             "PRODHOME_NODE_HOSTS".to_string(),
             lab.node_hosts(|n| n.to_string()),

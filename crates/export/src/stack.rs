@@ -11,7 +11,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::compose::{DATA_MOUNT, NETWORK, controller_env, node_healthcheck, service_healthcheck};
+use crate::compose::{CONTROLLER, DATA_MOUNT, NETWORK, controller_env, node_healthcheck, service_healthcheck};
 use crate::composefile::{
     ComposeFile, ComposeService, Deploy, FileObject, Mount, Network, ObjectRef, Placement, Port,
     RestartPolicy, Volume, to_yaml,
@@ -89,7 +89,7 @@ pub fn generate(lab: &Deployable) -> Result<Bundle, ExportError> {
         );
     }
     file.volumes.insert("controller-state".into(), Volume { labels });
-    file.services.insert("controller".into(), controller(lab));
+    file.services.insert(CONTROLLER.into(), controller(lab));
     for service in &lab.services {
         file.services.insert(service.name.clone(), app_service(service));
     }
@@ -177,7 +177,7 @@ fn controller(lab: &Deployable) -> ComposeService {
         image: lab.controller.image.clone(),
         user: Some(format!("{uid}:{gid}")),
         entrypoint: lab.controller.argv.clone(),
-        environment: controller_env(lab, "stack"),
+        environment: controller_env(lab, "stack", CONTROLLER),
         ports: vec![host_port(CONTROLLER_PORT, lab.controller.published)],
         networks: vec![NETWORK.into()],
         volumes: vec![Mount(format!("controller-state:{STATE_DIR}"))],

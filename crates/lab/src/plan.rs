@@ -166,6 +166,22 @@ impl Plan {
     pub fn node(&self, name: &str) -> Option<&NodePlan> {
         self.nodes.iter().find(|n| n.name == name)
     }
+
+    /// Every replication path (publisher, subscriber) once, in the lab
+    /// file's order: two replications between the same nodes share one
+    /// path (and one proxy link).
+    pub fn replication_paths(&self) -> Vec<(String, String)> {
+        let mut paths: Vec<(String, String)> = Vec::new();
+        for r in &self.replications {
+            for s in &r.subscribers {
+                let path = (r.publisher.clone(), s.clone());
+                if !paths.contains(&path) {
+                    paths.push(path);
+                }
+            }
+        }
+        paths
+    }
 }
 
 /// `[hum]`.

@@ -116,6 +116,7 @@ mod tests {
                 superuser: Secret::new("a"),
                 replication: Secret::new("b"),
             },
+            remote: None,
         };
         let conf = postgresql_conf(&node);
         assert!(conf.contains("listen_addresses = '127.0.0.1'\n"));

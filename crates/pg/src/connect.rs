@@ -7,8 +7,13 @@ use tokio_postgres::{Client, Config, NoTls};
 use crate::error::{Error, ErrorKind};
 use crate::{DATABASE, NodeSpec, SUPERUSER};
 
-/// A superuser session over the node's unix socket (peer authentication).
+/// A superuser session over the node's unix socket (peer authentication);
+/// over TCP with the superuser's password to a server that is not on this
+/// machine (`NodeSpec::remote`).
 pub async fn admin(node: &NodeSpec) -> Result<Client, Error> {
+    if node.remote.is_some() {
+        return user(node, SUPERUSER, node.credentials.superuser.expose()).await;
+    }
     let mut config = Config::new();
     config
         .host_path(&node.socket_dir)
@@ -42,11 +47,12 @@ pub async fn kept_admin<'a>(
     slot.as_ref()
 }
 
-/// A session over TCP on 127.0.0.1 as `role` with `password`.
+/// A session over TCP (127.0.0.1, or the remote server's host) as `role`
+/// with `password`.
 pub async fn user(node: &NodeSpec, role: &str, password: &str) -> Result<Client, Error> {
     let mut config = Config::new();
     config
-        .host("127.0.0.1")
+        .host(node.tcp_host())
         .port(node.port)
         .user(role)
         .password(password)

@@ -83,6 +83,19 @@ pub struct NodeSpec {
     /// Extra postgresql.conf lines from the lab, already rendered.
     pub settings: Vec<(String, String)>,
     pub credentials: Credentials,
+    /// The host name of a server this machine does not run (the
+    /// controller's nodes, run by compose, Swarm or Kubernetes): every
+    /// session, the admin one included, then goes over TCP to it with the
+    /// superuser's password, since its unix socket is not here. `None`: a
+    /// server on this machine, reached on 127.0.0.1 and its socket.
+    pub remote: Option<String>,
+}
+
+impl NodeSpec {
+    /// Where TCP sessions to the server go.
+    pub fn tcp_host(&self) -> &str {
+        self.remote.as_deref().unwrap_or("127.0.0.1")
+    }
 }
 
 /// The node's generated passwords.

@@ -295,6 +295,17 @@ pub(crate) enum Command {
         #[arg(long, value_parser = parse_backend)]
         backend: Option<lab::Backend>,
     },
+    /// The lab's controller, inside compose, Swarm or Kubernetes (the
+    /// files `prodhome export` writes run it): on nodes the engine runs, it
+    /// waits until each answers, sets up roles, schema and replication,
+    /// then runs hum, the sampler, the dashboard and the control API until
+    /// stopped. Reads PRODHOME_NODE_HOSTS (NODE=HOST,...),
+    /// PRODHOME_SECRETS_DIR, PRODHOME_LISTEN and PRODHOME_CONTROLLER_HOST.
+    Controller {
+        /// How long the nodes and subscriptions may take to get ready.
+        #[arg(long, default_value = "300s", value_parser = parse_duration)]
+        timeout: Duration,
+    },
     /// (internal) A Docker lab's link proxy, run by the daemon inside the
     /// lab's network: every replication link, and the control endpoint the
     /// daemon applies link faults through.
@@ -329,8 +340,9 @@ pub(crate) enum Command {
 #[derive(Debug, Subcommand)]
 pub(crate) enum ImageCommand {
     /// Build the lab's Postgres image (its `postgres_version`) from this
-    /// host's PostgreSQL files, with no registry; an unchanged host finds
-    /// the image it built before.
+    /// host's PostgreSQL files, and the controller's from this prodhome
+    /// binary (what `prodhome export` files run), with no registry; an
+    /// unchanged host finds the images it built before.
     Build {
         /// Print the image as one JSON object.
         #[arg(long)]

@@ -25,9 +25,11 @@ mod error;
 mod fault;
 mod link;
 mod pump;
+mod resolve;
 mod stats;
 
 pub use error::Error;
 pub use fault::{Direction, Fault, FaultKind, jittered_delay};
 pub use link::{Link, LinkOptions, start};
+pub use resolve::{UNRESOLVED, follow_upstream};
 pub use stats::LinkStats;

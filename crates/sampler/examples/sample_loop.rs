@@ -81,6 +81,7 @@ fn parse_url(url: &str) -> Option<NodeTarget> {
         password: Secret::new(password),
         dbname: db.into(),
         postmaster_pid: None,
+        local: true,
     })
 }
 

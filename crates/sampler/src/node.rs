@@ -103,14 +103,8 @@ impl NodeSampler {
             self.session = None;
         }
 
-        let backend = self.session.as_ref().map(|s| s.backend_pid);
-        let alive = |pid: &u32| process::is_postgres(*pid);
-        let postmaster = process::postmaster(backend, self.postmaster.filter(alive))
-            .or(self.target.postmaster_pid.filter(alive));
-        self.postmaster = postmaster.or(self.postmaster);
-        match process::collect(&mut self.process, ctx, postmaster) {
-            Ok(p) => points.extend(p),
-            Err(f) => failures.push(("process".into(), f)),
+        if self.target.local {
+            self.collect_process(ctx, &mut points, &mut failures);
         }
 
         let now_failing: BTreeSet<String> = failures.iter().map(|(c, _)| c.clone()).collect();
@@ -135,6 +129,21 @@ impl NodeSampler {
                 .int("skipped_ticks", self.skipped as i64),
         );
         Cycle { points, duration }
+    }
+
+    /// The process collector: the postmaster's tree in `/proc`, found from
+    /// the session's backend (or the pid given, while the node cannot be
+    /// queried).
+    fn collect_process(&mut self, ctx: Ctx<'_>, points: &mut Vec<Point>, failures: &mut Vec<(String, Failure)>) {
+        let backend = self.session.as_ref().map(|s| s.backend_pid);
+        let alive = |pid: &u32| process::is_postgres(*pid);
+        let postmaster = process::postmaster(backend, self.postmaster.filter(alive))
+            .or(self.target.postmaster_pid.filter(alive));
+        self.postmaster = postmaster.or(self.postmaster);
+        match process::collect(&mut self.process, ctx, postmaster) {
+            Ok(p) => points.extend(p),
+            Err(f) => failures.push(("process".into(), f)),
+        }
     }
 
     /// The SQL collectors, concurrently on the node's session (connecting

@@ -21,6 +21,11 @@ pub struct NodeTarget {
     /// otherwise the sampler finds it itself (the parent of its own
     /// backend), so it stays right across restarts.
     pub postmaster_pid: Option<u32>,
+    /// Whether the server's processes are on this machine, where the
+    /// process collector reads them from `/proc`. False for a server an
+    /// engine runs elsewhere (the controller's nodes): no process stats,
+    /// rather than an error every cycle.
+    pub local: bool,
 }
 
 /// One logical replication of the lab.

@@ -15,14 +15,11 @@ use crate::links::{LinkProxyPlan, clients_link, replication_link};
 /// path, then each replication path once.
 pub(crate) fn link_names(plan: &Plan) -> Vec<String> {
     let mut names: Vec<String> = plan.nodes.iter().map(|n| clients_link(&n.name)).collect();
-    for r in &plan.replications {
-        for s in &r.subscribers {
-            let name = replication_link(&r.publisher, s);
-            if !names.contains(&name) {
-                names.push(name);
-            }
-        }
-    }
+    names.extend(
+        plan.replication_paths()
+            .iter()
+            .map(|(publisher, subscriber)| replication_link(publisher, subscriber)),
+    );
     names
 }
 
@@ -83,19 +80,14 @@ pub(crate) fn link_proxy(plan: &Plan, ports: &BTreeMap<String, u16>) -> Result<O
     }
     let port = |name: &str| kept_port(ports, name);
     let mut links: Vec<RemoteLinkSpec> = Vec::new();
-    for r in &plan.replications {
-        for s in &r.subscribers {
-            let name = replication_link(&r.publisher, s);
-            if links.iter().any(|l| l.name == name) {
-                continue;
-            }
-            links.push(RemoteLinkSpec {
-                port: port(&name)?,
-                upstream_host: engine::lab::container_name(&plan.name, &r.publisher),
-                upstream_port: port(&r.publisher)?,
-                name,
-            });
-        }
+    for (publisher, subscriber) in plan.replication_paths() {
+        let name = replication_link(&publisher, &subscriber);
+        links.push(RemoteLinkSpec {
+            port: port(&name)?,
+            upstream_host: engine::lab::container_name(&plan.name, &publisher),
+            upstream_port: port(&publisher)?,
+            name,
+        });
     }
     Ok(Some(LinkProxyPlan {
         control_port: port(LINK_PROXY_PORT)?,

@@ -18,7 +18,7 @@ use pg::NodeSpec;
 use supervisor::{Condition, UnitState, UnitStatus};
 use tokio::sync::{mpsc, watch};
 
-use super::{Node, NodeSignal, NotRunning, PeerAddr};
+use super::{Node, NodeSignal, NotRunning, PeerAddr, initial_status, wait_for_status};
 use crate::links::{LinkProxy, RemoteLink};
 
 /// How often the monitor asks the engine and probes the server.
@@ -114,20 +114,6 @@ fn write_hba(spec: &NodeSpec) -> anyhow::Result<std::path::PathBuf> {
     Ok(path)
 }
 
-fn initial_status(name: &str) -> UnitStatus {
-    UnitStatus {
-        name: name.into(),
-        state: UnitState::Stopped,
-        pid: None,
-        restarts: 0,
-        last_exit: None,
-        since_ns: model::now_ns(),
-        healthy: false,
-        last_probe_error: None,
-        ready_once: false,
-    }
-}
-
 impl DockerNode {
     pub(crate) async fn start(&self) {
         self.wanted.store(true, Ordering::SeqCst);
@@ -189,15 +175,7 @@ impl DockerNode {
     }
 
     pub(crate) async fn wait_for(&self, condition: Condition, timeout: Duration) -> Result<(), UnitStatus> {
-        let mut rx = self.status.subscribe();
-        let met = |s: &UnitStatus| match condition {
-            Condition::Started => s.pid.is_some(),
-            Condition::Ready | Condition::Healthy => s.state == UnitState::Ready,
-        };
-        match tokio::time::timeout(timeout, rx.wait_for(met)).await {
-            Ok(Ok(_)) => Ok(()),
-            _ => Err(self.status()),
-        }
+        wait_for_status(&self.status, condition, timeout).await
     }
 
     pub(crate) fn status(&self) -> UnitStatus {
@@ -240,7 +218,7 @@ impl DockerNode {
     pub(crate) fn reach(&self, other: &Node) -> PeerAddr {
         let host = match other {
             Node::Docker(d) => d.container.clone(),
-            Node::Native(_) => other.name().to_owned(),
+            Node::Native(_) | Node::External(_) => other.name().to_owned(),
         };
         PeerAddr {
             host,

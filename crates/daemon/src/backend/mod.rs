@@ -2,10 +2,13 @@
 //! runs it. Everything after start-up's preparation — the phases that
 //! start, wait for and stop nodes, faults, the status, the sampler's
 //! process stats, the API's start/stop/restart — reaches a node through
-//! [`Node`] and nothing else. The only backend today is [`native`]: a
-//! server process on this machine under the `supervisor` crate.
+//! [`Node`] and nothing else. The backends: [`native`] (a server process
+//! on this machine under the `supervisor` crate), [`docker`] (a container
+//! on the lab's network) and [`external`] (a server compose, Swarm or
+//! Kubernetes runs, watched by `prodhome controller`, which cannot start,
+//! stop or signal it: those methods say so or do nothing).
 //!
-//! # For implementers (a Docker backend is the next one)
+//! # For implementers
 //!
 //! Add a variant to [`Node`] and one arm to each method below; no other
 //! module changes. Each method must keep these promises, which the native
@@ -41,8 +44,8 @@
 //!   container's stats into the store (the engine's view of what `/proc`
 //!   gives the sampler for a host process).
 //! - [`Node::host_addr`] is where the daemon, the status, the sampler and
-//!   hum reach the server: always `127.0.0.1:PORT` (a container publishes
-//!   its 5432 there).
+//!   hum reach the server: `127.0.0.1:PORT` (a container publishes its
+//!   5432 there), or an external node's host name.
 //! - [`Node::reach`] is the address *this* node uses to reach another
 //!   (a subscriber's connection to its publisher): the replication
 //!   connection string is built from it, never assumed. Native: the host
@@ -55,14 +58,15 @@
 //!   engine); a native node has no network of its own to be cut from.
 
 pub(crate) mod docker;
+pub(crate) mod external;
 pub(crate) mod native;
 
-use std::net::{Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
 use model::PointSender;
 use pg::NodeSpec;
-use supervisor::{Condition, UnitStatus};
+use supervisor::{Condition, UnitState, UnitStatus};
+use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 /// One node of the lab, through its backend.
@@ -71,6 +75,8 @@ pub(crate) enum Node {
     Native(native::NativeNode),
 
     Docker(docker::DockerNode),
+
+    External(external::ExternalNode),
 }
 
 /// What [`Node::signal`] does to a whole server.
@@ -102,6 +108,7 @@ impl Node {
         match self {
             Node::Native(n) => &n.spec,
             Node::Docker(n) => &n.spec,
+            Node::External(n) => &n.spec,
         }
     }
 
@@ -109,6 +116,7 @@ impl Node {
         match self {
             Node::Native(n) => n.unit.start().await,
             Node::Docker(n) => n.start().await,
+            Node::External(n) => n.start(),
         }
     }
 
@@ -116,6 +124,7 @@ impl Node {
         match self {
             Node::Native(n) => n.unit.stop().await,
             Node::Docker(n) => n.stop().await,
+            Node::External(n) => n.stop(),
         }
     }
 
@@ -123,6 +132,8 @@ impl Node {
         match self {
             Node::Native(n) => n.unit.restart().await,
             Node::Docker(n) => n.restart().await,
+            // The engine's to restart; `Faults` refuses to ask.
+            Node::External(_) => {}
         }
     }
 
@@ -130,6 +141,7 @@ impl Node {
         match self {
             Node::Native(n) => n.signal(signal),
             Node::Docker(n) => n.signal(signal),
+            Node::External(_) => Err(NotRunning),
         }
     }
 
@@ -146,13 +158,18 @@ impl Node {
                 n.spec.name
             )),
             Node::Docker(n) => n.isolate().await,
+            Node::External(n) => Err(format!(
+                "{} runs under the engine, which prodhome's controller does not drive: partition its links instead \
+                 (clients:{0} or PUBLISHER:{0})",
+                n.spec.name
+            )),
         }
     }
 
     /// Undoes [`Node::isolate`].
     pub(crate) async fn rejoin(&self) -> Result<(), String> {
         match self {
-            Node::Native(_) => Ok(()),
+            Node::Native(_) | Node::External(_) => Ok(()),
             Node::Docker(n) => n.rejoin().await,
         }
     }
@@ -161,6 +178,7 @@ impl Node {
         match self {
             Node::Native(n) => n.unit.wait_ready(timeout).await.map(|_| ()),
             Node::Docker(n) => n.wait_for(Condition::Ready, timeout).await,
+            Node::External(n) => n.wait_for(Condition::Ready, timeout).await,
         }
     }
 
@@ -170,6 +188,7 @@ impl Node {
         match self {
             Node::Native(n) => n.unit.wait_for(condition, timeout).await.map(|_| ()),
             Node::Docker(n) => n.wait_for(condition, timeout).await,
+            Node::External(n) => n.wait_for(condition, timeout).await,
         }
     }
 
@@ -177,20 +196,28 @@ impl Node {
         match self {
             Node::Native(n) => n.unit.status(),
             Node::Docker(n) => n.status(),
+            Node::External(n) => n.status(),
         }
+    }
+
+    /// Whether this process starts, stops and signals the server: false
+    /// for an external node, which the engine runs.
+    pub(crate) fn is_managed(&self) -> bool {
+        !matches!(self, Node::External(_))
     }
 
     pub(crate) fn host_pid(&self) -> Option<u32> {
         match self {
             Node::Native(n) => n.unit.status().pid,
             Node::Docker(n) => n.status().pid,
+            Node::External(_) => None,
         }
     }
 
     /// The node's container, when it runs in one.
     pub(crate) fn container(&self) -> Option<&str> {
         match self {
-            Node::Native(_) => None,
+            Node::Native(_) | Node::External(_) => None,
             Node::Docker(n) => Some(&n.container),
         }
     }
@@ -205,13 +232,17 @@ impl Node {
         points: PointSender,
     ) -> Option<JoinHandle<()>> {
         match self {
-            Node::Native(_) => None,
+            Node::Native(_) | Node::External(_) => None,
             Node::Docker(n) => Some(tokio::spawn(n.clone().sample_stats(lab.into(), interval, points))),
         }
     }
 
-    pub(crate) fn host_addr(&self) -> SocketAddr {
-        SocketAddr::from((Ipv4Addr::LOCALHOST, self.spec().port))
+    pub(crate) fn host_addr(&self) -> PeerAddr {
+        let spec = self.spec();
+        PeerAddr {
+            host: spec.tcp_host().to_owned(),
+            port: spec.port,
+        }
     }
 
     /// How this node reaches `other`, through the proxy on 127.0.0.1 at
@@ -219,10 +250,44 @@ impl Node {
     pub(crate) fn reach(&self, other: &Node, link_port: Option<u16>) -> PeerAddr {
         match self {
             Node::Native(_) => PeerAddr {
-                host: Ipv4Addr::LOCALHOST.to_string(),
-                port: link_port.unwrap_or(other.host_addr().port()),
+                host: std::net::Ipv4Addr::LOCALHOST.to_string(),
+                port: link_port.unwrap_or(other.spec().port),
             },
             Node::Docker(n) => n.reach(other),
+            Node::External(n) => n.reach(other, link_port),
         }
+    }
+}
+
+/// A node's status before it is first started.
+fn initial_status(name: &str) -> UnitStatus {
+    UnitStatus {
+        name: name.into(),
+        state: UnitState::Stopped,
+        pid: None,
+        restarts: 0,
+        last_exit: None,
+        since_ns: model::now_ns(),
+        healthy: false,
+        last_probe_error: None,
+        ready_once: false,
+    }
+}
+
+/// Waits until a status a backend keeps in `status` meets `condition`, or
+/// gives the status it ended in after `timeout`.
+async fn wait_for_status(
+    status: &watch::Sender<UnitStatus>,
+    condition: Condition,
+    timeout: Duration,
+) -> Result<(), UnitStatus> {
+    let mut rx = status.subscribe();
+    let met = |s: &UnitStatus| match condition {
+        Condition::Started => s.pid.is_some() || s.state == UnitState::Ready,
+        Condition::Ready | Condition::Healthy => s.state == UnitState::Ready,
+    };
+    match tokio::time::timeout(timeout, rx.wait_for(met)).await {
+        Ok(Ok(_)) => Ok(()),
+        _ => Err(status.borrow().clone()),
     }
 }

@@ -45,24 +45,46 @@ pub(super) fn tag_prefix(path: &Path) -> String {
 }
 
 /// The image's entries and the import's changes for the program at `path`.
-pub(super) fn entries(path: &Path) -> Result<(Entries, Vec<String>), EngineError> {
+pub(super) fn entries(path: &Path, state_dir: Option<&str>) -> Result<(Entries, Vec<String>), EngineError> {
     let name = program_name(path);
     // A missing or unreadable program is the packer's error, naming it.
     entries::stamp(path)?;
     let mut entries = Entries::default();
     entries.host_file(format!("{BIN_DIR}/{name}"), path);
     // passwd keeps the host's postgres uid for a volume's files, as in the
-    // Postgres image; the service itself runs as nobody.
+    // Postgres image; a service runs as nobody, a program with a state
+    // directory (the controller) as that account, which owns it.
     let owner = accounts::postgres_owner().unwrap_or(NOBODY);
     base_root(&mut entries, owner)?;
+    let user = match state_dir {
+        Some(dir) => {
+            state_directory(&mut entries, dir, owner);
+            owner
+        }
+        None => NOBODY,
+    };
     let changes = vec![
-        format!("USER {}:{}", NOBODY.uid, NOBODY.gid),
+        format!("USER {}:{}", user.uid, user.gid),
         format!("ENV PATH={BIN_DIR}:/usr/bin:/bin"),
         format!("ENV LD_LIBRARY_PATH={LIB_PATH}"),
         format!("ENTRYPOINT [\"{BIN_DIR}/{name}\"]"),
         "LABEL prodhome.image=service".into(),
     ];
     Ok((entries, changes))
+}
+
+/// `dir` and its parents (root's, 0755), `dir` itself `owner`'s and 0700.
+fn state_directory(entries: &mut Entries, dir: &str, owner: Owner) {
+    let mut parent = String::new();
+    let parts: Vec<&str> = dir.split('/').filter(|p| !p.is_empty()).collect();
+    for (i, part) in parts.iter().enumerate() {
+        parent.push('/');
+        parent.push_str(part);
+        if i + 1 < parts.len() {
+            entries.dir(&parent, 0o755, super::ROOT);
+        }
+    }
+    entries.dir(dir, 0o700, owner);
 }
 
 #[cfg(test)]
@@ -78,7 +100,7 @@ mod tests {
 
     #[test]
     fn the_program_is_the_entrypoint_and_runs_as_nobody() {
-        let Ok((entries, changes)) = entries(Path::new("/bin/busybox")) else {
+        let Ok((entries, changes)) = entries(Path::new("/bin/busybox"), None) else {
             return; // no busybox-static here: the Postgres image needs it too
         };
         assert!(entries.map.contains_key(Path::new("/usr/local/bin/busybox")));
@@ -95,8 +117,25 @@ mod tests {
     }
 
     #[test]
+    fn a_state_directory_is_made_for_the_account_it_runs_as() {
+        let Ok((entries, changes)) = entries(Path::new("/bin/busybox"), Some("/var/lib/prodhome")) else {
+            return; // no busybox-static here, as above
+        };
+        let owner = accounts::postgres_owner().unwrap_or(NOBODY);
+        match &entries.map[Path::new("/var/lib/prodhome")] {
+            entries::Entry::Dir { mode, owner: o } => {
+                assert_eq!((*mode, o.uid), (0o700, owner.uid));
+            }
+            other => panic!("not a directory: {other:?}"),
+        }
+        assert!(entries.map.contains_key(Path::new("/var/lib")));
+        let user = format!("USER {}:{}", owner.uid, owner.gid);
+        assert!(changes.contains(&user), "{changes:?}");
+    }
+
+    #[test]
     fn a_missing_program_names_itself() {
-        let err = entries(Path::new("/nonexistent/app")).unwrap_err().to_string();
+        let err = entries(Path::new("/nonexistent/app"), None).unwrap_err().to_string();
         assert!(err.contains("/nonexistent/app"), "{err}");
     }
 }

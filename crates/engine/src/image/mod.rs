@@ -10,7 +10,8 @@
 //!   running prodhome executable, which a lab's link proxy runs from it.
 //! - [`ImageSpec::binary`]: one service binary, the libraries `ldd` names
 //!   for it and a static busybox as `/bin/sh` (`binary.rs`): a service in a
-//!   container with nothing of a distribution in it.
+//!   container with nothing of a distribution in it; [`ImageSpec::controller`]
+//!   is prodhome's own, with its state directory.
 
 mod accounts;
 mod binary;
@@ -49,7 +50,12 @@ pub struct ImageSpec {
 #[derive(Debug, Clone)]
 enum Kind {
     Postgres { version: u32 },
-    Binary { path: PathBuf },
+    Binary {
+        path: PathBuf,
+        /// A directory the program writes (its state), made in the image
+        /// and owned by the account it then runs as.
+        state_dir: Option<String>,
+    },
 }
 
 /// A built (or found) image.
@@ -79,7 +85,26 @@ impl ImageSpec {
     pub fn binary(path: impl Into<PathBuf>) -> ImageSpec {
         ImageSpec {
             repository: "prodhome/service".into(),
-            kind: Kind::Binary { path: path.into() },
+            kind: Kind::Binary {
+                path: path.into(),
+                state_dir: None,
+            },
+        }
+    }
+
+    /// prodhome itself as the lab's controller (`prodhome controller`, in
+    /// the files `prodhome export` writes): the binary image with
+    /// `state_dir` made and owned by the host's `postgres` account, which
+    /// it runs as, so that a fresh volume mounted there (which the engine
+    /// fills from the image) is writable and the secret files the export
+    /// gives that account are readable.
+    pub fn controller(path: impl Into<PathBuf>, state_dir: &str) -> ImageSpec {
+        ImageSpec {
+            repository: "prodhome/controller".into(),
+            kind: Kind::Binary {
+                path: path.into(),
+                state_dir: Some(state_dir.into()),
+            },
         }
     }
 
@@ -97,8 +122,8 @@ impl ImageSpec {
                 let (entries, changes) = postgres_entries(*version)?;
                 Ok((entries, changes, version.to_string()))
             }
-            Kind::Binary { path } => {
-                let (entries, changes) = binary::entries(path)?;
+            Kind::Binary { path, state_dir } => {
+                let (entries, changes) = binary::entries(path, state_dir.as_deref())?;
                 Ok((entries, changes, binary::tag_prefix(path)))
             }
         }

@@ -64,16 +64,27 @@ fn controller_service(lab: &Deployable) -> Service {
         metadata: meta(lab, name.clone(), &[]),
         spec: Some(ServiceSpec {
             selector: Some(app_selector(&name)),
-            ports: Some(vec![ServicePort {
-                name: Some("http".into()),
-                port: CONTROLLER_PORT.into(),
-                target_port: Some(IntOrString::Int(CONTROLLER_PORT.into())),
-                ..ServicePort::default()
-            }]),
+            ports: Some(controller_ports(lab)),
             ..ServiceSpec::default()
         }),
         ..Service::default()
     }
+}
+
+/// The dashboard's port, then each replication link's: subscriptions
+/// connect to the controller's Service there.
+fn controller_ports(lab: &Deployable) -> Vec<ServicePort> {
+    let port = |name: String, port: u16| ServicePort {
+        name: Some(name),
+        port: port.into(),
+        target_port: Some(IntOrString::Int(port.into())),
+        ..ServicePort::default()
+    };
+    let mut ports = vec![port("http".into(), CONTROLLER_PORT)];
+    for (i, p) in lab.controller.link_ports.iter().enumerate() {
+        ports.push(port(format!("link-{i}"), *p));
+    }
+    ports
 }
 
 fn deployment(lab: &Deployable, name: String, pod: PodSpec) -> Deployment {
@@ -113,7 +124,8 @@ fn controller(lab: &Deployable, cnpg: bool) -> Deployment {
             dns_name(n)
         }
     };
-    let mut env = crate::compose::controller_env(lab, if cnpg { "k8s-cnpg" } else { "k8s" });
+    let engine = if cnpg { "k8s-cnpg" } else { "k8s" };
+    let mut env = crate::compose::controller_env(lab, engine, &controller_name(lab));
     env.insert("PRODHOME_NODE_HOSTS".into(), lab.node_hosts(host));
     let mount = |name: &str, path: &str, sub: Option<&str>| VolumeMount {
         name: name.into(),

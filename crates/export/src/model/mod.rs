@@ -13,6 +13,10 @@
 //!   `NODE-replication` and `secret-NAME` (see [`SecretFile`]);
 //! - `PRODHOME_NODE_HOSTS=node=host,...`: where each node answers on port
 //!   [`PG_PORT`] (the node's service name; CNPG's `NODE-rw` service);
+//! - `PRODHOME_CONTROLLER_HOST`: its own host name there, where each
+//!   subscription reaches its replication link (the controller proxies
+//!   every replication path, so that a fault can cut or slow it), at
+//!   [`Controller::link_ports`];
 //! - its state (metrics, events, ledger) in a volume at [`STATE_DIR`].
 
 use std::collections::BTreeMap;
@@ -141,6 +145,10 @@ pub struct Controller {
     pub published: Option<u16>,
     /// Every secret the lab has: it sets roles and passwords up.
     pub secrets: Vec<String>,
+    /// Where its replication links listen, one per replication path in
+    /// the lab's order (`lab::Plan::replication_paths`): the port after
+    /// [`CONTROLLER_PORT`], and on.
+    pub link_ports: Vec<u16>,
 }
 
 /// A file the controller reads: the lab file and what it names.
@@ -196,6 +204,9 @@ impl Deployable {
                 .to_vec(),
             published: plan.api_port,
             secrets: secrets.iter().map(|s| s.name.clone()).collect(),
+            link_ports: (0..plan.replication_paths().len())
+                .map(|i| CONTROLLER_PORT + 1 + i as u16)
+                .collect(),
         };
         Ok(Deployable {
             lab: plan.name.clone(),

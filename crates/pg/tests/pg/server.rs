@@ -59,6 +59,7 @@ impl Machine {
                 superuser: Secret::generate(32).expect("secret"),
                 replication: Secret::generate(32).expect("secret"),
             },
+            remote: None,
         }
     }
 

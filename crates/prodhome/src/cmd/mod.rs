@@ -2,6 +2,7 @@
 
 mod chaos;
 mod check;
+mod controller;
 mod dash;
 mod data;
 mod doctor;
@@ -89,6 +90,7 @@ fn lifecycle(ctx: &Context, command: Command) -> Result<i32> {
             ..
         } => up::detached(ctx, timeout),
         Command::Daemon { timeout, .. } => up::daemon(ctx, timeout),
+        Command::Controller { timeout } => controller::run(ctx, timeout),
         Command::Image(image) => image::run(ctx, image),
         Command::Down { purge } => down::run(ctx, purge),
         Command::Status { json } => status::run(ctx, json),

@@ -16,23 +16,29 @@ pub(crate) fn foreground(ctx: &Context, timeout: Duration) -> Result<i32> {
     refuse_if_running(ctx)?;
     preflight(ctx)?;
     announce(ctx);
-    run_daemon(ctx, timeout, true)
+    run_daemon(options(ctx, timeout))
 }
 
 /// The process `up -d` starts: the same lab, logging to daemon.log.
 pub(crate) fn daemon(ctx: &Context, timeout: Duration) -> Result<i32> {
-    run_daemon(ctx, timeout, true)
+    run_daemon(options(ctx, timeout))
 }
 
-fn run_daemon(ctx: &Context, timeout: Duration, echo: bool) -> Result<i32> {
-    init_logging();
-    let opts = UpOptions {
+/// The daemon's options for this lab, its progress on stderr.
+pub(crate) fn options(ctx: &Context, timeout: Duration) -> UpOptions {
+    UpOptions {
         plan: ctx.plan.clone(),
         state: ctx.state.clone(),
         cache_dir: cache_dir(),
-        echo,
+        echo: true,
         ready_timeout: timeout,
-    };
+        external: None,
+    }
+}
+
+/// Runs the daemon in this process until it is asked to stop.
+pub(crate) fn run_daemon(opts: UpOptions) -> Result<i32> {
+    init_logging();
     daemon_runtime()?.block_on(async {
         // Listening for SIGHUP replaces its default action (exit): a closed
         // terminal must not stop a lab.

@@ -14,15 +14,6 @@ use tokio::net::{TcpListener, TcpStream};
 use super::wire::{MAX_LINE, Op, Request, Response, kind_named};
 use crate::{Link, LinkOptions};
 
-/// How often each upstream's name is resolved again: a container that
-/// restarts, or is cut off the network and put back, may get a new address.
-const RESOLVE_EVERY: Duration = Duration::from_secs(1);
-
-/// Where connections go before a name first resolves: the discard port of
-/// the loopback, where nothing listens, so a client fails at once as if
-/// the upstream server were down.
-const UNRESOLVED: SocketAddr = SocketAddr::new(std::net::IpAddr::V4(Ipv4Addr::LOCALHOST), 9);
-
 /// One link a link proxy carries.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RemoteLinkSpec {
@@ -98,33 +89,21 @@ pub async fn serve_links(opts: LinkServerOptions) -> Result<(), ServeError> {
     })?;
     let mut links = BTreeMap::new();
     for spec in &opts.links {
-        let mut link_opts = LinkOptions::new(spec.name.clone(), UNRESOLVED);
+        let mut link_opts = LinkOptions::new(spec.name.clone(), crate::UNRESOLVED);
         link_opts.listen = SocketAddr::from((Ipv4Addr::UNSPECIFIED, spec.port));
         link_opts.seed = opts.seed;
         let link = crate::start(link_opts)
             .await
             .map_err(|e| ServeError(e.to_string()))?;
-        tokio::spawn(follow_upstream(link.clone(), spec.clone()));
+        tokio::spawn(crate::follow_upstream(
+            link.clone(),
+            spec.upstream_host.clone(),
+            spec.upstream_port,
+        ));
         links.insert(spec.name.clone(), link);
     }
     serve_control(control, opts.token, links).await;
     Ok(())
-}
-
-/// Resolves the upstream's name now and every [`RESOLVE_EVERY`], pointing
-/// new connections at its current address; a name that does not resolve
-/// (its container stopped) leaves the last address in place.
-async fn follow_upstream(link: Link, spec: RemoteLinkSpec) {
-    let target = format!("{}:{}", spec.upstream_host, spec.upstream_port);
-    loop {
-        if let Ok(addrs) = tokio::net::lookup_host(&target).await
-            && let Some(addr) = addrs.into_iter().find(SocketAddr::is_ipv4)
-            && addr != link.upstream()
-        {
-            link.set_upstream(addr);
-        }
-        tokio::time::sleep(RESOLVE_EVERY).await;
-    }
 }
 
 /// Answers control requests for `links` on `listener`, forever.

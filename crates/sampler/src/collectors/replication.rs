@@ -276,6 +276,7 @@ mod tests {
             password: model::Secret::new(""),
             dbname: "postgres".into(),
             postmaster_pid: None,
+            local: true,
         };
         let reps = [ReplicationTarget {
             name: "books".into(),

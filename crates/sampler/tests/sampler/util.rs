@@ -15,6 +15,7 @@ pub(crate) fn target(name: &str, node: &PgNode) -> NodeTarget {
         password: Secret::new(""),
         dbname: "postgres".into(),
         postmaster_pid: Some(node.pid()),
+        local: true,
     }
 }
 

@@ -22,17 +22,14 @@ pub(crate) fn run(ctx: &Context, target: Target, out: &Path, force: bool) -> Res
         Some(file) => std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?,
         None => lab::init::SEED_TOML.to_string(),
     };
-    let offline = ctx.offline();
+    let mut offline = ctx.offline();
     let (credentials, named_secrets) = offline.secrets_or_generate()?;
     let credentials = credentials
         .into_iter()
         .map(|(node, c)| (node, (c.superuser, c.replication)))
         .collect();
-    let kept_ports = plan
-        .nodes
-        .iter()
-        .filter_map(|n| offline.port(&n.name).map(|p| (n.name.clone(), p)))
-        .collect();
+    // Each node published where `psql` and `verify` on this machine look.
+    let kept_ports = offline.keep_node_ports()?;
     let inputs = Inputs {
         plan,
         lab_toml,
@@ -54,7 +51,7 @@ pub(crate) fn run(ctx: &Context, target: Target, out: &Path, force: bool) -> Res
 /// What to run with the files, and what must be there first.
 fn next_step(target: Target, out: &Path, lab: &str) -> String {
     let dir = out.display();
-    let images = "the images must be in the engine first: `prodhome image build` builds the Postgres one";
+    let images = "the images must be in the engine first: `prodhome image build` builds the Postgres and the controller image";
     match target {
         Target::Compose => format!(
             "run it with:\n  docker compose -f {dir}/compose.yaml up -d   (or docker-compose)\n{images}"
@@ -75,15 +72,12 @@ fn next_step(target: Target, out: &Path, lab: &str) -> String {
     }
 }
 
-/// The pinned tags: the Postgres image `prodhome image build` makes, this
-/// prodhome binary packed as the controller, each service's program.
+/// The pinned tags: the Postgres and controller images `prodhome image
+/// build` makes, each service's program.
 fn images(ctx: &Context) -> Result<Images> {
     let plan = &ctx.plan;
     let postgres = ImageSpec::postgres(plan.postgres_version).reference()?;
-    let exe = std::env::current_exe().context("finding this prodhome binary")?;
-    let controller = ImageSpec::binary(exe)
-        .in_repository("prodhome/controller")
-        .reference()?;
+    let controller = crate::cmd::image::controller_image()?.reference()?;
     let mut services = BTreeMap::new();
     for service in &plan.services {
         let program = program(service)?;
