@@ -381,7 +381,11 @@ async fn ready(plan: &Plan, lab: &Lab, events: &mpsc::Sender<Event>, say: Say) {
             Some(pid) => format!("pid {pid}"),
             None => "run by its engine".into(),
         };
-        say.say(format!("  {:<14} {:<22} {pid}", node.name(), format!("{}:{}", at.host, at.port)));
+        say.say(format!(
+            "  {:<14} {:<22} {pid}",
+            node.name(),
+            format!("{}:{}", at.host, at.port)
+        ));
     }
     say.say("Ctrl-C stops the lab; `prodhome status` shows it from another terminal".into());
 }

@@ -11,7 +11,9 @@
 
 use std::collections::BTreeMap;
 
-use crate::compose::{CONTROLLER, DATA_MOUNT, NETWORK, controller_env, node_healthcheck, service_healthcheck};
+use crate::compose::{
+    CONTROLLER, DATA_MOUNT, NETWORK, controller_env, node_healthcheck, service_healthcheck,
+};
 use crate::composefile::{
     ComposeFile, ComposeService, Deploy, FileObject, Mount, Network, ObjectRef, Placement, Port,
     RestartPolicy, Volume, to_yaml,

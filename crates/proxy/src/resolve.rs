@@ -15,7 +15,7 @@ const RESOLVE_EVERY: Duration = Duration::from_secs(1);
 /// the upstream server were down.
 pub const UNRESOLVED: SocketAddr = SocketAddr::new(std::net::IpAddr::V4(Ipv4Addr::LOCALHOST), 9);
 
-/// Resolves `host` now and every [`RESOLVE_EVERY`], pointing the link's new
+/// Resolves `host` now and every second, pointing the link's new
 /// connections at its current IPv4 address; a name that does not resolve
 /// (its container stopped) leaves the last address in place. Runs until
 /// aborted.

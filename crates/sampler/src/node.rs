@@ -134,7 +134,12 @@ impl NodeSampler {
     /// The process collector: the postmaster's tree in `/proc`, found from
     /// the session's backend (or the pid given, while the node cannot be
     /// queried).
-    fn collect_process(&mut self, ctx: Ctx<'_>, points: &mut Vec<Point>, failures: &mut Vec<(String, Failure)>) {
+    fn collect_process(
+        &mut self,
+        ctx: Ctx<'_>,
+        points: &mut Vec<Point>,
+        failures: &mut Vec<(String, Failure)>,
+    ) {
         let backend = self.session.as_ref().map(|s| s.backend_pid);
         let alive = |pid: &u32| process::is_postgres(*pid);
         let postmaster = process::postmaster(backend, self.postmaster.filter(alive))

@@ -1,7 +1,6 @@
 //! The Plan → options mapping, from a small lab file read by `lab`'s own
 //! parser.
 
-use std::net::Ipv4Addr;
 use std::path::Path;
 
 use super::*;
@@ -144,7 +143,6 @@ fn the_sampler_and_the_store_follow_sample() {
         .iter()
         .map(|spec| SampledNode {
             spec,
-            addr: SocketAddr::from((Ipv4Addr::LOCALHOST, spec.port)),
             pid: (spec.name == "pub").then_some(42),
         })
         .collect();

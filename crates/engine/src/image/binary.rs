@@ -135,7 +135,9 @@ mod tests {
 
     #[test]
     fn a_missing_program_names_itself() {
-        let err = entries(Path::new("/nonexistent/app"), None).unwrap_err().to_string();
+        let err = entries(Path::new("/nonexistent/app"), None)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("/nonexistent/app"), "{err}");
     }
 }

@@ -49,7 +49,9 @@ pub struct ImageSpec {
 
 #[derive(Debug, Clone)]
 enum Kind {
-    Postgres { version: u32 },
+    Postgres {
+        version: u32,
+    },
     Binary {
         path: PathBuf,
         /// A directory the program writes (its state), made in the image

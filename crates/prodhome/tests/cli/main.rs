@@ -14,6 +14,7 @@ mod dashboard;
 mod data;
 mod data_interrupt;
 mod ddl;
+mod deploy;
 mod dispatch;
 mod export;
 mod lifecycle;
