@@ -82,6 +82,10 @@ impl StateDir {
     pub fn ports(&self) -> PathBuf {
         self.root.join("ports.json")
     }
+    /// Where a controller's nodes are (`crate::external`).
+    pub fn external(&self) -> PathBuf {
+        self.root.join("external.json")
+    }
     /// The hum ledger: every write whose COMMIT was acknowledged.
     pub fn ledger(&self) -> PathBuf {
         self.root.join("hum.ledger")

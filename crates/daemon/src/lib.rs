@@ -18,6 +18,7 @@ mod assemble;
 mod backend;
 mod ddlfollow;
 mod eventlog;
+mod external;
 mod faults;
 mod humtables;
 mod lablock;
@@ -37,5 +38,6 @@ mod stages;
 mod status;
 mod up;
 
+pub use external::ExternalLab;
 pub use layout::StateDir;
-pub use up::{ExternalLab, UpOptions, run, tail};
+pub use up::{UpOptions, run, tail};

@@ -122,6 +122,10 @@ impl<'a> OfflineLab<'a> {
     /// Every node as the lab runs it (its own or kept port, generated
     /// credentials), for commands that talk to the servers directly.
     pub fn node_specs(&self) -> Result<Vec<NodeSpec>, Error> {
+        // In a controller's container: the servers its engine runs.
+        if let Some(external) = crate::external::ExternalLab::load(self.state) {
+            return external.node_specs(self.plan, self.state).map_err(Error::State);
+        }
         let secrets = self.credentials()?;
         let mut ports = self.ports.clone();
         for node in &self.plan.nodes {
@@ -159,7 +163,16 @@ impl<'a> OfflineLab<'a> {
     }
 
     fn credentials(&self) -> Result<BTreeMap<String, Credentials>, Error> {
-        crate::secrets::load(self.state).map_err(Error::State)
+        match crate::external::ExternalLab::load(self.state) {
+            Some(external) => self
+                .plan
+                .nodes
+                .iter()
+                .map(|n| Ok((n.name.clone(), external.credentials(&n.name)?)))
+                .collect::<anyhow::Result<_>>()
+                .map_err(Error::State),
+            None => crate::secrets::load(self.state).map_err(Error::State),
+        }
     }
 }
 

@@ -33,7 +33,7 @@ use crate::{assemble, leftovers, routes, services, stages};
 
 mod external;
 mod prepare;
-pub use external::ExternalLab;
+use crate::external::ExternalLab;
 use prepare::{Prepared, Spares, prepare};
 
 /// What `up` needs beyond the plan.
@@ -95,7 +95,7 @@ async fn run_locked(
     let alerting = spawn_alerts(&opts.plan, &lab, tapped, &events);
     let server = serve_api(&opts.plan, &lab, listener, &events).await?;
     let started = tokio::select! {
-        r = bring_up(&opts.plan, &lab, opts.ready_timeout) => r,
+        r = bring_up(opts, &lab) => r,
         _ = stop_requested(&lab) => Err(anyhow!("interrupted while starting")),
     };
     let background = match started {
@@ -267,14 +267,16 @@ async fn lab_event(events: &mpsc::Sender<Event>, lab: &str, phase: &str) {
 
 /// Phases 3 to 6: start every node, wait until each is ready, roles,
 /// replication; then the app services.
-async fn bring_up(plan: &Plan, lab: &Lab, ready_timeout: Duration) -> Result<()> {
+async fn bring_up(opts: &UpOptions, lab: &Lab) -> Result<()> {
+    let (plan, ready_timeout) = (&opts.plan, opts.ready_timeout);
+    let made_elsewhere = opts.external.as_ref().is_some_and(|e| e.replication_by_engine);
     for node in &lab.nodes {
         node.start().await;
     }
     wait_ready(lab, ready_timeout).await?;
     let clients = roles(lab).await?;
     for repl in &plan.replications {
-        replication(repl, lab, &clients, ready_timeout).await?;
+        replication(repl, lab, &clients, ready_timeout, made_elsewhere).await?;
     }
     services::start_all(&plan.services, &lab.nodes, &lab.services, ready_timeout).await?;
     Ok(())
@@ -318,12 +320,14 @@ async fn roles(lab: &Lab) -> Result<BTreeMap<String, tokio_postgres::Client>> {
 
 /// Phase 6, replication: one replication set up and its initial sync
 /// waited for. Each subscriber reaches the publisher where its backend says
-/// (through the link's proxy when there is one).
+/// (through the link's proxy when there is one). `made_elsewhere`: the
+/// engine (CloudNativePG) makes the publication and subscriptions.
 async fn replication(
     repl: &lab::ReplicationPlan,
     lab: &Lab,
     clients: &BTreeMap<String, tokio_postgres::Client>,
     ready_timeout: Duration,
+    made_elsewhere: bool,
 ) -> Result<()> {
     let node = |name: &str| lab.node(name).expect("checked by lab");
     let publisher = node(&repl.publisher);
@@ -362,6 +366,7 @@ async fn replication(
             sql: &s.sql,
         }),
         tables,
+        made_elsewhere,
     };
     pg::setup_replication(&spec, &clients[&repl.publisher], ready_timeout).await?;
     Ok(())

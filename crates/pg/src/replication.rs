@@ -23,6 +23,11 @@ pub struct ReplicationSpec<'a> {
     pub schema: Option<SchemaSpec<'a>>,
     /// `None` means all tables.
     pub tables: Option<&'a [String]>,
+    /// The publication and subscriptions are made by someone else (the
+    /// CloudNativePG operator, from its `Publication` and `Subscription`
+    /// resources): only the schema is applied and the replication role
+    /// granted what is published, then the initial sync waited for.
+    pub made_elsewhere: bool,
 }
 
 /// Sets the replication up and waits until every subscription finished its
@@ -56,12 +61,19 @@ pub async fn setup_replication(
         futures_util::future::try_join(on_publisher, futures_util::future::try_join_all(on_subscribers))
             .await?;
     }
-    ensure_publication(spec, publisher).await?;
-    let each = spec
-        .subscribers
-        .iter()
-        .map(|sub| ensure_subscription(spec, publisher, sub));
-    let created = futures_util::future::try_join_all(each).await?;
+    let created = if spec.made_elsewhere {
+        grant_published(spec, publisher).await?;
+        let each = spec.subscribers.iter().map(|sub| refresh_subscription(spec, sub));
+        futures_util::future::try_join_all(each).await?;
+        vec![false; spec.subscribers.len()]
+    } else {
+        ensure_publication(spec, publisher).await?;
+        let each = spec
+            .subscribers
+            .iter()
+            .map(|sub| ensure_subscription(spec, publisher, sub));
+        futures_util::future::try_join_all(each).await?
+    };
     let deadline = Instant::now() + sync_timeout;
     for (sub, created) in spec.subscribers.iter().zip(created) {
         sync::wait_synced(spec.name, sub, created, deadline).await?;
@@ -94,8 +106,16 @@ async fn ensure_publication(spec: &ReplicationSpec<'_>, publisher: &Client) -> R
     if !stmt.is_empty() {
         publisher.batch_execute(&stmt).await.map_err(|e| sql(&what, e))?;
     }
-    // The replication role copies the initial data, so it needs SELECT on
-    // exactly the published tables, and nothing more.
+    grant_published(spec, publisher).await
+}
+
+/// The replication role copies the initial data, so it needs SELECT on
+/// exactly the published tables, and nothing more.
+async fn grant_published(spec: &ReplicationSpec<'_>, publisher: &Client) -> Result<(), Error> {
+    let what = format!(
+        "granting {REPLICATION_ROLE} the tables of publication {} on {}",
+        spec.name, spec.publisher.name
+    );
     let rows = publisher
         .query(
             "SELECT format('%I.%I', schemaname, tablename), quote_ident(schemaname) FROM pg_publication_tables WHERE pubname = $1",
@@ -111,6 +131,25 @@ async fn ensure_publication(spec: &ReplicationSpec<'_>, publisher: &Client) -> R
         ));
     }
     publisher.batch_execute(&grants).await.map_err(|e| sql(&what, e))
+}
+
+/// A subscription someone else made, told about the tables the schema
+/// just created (it saw the publication's tables when it was made); one
+/// not made yet is waited for, and sees them when it is.
+async fn refresh_subscription(spec: &ReplicationSpec<'_>, sub: &SubscriberSpec<'_>) -> Result<(), Error> {
+    let name = subscription_name(spec.name, &sub.node.name);
+    let what = format!("refreshing subscription {name} on {}", sub.node.name);
+    let exists = sub
+        .client
+        .query_opt("SELECT 1 FROM pg_subscription WHERE subname = $1", &[&name])
+        .await
+        .map_err(|e| sql(&what, e))?
+        .is_some();
+    if exists {
+        let stmt = format!("ALTER SUBSCRIPTION {} REFRESH PUBLICATION", ident(&name));
+        sub.client.batch_execute(&stmt).await.map_err(|e| sql(&what, e))?;
+    }
+    Ok(())
 }
 
 async fn ensure_subscription(

@@ -24,7 +24,7 @@ const APP_LABEL: &str = "app.kubernetes.io/name";
 pub(super) fn generate(lab: &Deployable, cnpg: bool) -> Result<String, ExportError> {
     let mut docs = vec![
         yaml(&state_claim(lab))?,
-        yaml(&controller_service(lab))?,
+        yaml(&controller_service(lab, cnpg))?,
         yaml(&controller(lab, cnpg))?,
     ];
     for service in &lab.services {
@@ -58,13 +58,13 @@ fn state_claim(lab: &Deployable) -> PersistentVolumeClaim {
 
 /// The dashboard and control API inside the cluster (`kubectl
 /// port-forward` reaches it from a laptop).
-fn controller_service(lab: &Deployable) -> Service {
+fn controller_service(lab: &Deployable, cnpg: bool) -> Service {
     let name = controller_name(lab);
     Service {
         metadata: meta(lab, name.clone(), &[]),
         spec: Some(ServiceSpec {
             selector: Some(app_selector(&name)),
-            ports: Some(controller_ports(lab)),
+            ports: Some(controller_ports(lab, cnpg)),
             ..ServiceSpec::default()
         }),
         ..Service::default()
@@ -72,8 +72,9 @@ fn controller_service(lab: &Deployable) -> Service {
 }
 
 /// The dashboard's port, then each replication link's: subscriptions
-/// connect to the controller's Service there.
-fn controller_ports(lab: &Deployable) -> Vec<ServicePort> {
+/// connect to the controller's Service there (not under CloudNativePG,
+/// whose subscriptions connect to the publisher itself).
+fn controller_ports(lab: &Deployable, cnpg: bool) -> Vec<ServicePort> {
     let port = |name: String, port: u16| ServicePort {
         name: Some(name),
         port: port.into(),
@@ -81,7 +82,12 @@ fn controller_ports(lab: &Deployable) -> Vec<ServicePort> {
         ..ServicePort::default()
     };
     let mut ports = vec![port("http".into(), CONTROLLER_PORT)];
-    for (i, p) in lab.controller.link_ports.iter().enumerate() {
+    let links = if cnpg {
+        &[][..]
+    } else {
+        &lab.controller.link_ports[..]
+    };
+    for (i, p) in links.iter().enumerate() {
         ports.push(port(format!("link-{i}"), *p));
     }
     ports

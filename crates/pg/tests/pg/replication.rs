@@ -43,6 +43,16 @@ async fn set_up(
     pub_client: &Client,
     sub_client: &Client,
 ) -> Result<(), pg::Error> {
+    set_up_with(publisher, subscriber, pub_client, sub_client, false).await
+}
+
+async fn set_up_with(
+    publisher: &Server,
+    subscriber: &Server,
+    pub_client: &Client,
+    sub_client: &Client,
+    made_elsewhere: bool,
+) -> Result<(), pg::Error> {
     let spec = ReplicationSpec {
         name: "shop",
         publisher: &publisher.spec,
@@ -58,6 +68,7 @@ async fn set_up(
             sql: SCHEMA,
         }),
         tables: None,
+        made_elsewhere,
     };
     pg::setup_replication(&spec, pub_client, Duration::from_secs(120)).await
 }
@@ -137,6 +148,54 @@ async fn a_subscription_syncs_streams_and_verifies_converged_until_a_row_goes_mi
         (1, vec!["7".to_string()])
     );
     assert_eq!(diff.unexpected, 0, "{diff:?}");
+}
+
+/// As under CloudNativePG: an operator made the publication and the
+/// subscription (before any table existed); `made_elsewhere` applies the
+/// schema, grants the replication role, refreshes that subscription and
+/// waits for its sync, creating nothing of its own and leaving its
+/// connection as the operator wrote it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replication_made_elsewhere_gets_the_schema_and_is_waited_for() {
+    let Some(machine) = Machine::new() else { return };
+    let publisher = machine.start("publisher").await;
+    let subscriber = machine.start("subscriber").await;
+    let pub_client = publisher.bootstrapped().await;
+    let sub_client = subscriber.bootstrapped().await;
+    pub_client
+        .batch_execute("CREATE PUBLICATION shop FOR ALL TABLES")
+        .await
+        .expect("the operator's publication");
+    let conninfo = format!(
+        "host=127.0.0.1 port={} dbname=postgres user={} password={}",
+        publisher.spec.port,
+        pg::REPLICATION_ROLE,
+        publisher.spec.credentials.replication.expose()
+    );
+    sub_client
+        .batch_execute(&format!(
+            "CREATE SUBSCRIPTION shop_subscriber CONNECTION '{conninfo}' PUBLICATION shop"
+        ))
+        .await
+        .expect("the operator's subscription");
+    set_up_with(&publisher, &subscriber, &pub_client, &sub_client, true)
+        .await
+        .expect("setup_replication, made elsewhere");
+    assert_eq!(one::<i64>(&sub_client, "SELECT count(*) FROM books").await, 100);
+    assert_eq!(
+        one::<i64>(&sub_client, "SELECT count(*) FROM pg_subscription").await,
+        1
+    );
+    let kept: String = sub_client
+        .query_one("SELECT subconninfo FROM pg_subscription", &[])
+        .await
+        .expect("conninfo")
+        .get(0);
+    assert_eq!(kept, conninfo, "the operator's connection is left as it was");
+    assert_eq!(
+        one::<i64>(&pub_client, "SELECT count(*) FROM pg_publication").await,
+        1
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

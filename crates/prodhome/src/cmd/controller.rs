@@ -60,6 +60,9 @@ fn from_env(env: &dyn Fn(&str) -> Option<String>) -> Result<ExternalLab> {
         secrets_dir: PathBuf::from(env("PRODHOME_SECRETS_DIR").unwrap_or_else(|| "/run/secrets".into())),
         listen,
         advertise,
+        // `prodhome export k8s --cnpg`: CloudNativePG's Publication and
+        // Subscription resources make them.
+        replication_by_engine: env("PRODHOME_ENGINE").as_deref() == Some("k8s-cnpg"),
     })
 }
 
@@ -107,6 +110,14 @@ mod tests {
         assert_eq!(lab.link_port(0), 7801);
         assert_eq!(lab.advertise, "controller");
         assert_eq!(lab.secrets_dir, PathBuf::from("/run/secrets"));
+        assert!(!lab.replication_by_engine);
+        let cnpg = from_env(&env(&[
+            ("PRODHOME_NODE_HOSTS", "ledger=ledger-rw"),
+            ("PRODHOME_ENGINE", "k8s-cnpg"),
+            ("PRODHOME_CONTROLLER_HOST", "c"),
+        ]))
+        .expect("valid");
+        assert!(cnpg.replication_by_engine);
     }
 
     #[test]

@@ -182,11 +182,12 @@ fn sampled(api: u16) {
     );
 }
 
-/// Faults through the controller, with the CLI inside its container: a
-/// replication link partitioned shows in its status and a row waits;
-/// healed, the row arrives. A node fault is refused, naming the engine.
-fn link_fault(lab: &TestLab, api: u16, container: &str) {
-    let chaos = |args: &[&str]| {
+/// The CLI inside the controller's container: a replication link
+/// partitioned shows in its status while the other subscriber gets a row;
+/// healed, the row arrives; a node fault is refused, naming the engine;
+/// `verify` there reaches the engine's servers too.
+fn through_the_controller(lab: &TestLab, api: u16, container: &str) {
+    let prodhome = |args: &[&str]| {
         let mut argv = vec![
             "docker",
             "exec",
@@ -196,11 +197,11 @@ fn link_fault(lab: &TestLab, api: u16, container: &str) {
             "/etc/prodhome/lab.toml",
             "--state-dir",
             "/var/lib/prodhome",
-            "chaos",
         ];
         argv.extend_from_slice(args);
         docker(&argv, lab.dir())
     };
+    let chaos = |args: &[&str]| prodhome(&[&["chaos"], args].concat());
     let killed = chaos(&["kill", "books_main"]);
     assert!(!killed.status.success(), "{}", out_text(&killed));
     assert!(
@@ -231,6 +232,14 @@ fn link_fault(lab: &TestLab, api: u16, container: &str) {
     poll("the row on books_audit once its link is healed", DEPLOY, || {
         (lab.sql("books_audit", "select count(*) from entries where id = 777001") == "1").then_some(())
     });
+    let verify = prodhome(&["verify", "--json"]);
+    assert!(
+        verify.status.success(),
+        "verify in the controller:\n{}",
+        out_text(&verify)
+    );
+    let proof: Value = serde_json::from_slice(&verify.stdout).expect("verify JSON");
+    assert_eq!(proof["converged"], true, "{proof}");
 }
 
 /// `docker-compose up -d` of the export, taken down (volumes too) on drop.
@@ -315,7 +324,7 @@ fn the_compose_export_runs_as_the_lab_under_docker_compose() {
     wait_synced(ports.api, || project.logs());
     write_and_verify(&lab, 5001);
     sampled(ports.api);
-    link_fault(&lab, ports.api, &format!("{name}_controller_1"));
+    through_the_controller(&lab, ports.api, &format!("{name}_controller_1"));
 }
 
 /// A single-node Swarm for the test: the engine's own when it is in one
@@ -465,5 +474,5 @@ fn the_stack_export_runs_as_the_lab_on_a_docker_swarm() {
     wait_synced(ports.api, || stack.logs());
     write_and_verify(&lab, 6001);
     sampled(ports.api);
-    link_fault(&lab, ports.api, &stack.controller());
+    through_the_controller(&lab, ports.api, &stack.controller());
 }
