@@ -183,4 +183,38 @@ fn the_controller_runs_prodhome_with_the_lab_file_and_every_secret() {
         Some("repl-replica_b-Zk9")
     );
     assert!(objects.iter().any(|o| o["kind"].as_str() == Some("Service")));
+    let advertised = container["env"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .find(|e| e["name"].as_str() == Some("PRODHOME_CONTROLLER_HOST"))
+        .unwrap();
+    assert_eq!(advertised["value"].as_str(), Some("shop-lab-controller"));
+}
+
+/// The controller's Service carries the dashboard and one port per
+/// replication path (three here: two publishers, one of them to two
+/// subscribers), where subscriptions reach its links; under CNPG the
+/// subscriptions connect directly and only the dashboard's is there.
+#[test]
+fn the_controllers_service_carries_each_replication_links_port() {
+    let ports = |cnpg: bool| -> Vec<i64> {
+        let bundle = shop(Target::K8s { cnpg });
+        let objects = docs(&bundle, "controller.yaml");
+        let service = objects
+            .iter()
+            .find(|o| {
+                o["kind"].as_str() == Some("Service")
+                    && o["metadata"]["name"].as_str() == Some("shop-lab-controller")
+            })
+            .expect("the controller's Service");
+        service["spec"]["ports"]
+            .as_sequence()
+            .unwrap()
+            .iter()
+            .map(|p| p["port"].as_i64().unwrap())
+            .collect()
+    };
+    assert_eq!(ports(false), [7800, 7801, 7802, 7803]);
+    assert_eq!(ports(true), [7800]);
 }
