@@ -57,9 +57,7 @@ fn request_pickups(lab: &TestLab, from: i64, to: i64) {
 /// lab network, survives a kill of its container, and `down` removes it.
 #[test]
 fn a_packed_service_writes_through_the_lab_network_and_is_restarted_after_a_kill() {
-    if !engine_answers() {
-        return;
-    }
+    let Some(_engine) = engine_answers() else { return };
     let dispatcher = build_dir().join("dispatcher");
     let name = format!("svc_{}", std::process::id());
     let lab = TestLab::new(BIN)
@@ -138,9 +136,7 @@ fn a_packed_service_writes_through_the_lab_network_and_is_restarted_after_a_kill
 /// creates nothing (no container, no network).
 #[test]
 fn an_image_the_engine_lacks_is_refused_before_anything_is_created() {
-    if !engine_answers() {
-        return;
-    }
+    let Some(_engine) = engine_answers() else { return };
     let name = format!("svcmiss_{}", std::process::id());
     let lab = TestLab::new(BIN)
         .lab(&lab_file(
@@ -164,9 +160,7 @@ fn an_image_the_engine_lacks_is_refused_before_anything_is_created() {
 /// the last lines it printed, and `down` leaves nothing.
 #[test]
 fn a_container_that_exits_at_once_fails_up_with_its_log_and_code() {
-    if !engine_answers() {
-        return;
-    }
+    let Some(_engine) = engine_answers() else { return };
     let name = format!("svcexit_{}", std::process::id());
     let lab = TestLab::new(BIN)
         .lab(&lab_file(

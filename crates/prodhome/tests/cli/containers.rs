@@ -10,25 +10,48 @@ use crate::{BIN, text};
 
 const DOCKER_LAB: &str = "name = \"boxed\"\nbackend = \"docker\"\n\n[postgres.publisher]\n";
 
-pub(crate) fn engine_answers() -> bool {
+/// A test's hold on the Docker Engine, released when dropped: shared by
+/// every test that only runs containers, exclusive for one that changes
+/// the engine for everyone (leaving a Swarm drops the port mappings of
+/// every running container on Docker 20.10: `deploy.rs`). A file lock, so
+/// it holds across test processes too.
+pub(crate) struct EngineHold {
+    _lock: std::fs::File,
+}
+
+/// The engine, held shared; `None` (after saying why) when none answers.
+pub(crate) fn engine_answers() -> Option<EngineHold> {
+    hold_engine(false)
+}
+
+/// The engine, held alone: no other engine test runs meanwhile.
+pub(crate) fn engine_alone() -> Option<EngineHold> {
+    hold_engine(true)
+}
+
+fn hold_engine(alone: bool) -> Option<EngineHold> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .unwrap();
-    match rt.block_on(engine::Engine::connect()) {
-        Ok(_) => true,
-        Err(e) => {
-            testkit::skip(&format!("no usable Docker Engine: {e}"));
-            false
-        }
+    if let Err(e) = rt.block_on(engine::Engine::connect()) {
+        testkit::skip(&format!("no usable Docker Engine: {e}"));
+        return None;
     }
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open("/tmp/prodhome-tests-engine.lock")
+        .expect("the engine tests' lock file");
+    let locked = if alone { file.lock() } else { file.lock_shared() };
+    locked.expect("locking the engine tests' lock file");
+    Some(EngineHold { _lock: file })
 }
 
 #[test]
 fn image_build_builds_the_labs_postgres_image_then_finds_it_cached() {
-    if !engine_answers() {
-        return;
-    }
+    let Some(_engine) = engine_answers() else { return };
     let lab = TestLab::new(BIN).lab(DOCKER_LAB);
     // The first run may find an image another test built: either way the
     // second run must find this one, unchanged, without packing.
@@ -53,9 +76,7 @@ fn image_build_builds_the_labs_postgres_image_then_finds_it_cached() {
 
 #[test]
 fn doctor_checks_the_engine_a_docker_lab_needs() {
-    if !engine_answers() {
-        return;
-    }
+    let Some(_engine) = engine_answers() else { return };
     let lab = TestLab::new(BIN).lab(DOCKER_LAB);
     let out = lab.run(&["doctor", "--json"]);
     let doc: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", text(&out)));
@@ -73,9 +94,7 @@ fn doctor_checks_the_engine_a_docker_lab_needs() {
 /// `down` leaves no container or network of the lab.
 #[test]
 fn a_lab_runs_replicated_in_containers_survives_a_kill_and_downs_clean() {
-    if !engine_answers() {
-        return;
-    }
+    let Some(_engine) = engine_answers() else { return };
     let name = format!("dock_{}", std::process::id());
     let lab = TestLab::new(BIN)
         .lab(&format!(
