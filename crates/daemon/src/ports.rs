@@ -60,14 +60,19 @@ pub(crate) fn resolve(plan: &Plan, state: &StateDir, links: &[String]) -> Result
         bail!("{}", problems.join("\n"));
     }
     if chosen != kept {
-        write_atomic(
-            &state.ports(),
-            serde_json::to_string_pretty(&chosen)?.as_bytes(),
-            0o644,
-        )
-        .with_context(|| format!("writing {}", state.ports().display()))?;
+        save(state, &chosen)?;
     }
     Ok(chosen)
+}
+
+/// Writes `ports.json`.
+fn save(state: &StateDir, ports: &BTreeMap<String, u16>) -> Result<()> {
+    write_atomic(
+        &state.ports(),
+        serde_json::to_string_pretty(ports)?.as_bytes(),
+        0o644,
+    )
+    .with_context(|| format!("writing {}", state.ports().display()))
 }
 
 /// Gives every node with no port of its own and none kept a free one and
@@ -84,12 +89,7 @@ pub(crate) fn keep_node_ports(plan: &Plan, state: &StateDir) -> Result<BTreeMap<
         }
     }
     if kept != before {
-        write_atomic(
-            &state.ports(),
-            serde_json::to_string_pretty(&kept)?.as_bytes(),
-            0o644,
-        )
-        .with_context(|| format!("writing {}", state.ports().display()))?;
+        save(state, &kept)?;
     }
     Ok(kept)
 }

@@ -105,6 +105,17 @@ fn docker(args: &[&str], dir: &Path) -> Output {
         .unwrap_or_else(|e| panic!("running {}: {e}", args[0]))
 }
 
+/// Runs `args`, which must succeed: the failure shows what it printed.
+fn docker_ok(args: &[&str], dir: &Path) {
+    let out = docker(args, dir);
+    assert!(
+        out.status.success(),
+        "{} failed:\n{}",
+        args.join(" "),
+        out_text(&out)
+    );
+}
+
 fn out_text(out: &Output) -> String {
     format!(
         "{}{}",
@@ -295,15 +306,8 @@ impl ComposeProject {
             name: name.into(),
             dir: dir.into(),
         };
-        let out = docker(
-            &["docker-compose", "-p", name, "-f", "compose.yaml", "up", "-d"],
-            dir,
-        );
-        assert!(
-            out.status.success(),
-            "docker-compose up failed:\n{}",
-            out_text(&out)
-        );
+        let argv = ["docker-compose", "-p", name, "-f", "compose.yaml", "up", "-d"];
+        docker_ok(&argv, dir);
         project
     }
 
@@ -397,23 +401,16 @@ impl Swarm {
             };
         }
         // The loopback only: never the machine's external interface.
-        let init = docker(
-            &[
-                "docker",
-                "swarm",
-                "init",
-                "--advertise-addr",
-                "127.0.0.1",
-                "--listen-addr",
-                "127.0.0.1:2377",
-            ],
-            Path::new("/"),
-        );
-        assert!(
-            init.status.success(),
-            "docker swarm init failed:\n{}",
-            out_text(&init)
-        );
+        let argv = [
+            "docker",
+            "swarm",
+            "init",
+            "--advertise-addr",
+            "127.0.0.1",
+            "--listen-addr",
+            "127.0.0.1:2377",
+        ];
+        docker_ok(&argv, Path::new("/"));
         Swarm {
             made: true,
             gwbridge_before,
@@ -441,24 +438,17 @@ struct Stack {
 impl Stack {
     fn deploy(dir: &Path, name: &str) -> Stack {
         let stack = Stack { name: name.into() };
-        let out = docker(
-            &[
-                "docker",
-                "stack",
-                "deploy",
-                "--resolve-image",
-                "never",
-                "-c",
-                "stack.yaml",
-                name,
-            ],
-            dir,
-        );
-        assert!(
-            out.status.success(),
-            "docker stack deploy failed:\n{}",
-            out_text(&out)
-        );
+        let argv = [
+            "docker",
+            "stack",
+            "deploy",
+            "--resolve-image",
+            "never",
+            "-c",
+            "stack.yaml",
+            name,
+        ];
+        docker_ok(&argv, dir);
         stack
     }
 
