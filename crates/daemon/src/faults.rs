@@ -101,13 +101,18 @@ impl Faults {
         links: Links,
         events: mpsc::Sender<Event>,
     ) -> Arc<Faults> {
-        Arc::new(Faults {
+        let restarts = links.proxy_restarts();
+        let faults = Arc::new(Faults {
             units,
             links,
             events,
             active: Mutex::new(Vec::new()),
             next_id: AtomicU64::new(1),
-        })
+        });
+        if let Some(restarts) = restarts {
+            tokio::spawn(reapply(Arc::downgrade(&faults), restarts));
+        }
+        faults
     }
 
     /// Applies `fault` now; if it has a duration, it is undone after it.
@@ -287,25 +292,8 @@ impl Faults {
             .get(&name)
             .ok_or_else(|| self.no_such(&fault.target))?
             .clone();
-        let (proxy_fault, kind) = match fault.kind {
-            FaultKind::Latency => (
-                proxy::Fault::Latency {
-                    delay: fault.delay,
-                    jitter: fault.jitter,
-                },
-                proxy::FaultKind::Latency,
-            ),
-            FaultKind::Bandwidth => (
-                proxy::Fault::Bandwidth {
-                    bytes_per_sec: fault.bytes_per_sec,
-                },
-                proxy::FaultKind::Bandwidth,
-            ),
-            FaultKind::Stall => (proxy::Fault::Stall, proxy::FaultKind::Stall),
-            FaultKind::Reset => (proxy::Fault::Reset, proxy::FaultKind::Reset),
-            _ => (proxy::Fault::Partition, proxy::FaultKind::Partition),
-        };
-        link.apply(proxy_fault).await?;
+        let (applied, kind) = proxy_fault(fault);
+        link.apply(applied).await?;
         Ok((!fault.kind.instant()).then_some(Undo::ClearLink { link, kind }))
     }
 
@@ -315,6 +303,23 @@ impl Faults {
         format!("no target {target}; targets are {}", known.join(", "))
     }
 
+    /// Applies every link fault in force on a link of the link proxy
+    /// container again, each with a `reapplied` event: the proxy was
+    /// started again, and a new process carries no fault.
+    async fn reapply_remote(&self) {
+        let active = self.active.lock().await;
+        for a in active.iter() {
+            if let Undo::ClearLink {
+                link: link @ LinkHandle::Remote(_),
+                ..
+            } = &a.undo
+                && link.apply(proxy_fault(&a.fault).0).await.is_ok()
+            {
+                self.emit(&a.fault, "reapplied").await;
+            }
+        }
+    }
+
     async fn emit(&self, fault: &Fault, phase: &str) {
         let kind = EventKind::Fault {
             fault: fault.kind.name().into(),
@@ -322,6 +327,37 @@ impl Faults {
             phase: phase.into(),
         };
         let _ = self.events.send(Event::now(fault.target.to_string(), kind)).await;
+    }
+}
+
+/// A link fault in the proxy's terms, and the kind that clears it.
+fn proxy_fault(fault: &Fault) -> (proxy::Fault, proxy::FaultKind) {
+    match fault.kind {
+        FaultKind::Latency => (
+            proxy::Fault::Latency {
+                delay: fault.delay,
+                jitter: fault.jitter,
+            },
+            proxy::FaultKind::Latency,
+        ),
+        FaultKind::Bandwidth => (
+            proxy::Fault::Bandwidth {
+                bytes_per_sec: fault.bytes_per_sec,
+            },
+            proxy::FaultKind::Bandwidth,
+        ),
+        FaultKind::Stall => (proxy::Fault::Stall, proxy::FaultKind::Stall),
+        FaultKind::Reset => (proxy::Fault::Reset, proxy::FaultKind::Reset),
+        _ => (proxy::Fault::Partition, proxy::FaultKind::Partition),
+    }
+}
+
+/// Puts the link faults back each time the link proxy container was
+/// started again, until the lab's faults are gone.
+async fn reapply(faults: std::sync::Weak<Faults>, mut restarts: tokio::sync::watch::Receiver<u64>) {
+    while restarts.changed().await.is_ok() {
+        let Some(faults) = faults.upgrade() else { return };
+        faults.reapply_remote().await;
     }
 }
 

@@ -58,6 +58,9 @@ pub(crate) struct LinkProxy {
     pub(crate) token_file: std::path::PathBuf,
     /// The task that starts it again when it dies (see the Docker backend).
     pub(crate) watcher: tokio::task::JoinHandle<()>,
+    /// How many times it was started again and answers: its links carry
+    /// no fault then until they are applied again.
+    pub(crate) restarts: tokio::sync::watch::Receiver<u64>,
 }
 
 /// The client path to `node`.
@@ -137,6 +140,12 @@ impl LinkHandle {
 impl Links {
     pub(crate) fn get(&self, name: &str) -> Option<&LinkHandle> {
         self.by_name.get(name)
+    }
+
+    /// Changes each time the link proxy container was started again (see
+    /// [`LinkProxy::restarts`]); `None` without one.
+    pub(crate) fn proxy_restarts(&self) -> Option<tokio::sync::watch::Receiver<u64>> {
+        self.proxy.as_ref().map(|p| p.restarts.clone())
     }
 
     /// Adds the links `proxy` carries.

@@ -390,12 +390,20 @@ pub(crate) async fn start_link_proxy(
         })
         .collect();
     let engine = Arc::new(engine.clone());
-    let watcher = tokio::spawn(watch_link_proxy(engine.clone(), container.clone(), events));
+    let (restarted, restarts) = watch::channel(0);
+    let watcher = tokio::spawn(watch_link_proxy(
+        engine.clone(),
+        container.clone(),
+        client,
+        restarted,
+        events,
+    ));
     let proxy = LinkProxy {
         engine,
         container,
         token_file,
         watcher,
+        restarts,
     };
     Ok((proxy, remote))
 }
@@ -403,8 +411,16 @@ pub(crate) async fn start_link_proxy(
 /// Starts the link proxy again whenever it is found not running (the
 /// engine leaves a container it was told to kill stopped), with an event
 /// under its container's name each time; until aborted. Link faults it
-/// carried are gone with the process that held them.
-async fn watch_link_proxy(engine: Arc<Engine>, container: String, events: mpsc::Sender<Event>) {
+/// carried are gone with the process that held them: once the new one
+/// answers, `restarted` counts it, and the daemon's faults put theirs back
+/// (`Faults::reapply`).
+async fn watch_link_proxy(
+    engine: Arc<Engine>,
+    container: String,
+    client: proxy::control::ControlClient,
+    restarted: watch::Sender<u64>,
+    events: mpsc::Sender<Event>,
+) {
     let mut attempt = 0;
     loop {
         tokio::time::sleep(TICK).await;
@@ -431,7 +447,9 @@ async fn watch_link_proxy(engine: Arc<Engine>, container: String, events: mpsc::
                 EventKind::Restarting { attempt, after_ms: 0 },
             ))
             .await;
-        let _ = engine.start(&container, 0).await;
+        if engine.start(&container, 0).await.is_ok() && wait_answers(&client).await.is_ok() {
+            restarted.send_modify(|n| *n += 1);
+        }
     }
 }
 

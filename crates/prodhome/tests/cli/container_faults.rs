@@ -2,7 +2,8 @@
 //! two subscribers (not the seed's names or table) in containers, every
 //! replication link through the lab's link proxy container (brought back
 //! by the engine when killed); latency on one
-//! link delays that subscriber only, a partition cuts it until healed, a
+//! link delays that subscriber only, a partition cuts it until healed (and
+//! is put back on the proxy when it is killed and restarted), a
 //! killed and a paused node come back, hum and the test's own writes run
 //! throughout, a node cut off the lab network (the engine's partition)
 //! rejoins and catches up, `verify --ledger` finds nothing acknowledged lost, and
@@ -71,6 +72,7 @@ fn link_faults_act_through_the_link_proxy_and_nothing_acknowledged_is_lost() {
     a_killed_proxy_is_brought_back(&lab, &proxy, &mut id);
     latency_delays_one_subscriber(&lab, &mut id);
     partition_cuts_until_healed(&lab, &mut id);
+    a_fault_outlives_a_killed_proxy(&lab, &proxy, &mut id);
     kill_and_pause_come_back(&lab, &mut id);
     a_node_cut_off_the_network_rejoins(&lab, &name, &mut id);
 
@@ -185,6 +187,41 @@ fn partition_cuts_until_healed(lab: &TestLab, id: &mut u64) {
     write(lab, *id);
     wait_for_row(lab, "replica_a", *id);
     assert!(!has(lab, "replica_b", *id), "entry {id} crossed a partition");
+    assert_success(&lab.run(&["chaos", "heal"]), "heal");
+    wait_for_row(lab, "replica_b", *id);
+}
+
+/// A partition in force when the link proxy is killed is put back on the
+/// proxy the engine starts again (a `reapplied` event says when): replica_a
+/// gets new rows, replica_b none until the heal.
+fn a_fault_outlives_a_killed_proxy(lab: &TestLab, proxy: &str, id: &mut u64) {
+    let reapplied = || {
+        let events = std::fs::read_to_string(lab.state().join("events.jsonl")).unwrap_or_default();
+        events
+            .lines()
+            .filter(|l| l.contains(r#""phase":"reapplied""#))
+            .count()
+    };
+    let before = reapplied();
+    assert_success(
+        &lab.run(&["chaos", "partition", "origin:replica_b"]),
+        "chaos partition",
+    );
+    let out = std::process::Command::new("docker")
+        .args(["kill", proxy])
+        .output()
+        .expect("the docker CLI");
+    assert!(out.status.success(), "{}", text(&out));
+    poll("the partition put back on the restarted proxy", LIMIT, || {
+        (reapplied() > before).then_some(())
+    });
+    *id += 1;
+    write(lab, *id);
+    wait_for_row(lab, "replica_a", *id);
+    assert!(
+        !has(lab, "replica_b", *id),
+        "entry {id} crossed the partition the proxy restart dropped"
+    );
     assert_success(&lab.run(&["chaos", "heal"]), "heal");
     wait_for_row(lab, "replica_b", *id);
 }
