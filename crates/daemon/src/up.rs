@@ -34,7 +34,7 @@ use crate::{assemble, leftovers, routes, services, stages};
 mod external;
 mod prepare;
 use crate::external::ExternalLab;
-use prepare::{Prepared, Spares, prepare};
+use prepare::{Prepared, Refill, Spares, prepare};
 
 /// What `up` needs beyond the plan.
 pub struct UpOptions {
@@ -400,18 +400,26 @@ struct Running {
     background: Option<stages::Background>,
     recorder: JoinHandle<()>,
     alerting: Option<JoinHandle<()>>,
-    spares: Option<JoinHandle<()>>,
+    spares: Option<Refill>,
 }
 
 /// Phase 9, stop: the background stages, the apps before the databases
 /// they use, every fault healed (no server left paused, no link cut), then
-/// the nodes.
-async fn stop(plan: &Plan, lab: &Lab, running: Running, events: &mpsc::Sender<Event>, say: Say) {
+/// the nodes; meanwhile the spare copy under way, if any, ends.
+async fn stop(plan: &Plan, lab: &Lab, mut running: Running, events: &mpsc::Sender<Event>, say: Say) {
     lab.phase.send_replace(("stopping".into(), None));
     say.say(format!("stopping lab {}", plan.name));
-    if let Some(task) = running.spares {
-        task.abort();
-    }
+    let spares = running.spares.take();
+    let spares = async {
+        if let Some(refill) = spares {
+            refill.stop().await;
+        }
+    };
+    futures_util::future::join(spares, stop_lab(lab, running)).await;
+    lab_event(events, &plan.name, "stopped").await;
+}
+
+async fn stop_lab(lab: &Lab, running: Running) {
     if let Some(background) = running.background {
         background.stop().await;
     }
@@ -424,7 +432,6 @@ async fn stop(plan: &Plan, lab: &Lab, running: Running, events: &mpsc::Sender<Ev
     lab.faults.heal_all().await;
     lab.links.shutdown().await;
     futures_util::future::join_all(lab.nodes.iter().map(|node| node.stop())).await;
-    lab_event(events, &plan.name, "stopped").await;
 }
 
 /// Why a node did not get ready: on a failed first start, the server's own

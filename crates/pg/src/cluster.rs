@@ -35,17 +35,18 @@ pub async fn ensure_clusters(
         return Ok(made);
     }
     // Spares first: a rename and a new identity each (see `spares`).
-    let mut rest = Vec::new();
-    for node in missing {
-        let taken = match cache {
-            Some(cache) => crate::spares::take(cache, bins, account, &node.data_dir).await?,
-            None => false,
-        };
-        if !taken {
-            rest.push(node);
+    let taken = match cache {
+        Some(cache) => {
+            let dirs: Vec<&Path> = missing.iter().map(|n| n.data_dir.as_path()).collect();
+            crate::spares::take(cache, bins, account, &dirs).await?
         }
-    }
-    let missing = rest;
+        None => vec![false; missing.len()],
+    };
+    let missing: Vec<&NodeSpec> = missing
+        .into_iter()
+        .zip(taken)
+        .filter_map(|(node, taken)| (!taken).then_some(node))
+        .collect();
     if missing.is_empty() {
         return Ok(made);
     }

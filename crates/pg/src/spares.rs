@@ -46,31 +46,49 @@ fn ready(dir: &Path) -> Vec<PathBuf> {
     found
 }
 
-/// Moves a spare to `data_dir` (which must not exist) and gives it a system
-/// identifier of its own; `Ok(false)` when there is none, or when it is on
+/// Moves a spare to each of `data_dirs` (none may exist) while there are
+/// spares, and gives each its own system identifier, all at once (the
+/// renames are instant; the identifiers are a `pg_resetwal` each). Says
+/// which got one: none when there are no spares, or when they are on
 /// another filesystem.
 pub(crate) async fn take(
     cache: &Path,
     bins: &Binaries,
     account: &Account,
-    data_dir: &Path,
-) -> Result<bool, Error> {
+    data_dirs: &[&Path],
+) -> Result<Vec<bool>, Error> {
     let dir = dir(cache, bins, account);
-    if !same_filesystem(&dir, data_dir) {
-        return Ok(false);
+    let mut claimed = Vec::new();
+    let taken: Vec<bool> = data_dirs
+        .iter()
+        .map(|data_dir| match claim(&dir, data_dir) {
+            Some(tmp) => {
+                claimed.push((tmp, *data_dir));
+                true
+            }
+            None => false,
+        })
+        .collect();
+    let each = claimed
+        .iter()
+        .map(|(tmp, data_dir)| crate::template::identify_into(bins, account, tmp, data_dir));
+    futures_util::future::try_join_all(each).await?;
+    Ok(taken)
+}
+
+/// Renames a spare of `dir` to a temporary beside `data_dir`, where the
+/// server account reaches it; `None` when there is none to take here.
+fn claim(dir: &Path, data_dir: &Path) -> Option<PathBuf> {
+    if !same_filesystem(dir, data_dir) {
+        return None;
     }
-    // Beside the node, where the server account reaches it. Another `up`
-    // may take the same spare first: its rename wins, ours fails with "not
-    // found" and tries the next.
+    // Another `up` may take the same spare first: its rename wins, ours
+    // fails with "not found" and tries the next.
     let tmp = crate::template::sibling(data_dir, "spare");
-    if !ready(&dir)
+    ready(dir)
         .iter()
         .any(|spare| std::fs::rename(spare, &tmp).is_ok())
-    {
-        return Ok(false);
-    }
-    crate::template::identify_into(bins, account, &tmp, data_dir).await?;
-    Ok(true)
+        .then_some(tmp)
 }
 
 fn same_filesystem(spares: &Path, data_dir: &Path) -> bool {
@@ -82,14 +100,17 @@ fn same_filesystem(spares: &Path, data_dir: &Path) -> bool {
 }
 
 /// Makes spares from the cached template until there are `want` (at most
-/// [`MAX_SPARES`]). Returns how many it made; a cache with no template, or
-/// on another filesystem than `state`, gets none.
+/// [`MAX_SPARES`]), or until `go_on` says stop (asked before each copy: a
+/// daemon that is stopping waits for the copy under way, so it leaves no
+/// half copy and no `cp` running). Returns how many it made; a cache with
+/// no template, or on another filesystem than `state`, gets none.
 pub async fn fill_spares(
     bins: &Binaries,
     account: &Account,
     cache: &Path,
     state: &Path,
     want: usize,
+    go_on: &(dyn Fn() -> bool + Sync),
 ) -> Result<usize, Error> {
     let template = crate::template::template_dir(cache, bins);
     if !template.join("PG_VERSION").exists() {
@@ -103,7 +124,7 @@ pub async fn fill_spares(
     }
     remove_abandoned(&dir);
     let mut made = 0;
-    while ready(&dir).len() < want.min(MAX_SPARES) {
+    while go_on() && ready(&dir).len() < want.min(MAX_SPARES) {
         let name = format!("{}-{}", unique_stamp(), std::process::id());
         // Copied under a dot name, renamed when whole: a taker never sees
         // half a spare. Not reidentified here: the cache may be where the

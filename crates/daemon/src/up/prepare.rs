@@ -6,6 +6,8 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow};
@@ -105,9 +107,8 @@ pub(super) struct Spares {
 
 impl Spares {
     /// Tops the spares up in the background, once the lab is ready: ~1 s of
-    /// copying that the next `up` does not wait for. Aborted (the copy
-    /// killed, its temporary left to be cleaned) if the lab stops first.
-    pub(super) fn refill(&self) -> JoinHandle<()> {
+    /// copying that the next `up` does not wait for.
+    pub(super) fn refill(&self) -> Refill {
         let Spares {
             bins,
             account,
@@ -117,13 +118,41 @@ impl Spares {
         } = self;
         let (bins, account, cache, state, want) =
             (bins.clone(), account.clone(), cache.clone(), state.clone(), *want);
-        tokio::spawn(async move {
-            if let Err(e) = pg::fill_spares(&bins, &account, &cache, &state, want).await {
-                tracing::warn!("making spare clusters in {}: {e}", cache.display());
+        let go_on = Arc::new(AtomicBool::new(true));
+        let task = tokio::spawn({
+            let go_on = go_on.clone();
+            async move {
+                let go_on = move || go_on.load(Ordering::SeqCst);
+                if let Err(e) = pg::fill_spares(&bins, &account, &cache, &state, want, &go_on).await {
+                    tracing::warn!("making spare clusters in {}: {e}", cache.display());
+                }
             }
-        })
+        });
+        Refill { go_on, task }
     }
 }
+
+/// The spares being made in the background.
+pub(super) struct Refill {
+    go_on: Arc<AtomicBool>,
+    task: JoinHandle<()>,
+}
+
+impl Refill {
+    /// Stops after the copy under way (a `cp` of ~1,000 files): nothing
+    /// half-made is left and no `cp` outlives the daemon. Bounded: a copy
+    /// stuck on a dead disk is killed after [`REFILL_STOP`].
+    pub(super) async fn stop(self) {
+        self.go_on.store(false, Ordering::SeqCst);
+        let mut task = self.task;
+        if tokio::time::timeout(REFILL_STOP, &mut task).await.is_err() {
+            task.abort();
+        }
+    }
+}
+
+/// How long a stopping daemon waits for the spare copy under way.
+const REFILL_STOP: Duration = Duration::from_secs(30);
 
 /// Every node handed to the lab's backend: a supervisor unit natively; a
 /// container (the image built first when needed) on Docker, with the
