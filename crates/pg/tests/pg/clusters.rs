@@ -114,28 +114,32 @@ async fn clusters_come_from_one_initdb_the_template_or_spares_each_with_an_ident
     assert_eq!(made, ["a", "b", "c"]);
     assert_eq!(spares(&cache), 0);
 
-    let filled = pg::fill_spares(
-        &machine.bins,
-        &machine.account,
-        &cache,
-        machine.dir.path(),
-        2,
-        &|| true,
-    )
-    .await
-    .expect("fill spares");
+    let fill = || {
+        pg::fill_spares(
+            &machine.bins,
+            &machine.account,
+            &cache,
+            machine.dir.path(),
+            2,
+            &|| true,
+        )
+    };
+    let filled = fill().await.expect("fill spares");
     assert_eq!((filled, spares(&cache)), (2, 2));
-    let again = pg::fill_spares(
+    let again = fill().await.expect("fill again");
+    assert_eq!(again, 0, "topped up past what was wanted");
+    // A filler told to stop makes nothing more.
+    let stopped = pg::fill_spares(
         &machine.bins,
         &machine.account,
         &cache,
         machine.dir.path(),
-        2,
-        &|| true,
+        4,
+        &|| false,
     )
     .await
-    .expect("fill again");
-    assert_eq!(again, 0, "topped up past what was wanted");
+    .expect("fill, stopped");
+    assert_eq!((stopped, spares(&cache)), (0, 2));
 
     // Two nodes take the spares, the third is a copy of the template.
     let second = specs(&["d", "e", "f"]);

@@ -194,25 +194,28 @@ fn sampled(api: u16) {
     );
 }
 
+/// `prodhome ARGS` in the controller's container, on its lab and state.
+fn in_controller(lab: &TestLab, container: &str, args: &[&str]) -> Output {
+    let mut argv = vec![
+        "docker",
+        "exec",
+        container,
+        "prodhome",
+        "-f",
+        "/etc/prodhome/lab.toml",
+        "--state-dir",
+        "/var/lib/prodhome",
+    ];
+    argv.extend_from_slice(args);
+    docker(&argv, lab.dir())
+}
+
 /// The CLI inside the controller's container: a replication link
 /// partitioned shows in its status while the other subscriber gets a row;
 /// healed, the row arrives; a node fault is refused, naming the engine;
 /// `verify` there reaches the engine's servers too.
 fn through_the_controller(lab: &TestLab, api: u16, container: &str) {
-    let prodhome = |args: &[&str]| {
-        let mut argv = vec![
-            "docker",
-            "exec",
-            container,
-            "prodhome",
-            "-f",
-            "/etc/prodhome/lab.toml",
-            "--state-dir",
-            "/var/lib/prodhome",
-        ];
-        argv.extend_from_slice(args);
-        docker(&argv, lab.dir())
-    };
+    let prodhome = |args: &[&str]| in_controller(lab, container, args);
     let chaos = |args: &[&str]| prodhome(&[&["chaos"], args].concat());
     let killed = chaos(&["kill", "books_main"]);
     assert!(!killed.status.success(), "{}", out_text(&killed));
@@ -258,25 +261,20 @@ fn through_the_controller(lab: &TestLab, api: u16, container: &str) {
 /// (on links): load through its client links, faults on its replication
 /// links, nothing acknowledged lost, the subscribers converged.
 fn soak_in_the_controller(lab: &TestLab, container: &str) {
-    let argv = [
-        "docker",
-        "exec",
+    let out = in_controller(
+        lab,
         container,
-        "prodhome",
-        "-f",
-        "/etc/prodhome/lab.toml",
-        "--state-dir",
-        "/var/lib/prodhome",
-        "soak",
-        "-T",
-        "12s",
-        "--faults",
-        "partition,latency,reset",
-        "-R",
-        "20",
-        "--json",
-    ];
-    let out = docker(&argv, lab.dir());
+        &[
+            "soak",
+            "-T",
+            "12s",
+            "--faults",
+            "partition,latency,reset",
+            "-R",
+            "20",
+            "--json",
+        ],
+    );
     let log = || out_text(&docker(&["docker", "logs", "--tail", "60", container], lab.dir()));
     assert!(
         out.status.success(),
