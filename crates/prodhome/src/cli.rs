@@ -230,6 +230,10 @@ pub(crate) enum Command {
         /// Bandwidth: bytes per second.
         #[arg(long, default_value_t = 65536)]
         bytes_per_sec: u64,
+        /// Partition: cut the node itself off its network (a docker lab's
+        /// container leaves the lab network), not only its client path.
+        #[arg(long)]
+        network: bool,
         /// Print the applied fault (or `list`'s faults) as JSON.
         #[arg(long)]
         json: bool,

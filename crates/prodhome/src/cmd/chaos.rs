@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use ::chaos::{Fault, FaultKind};
+use ::chaos::{Fault, FaultKind, Target};
 use anyhow::{Context as _, Result, anyhow, bail};
 
 use crate::context::{Context, runtime};
@@ -13,6 +13,8 @@ pub(crate) struct Params {
     pub(crate) delay: Duration,
     pub(crate) jitter: Duration,
     pub(crate) bytes_per_sec: u64,
+    /// `--network`: a partition of the node itself.
+    pub(crate) network: bool,
 }
 
 pub(crate) fn run(
@@ -68,6 +70,7 @@ pub(crate) fn run(
             let target = target
                 .with_context(|| format!("`chaos {name}` needs a target, e.g. `chaos {name} subscriber1`"))?;
             let target = ::chaos::parse_target(kind, target).map_err(|e| anyhow!("{e}"))?;
+            let target = whole_node(ctx, kind, target, params.network)?;
             if kind.instant() && params.duration.is_some() {
                 bail!("{kind} is over once applied; it takes no --for");
             }
@@ -85,5 +88,27 @@ pub(crate) fn run(
             }
             Ok(0)
         }
+    }
+}
+
+/// `partition NODE --network`: the node itself, not its client path (which
+/// is what a link fault given a bare node means).
+fn whole_node(ctx: &Context, kind: FaultKind, target: Target, network: bool) -> Result<Target> {
+    if !network {
+        return Ok(target);
+    }
+    if ctx.plan.backend != lab::Backend::Docker {
+        bail!(
+            "--network cuts a container off the lab network, and lab {}'s nodes are not containers (backend = \"docker\" runs them so); \
+             partition their links instead (clients:NODE or PUBLISHER:SUBSCRIBER)",
+            ctx.plan.name
+        );
+    }
+    match (kind, target) {
+        (FaultKind::Partition, Target::Clients { node }) => Ok(Target::Node { node }),
+        (FaultKind::Partition, other) => {
+            bail!("--network cuts a node off its network: give the node alone, not {other}")
+        }
+        (kind, _) => bail!("--network is for `chaos partition NODE`, not {kind}"),
     }
 }

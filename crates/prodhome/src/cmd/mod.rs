@@ -165,6 +165,7 @@ fn tools(ctx: &Context, command: Command) -> Result<i32> {
             delay,
             jitter,
             bytes_per_sec,
+            network,
             json,
         } => {
             let params = chaos::Params {
@@ -172,6 +173,7 @@ fn tools(ctx: &Context, command: Command) -> Result<i32> {
                 delay,
                 jitter,
                 bytes_per_sec,
+                network,
             };
             chaos::run(ctx, &fault, target.as_deref(), params, json)
         }

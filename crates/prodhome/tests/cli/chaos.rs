@@ -125,6 +125,13 @@ fn a_fault_with_for_undoes_itself_and_down_leaves_nothing_paused() {
         "{}",
         text(&out)
     );
+    // A native node shares the host's loopback: no network to cut it off.
+    let out = lab.run(&["chaos", "partition", "subscriber1", "--network"]);
+    assert!(
+        !out.status.success() && text(&out).contains("not containers"),
+        "{}",
+        text(&out)
+    );
 
     assert_success(&lab.run(&["chaos", "pause", "publisher"]), "pause");
     assert_success(&lab.run(&["down"]), "down");

@@ -265,28 +265,16 @@ fn networks_of(container: &str) -> Vec<String> {
         .unwrap_or_default()
 }
 
-/// A partition of the node itself (the API's node target) takes its
-/// container off the lab network through the engine: the other subscriber
-/// goes on, this one gets nothing (from the host it may not answer at all:
-/// its published port goes with the network); the heal puts it back under
-/// its name, and it catches up.
+/// A partition of the node itself (`chaos partition NODE --network`, the
+/// API's node target) takes its container off the lab network through the
+/// engine: the other subscriber goes on, this one gets nothing (from the
+/// host it may not answer at all: its published port goes with the
+/// network); the heal puts it back under its name, and it catches up.
 fn a_node_cut_off_the_network_rejoins(lab: &TestLab, name: &str, id: &mut u64) {
     let container = format!("prodhome-{name}-replica_b");
     let network = format!("prodhome-{name}");
-    let api = lab.status()["api"].as_str().unwrap().to_owned();
-    let token = std::fs::read_to_string(lab.state().join("api.token")).unwrap();
-    let client = api::Client::new(&api).with_token(model::Secret::new(token.trim()));
-    let fault = chaos::Fault::new(
-        chaos::FaultKind::Partition,
-        chaos::Target::Node {
-            node: "replica_b".into(),
-        },
-    );
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(client.chaos(&fault)).expect("the node partition");
+    let out = lab.run(&["chaos", "partition", "replica_b", "--network"]);
+    assert_success(&out, "chaos partition --network");
     assert!(!networks_of(&container).contains(&network), "still on {network}");
     *id += 1;
     write(lab, *id);
