@@ -22,6 +22,7 @@ mod external;
 mod faults;
 mod humtables;
 mod lablock;
+mod labname;
 pub mod layout;
 mod leftovers;
 mod links;

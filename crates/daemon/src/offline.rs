@@ -119,6 +119,15 @@ impl<'a> OfflineLab<'a> {
             .collect())
     }
 
+    /// Where the live daemon runs that holds this lab's name on the Docker
+    /// Engine, when it is another lab's (a same-named lab from another
+    /// directory): its containers are named after the lab, and are not
+    /// this lab's to remove.
+    pub fn engine_name_held_elsewhere(&self) -> Option<String> {
+        let holder = crate::labname::holder(&self.plan.name)?;
+        (holder != self.state.root().display().to_string()).then_some(holder)
+    }
+
     /// Every node as the lab runs it (its own or kept port, generated
     /// credentials), for commands that talk to the servers directly.
     pub fn node_specs(&self) -> Result<Vec<NodeSpec>, Error> {

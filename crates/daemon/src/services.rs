@@ -36,6 +36,11 @@ pub(crate) struct Images {
 }
 
 impl Images {
+    /// True when no service runs in a container.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.by_service.is_empty()
+    }
+
     /// One line per image, for `up`'s progress.
     pub(crate) fn describe(&self) -> Vec<String> {
         self.by_service

@@ -51,6 +51,9 @@ pub(super) async fn prepare(opts: &UpOptions, events: &mpsc::Sender<Event>, say:
     pg::check_reachable(&account, state.root())?;
     // Before anything is created: a missing image ends `up` here.
     let images = services::images(plan).await?;
+    if plan.backend == lab::Backend::Docker || !images.is_empty() {
+        crate::labname::claim(&plan.name, state.root())?;
+    }
     for line in images.describe() {
         say.say(line);
     }

@@ -38,7 +38,13 @@ pub(crate) fn run(ctx: &Context, purge: bool) -> Result<i32> {
         .iter()
         .map(|&pid| supervisor::stop_pid(pid, Signal::SIGINT, Duration::from_secs(60)));
     rt.block_on(futures_util::future::join_all(stops));
-    remove_containers(&rt, &ctx.plan.name, purge);
+    match ctx.offline().engine_name_held_elsewhere() {
+        Some(holder) => eprintln!(
+            "prodhome: the containers named for lab {} belong to the lab running from {holder}; left alone",
+            ctx.plan.name
+        ),
+        None => remove_containers(&rt, &ctx.plan.name, purge),
+    }
     if purge {
         let root = ctx.state.root();
         if root.exists() {

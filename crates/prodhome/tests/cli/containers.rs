@@ -113,6 +113,7 @@ fn a_lab_runs_replicated_in_containers_survives_a_kill_and_downs_clean() {
         assert!(objects.contains(&object), "{object} not in {objects:?}");
     }
     names_its_containers(&lab, &name);
+    a_second_lab_of_the_name_is_refused(&lab, &name);
     container_stats_reach_the_store(&lab, &["publisher", "subscriber"]);
     let before: i64 = lab
         .sql("publisher", "SELECT count(*) FROM books")
@@ -229,6 +230,40 @@ pub(crate) fn verify_ok(lab: &TestLab) {
 }
 
 /// The lab's containers and networks.
+/// Another directory's lab of the same name would take these containers
+/// over (they are named after the lab): its `up` is refused at once,
+/// naming where the running one is, and this lab's nodes run on.
+fn a_second_lab_of_the_name_is_refused(lab: &TestLab, name: &str) {
+    let lab_file = std::fs::read_to_string(lab.dir().join("prodhome.toml")).unwrap();
+    let twin = TestLab::new(BIN)
+        .lab(&lab_file)
+        .file("schema.sql", lab::init::SEED_SCHEMA);
+    let out = twin.run(&["up", "-d", "--timeout", "60s"]);
+    assert!(
+        !out.status.success(),
+        "a second lab {name} came up: {}",
+        text(&out)
+    );
+    let said = text(&out);
+    assert!(
+        said.contains("already runs on this Docker Engine, from"),
+        "{said}"
+    );
+    assert!(said.contains(&lab.state().display().to_string()), "{said}");
+    // Its `down` (as its TestLab's drop runs) leaves this lab's containers.
+    let down = twin.run(&["down"]);
+    assert!(down.status.success(), "{}", text(&down));
+    assert!(text(&down).contains("left alone"), "{}", text(&down));
+    for node in ["publisher", "subscriber"] {
+        assert_eq!(lab.node(node)["state"], "ready", "{node} after the refused twin");
+    }
+    let containers = containers_of(name);
+    assert!(
+        containers.contains(&format!("prodhome-{name}-publisher")),
+        "{containers:?}"
+    );
+}
+
 pub(crate) fn containers_of(lab: &str) -> Vec<String> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
