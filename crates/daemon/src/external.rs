@@ -46,7 +46,7 @@ pub struct ExternalLab {
 impl ExternalLab {
     /// The port replication link `index` listens on.
     pub fn link_port(&self, index: usize) -> u16 {
-        self.listen.port() + 1 + index as u16
+        Plan::controller_link_port(self.listen.port(), index)
     }
 
     /// Keeps it in the state directory, for the CLI in the controller's

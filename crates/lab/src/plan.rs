@@ -167,6 +167,14 @@ impl Plan {
         self.nodes.iter().find(|n| n.name == name)
     }
 
+    /// The port `prodhome controller` carries replication path `index` (in
+    /// [`Plan::replication_paths`] order) on: the ports right after its
+    /// API's `api_port`. The export (which declares them) and the
+    /// controller (which listens on them) agree through this.
+    pub fn controller_link_port(api_port: u16, index: usize) -> u16 {
+        api_port + 1 + index as u16
+    }
+
     /// Every replication path (publisher, subscriber) once, in the lab
     /// file's order: two replications between the same nodes share one
     /// path (and one proxy link).

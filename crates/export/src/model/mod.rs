@@ -205,7 +205,7 @@ impl Deployable {
             published: plan.api_port,
             secrets: secrets.iter().map(|s| s.name.clone()).collect(),
             link_ports: (0..plan.replication_paths().len())
-                .map(|i| CONTROLLER_PORT + 1 + i as u16)
+                .map(|i| Plan::controller_link_port(CONTROLLER_PORT, i))
                 .collect(),
         };
         Ok(Deployable {
