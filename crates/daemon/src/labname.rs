@@ -41,12 +41,15 @@ pub(crate) fn holder(lab: &str) -> Option<String> {
     match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
         // Free: let go at once.
         Ok(_) => None,
-        Err((mut file, _)) => {
-            let mut holder = String::new();
-            let _ = file.read_to_string(&mut holder);
-            Some(holder)
-        }
+        Err((mut file, _)) => Some(held_by(&mut file)),
     }
+}
+
+/// The state directory a held lock file names.
+fn held_by(file: &mut std::fs::File) -> String {
+    let mut holder = String::new();
+    let _ = file.read_to_string(&mut holder);
+    holder
 }
 
 /// Claims `lab`'s name on this machine's engine for the daemon of `state`;
@@ -65,12 +68,9 @@ pub(crate) fn claim(lab: &str, state: &Path) -> Result<()> {
             Ok(())
         }
         Err((mut file, _)) => {
-            let mut holder = String::new();
-            let _ = file.read_to_string(&mut holder);
-            let holder = if holder.is_empty() {
-                "another directory".into()
-            } else {
-                holder
+            let holder = match held_by(&mut file) {
+                holder if holder.is_empty() => "another directory".into(),
+                holder => holder,
             };
             bail!(
                 "a lab named {lab} already runs on this Docker Engine, from {holder}: its containers are named after the lab \

@@ -54,38 +54,42 @@ pub(super) async fn prepare(
 async fn start_links(plan: &Plan, state: &StateDir, external: &ExternalLab) -> Result<links::Links> {
     let client_links: Vec<String> = plan.nodes.iter().map(|n| clients_link(&n.name)).collect();
     let kept = ports::resolve(plan, state, &client_links)?;
-    let mut options = Vec::new();
-    let mut upstreams = Vec::new();
+    // Each link's options, with the node whose host it forwards to.
+    let mut wanted: Vec<(proxy::LinkOptions, &str)> = Vec::new();
     for (name, node) in client_links.iter().zip(&plan.nodes) {
-        let mut opts = proxy::LinkOptions::new(name.clone(), proxy::UNRESOLVED);
-        opts.listen = SocketAddr::from((Ipv4Addr::LOCALHOST, kept[name]));
-        options.push(opts);
-        upstreams.push(node.name.clone());
+        let listen = SocketAddr::from((Ipv4Addr::LOCALHOST, kept[name]));
+        wanted.push((link_options(plan, name.clone(), listen), &node.name));
     }
     let paths = match external.replication_by_engine {
         true => Vec::new(),
         false => plan.replication_paths(),
     };
-    for (i, (publisher, subscriber)) in paths.into_iter().enumerate() {
-        let name = replication_link(&publisher, &subscriber);
-        let mut opts = proxy::LinkOptions::new(name, proxy::UNRESOLVED);
-        opts.listen = SocketAddr::from((Ipv4Addr::UNSPECIFIED, external.link_port(i)));
-        options.push(opts);
-        upstreams.push(publisher);
+    for (i, (publisher, subscriber)) in paths.iter().enumerate() {
+        let listen = SocketAddr::from((Ipv4Addr::UNSPECIFIED, external.link_port(i)));
+        wanted.push((
+            link_options(plan, replication_link(publisher, subscriber), listen),
+            publisher,
+        ));
     }
-    for opts in &mut options {
-        opts.seed = plan.seed;
-    }
-    let names: Vec<String> = options.iter().map(|o| o.name.clone()).collect();
-    let links = links::start(options).await?;
-    for (name, node) in names.iter().zip(upstreams) {
-        if let Some(LinkHandle::Local(link)) = links.get(name) {
+    let follow: Vec<(String, &str)> = wanted.iter().map(|(o, node)| (o.name.clone(), *node)).collect();
+    let links = links::start(wanted.into_iter().map(|(o, _)| o).collect()).await?;
+    for (name, node) in follow {
+        if let Some(LinkHandle::Local(link)) = links.get(&name) {
             tokio::spawn(proxy::follow_upstream(
                 link.clone(),
-                external.hosts[&node].clone(),
+                external.hosts[node].clone(),
                 external.node_port,
             ));
         }
     }
     Ok(links)
+}
+
+/// A link listening at `listen`, its upstream unknown until its host name
+/// resolves.
+fn link_options(plan: &Plan, name: String, listen: SocketAddr) -> proxy::LinkOptions {
+    let mut opts = proxy::LinkOptions::new(name, proxy::UNRESOLVED);
+    opts.listen = listen;
+    opts.seed = plan.seed;
+    opts
 }
