@@ -19,6 +19,10 @@
 #   bash bench/proxy.sh                   # debug builds of the examples
 #   PROFILE=release bash bench/proxy.sh   # release builds of the two proxies
 #   ROUNDS=5 PGBENCH_ROUNDS=3 PGBENCH_T=15 bash bench/proxy.sh
+#   PARTS="pgbench" bash bench/proxy.sh   # only some of: latency pgbench bulk
+#   LINK_THREADS="1 2 8" bash bench/proxy.sh
+#       the link on one current-thread runtime (1, side `link`: how the
+#       daemon runs it) and on multi-thread runtimes of N workers (`link-tN`)
 #
 # Runs as root (the server runs as `postgres`) or as an ordinary user.
 set -euo pipefail
@@ -30,6 +34,8 @@ ROUNDS=${ROUNDS:-5}                 # latency and bulk rounds
 PGBENCH_ROUNDS=${PGBENCH_ROUNDS:-3} # pgbench rounds (each runs every side)
 PGBENCH_T=${PGBENCH_T:-15}          # seconds per pgbench run
 QUERIES=${QUERIES:-20000}           # select 1 per side per latency round
+PARTS=${PARTS:-latency pgbench bulk} # which measurements to run
+LINK_THREADS=${LINK_THREADS:-1 $(nproc)} # the link's runtimes: 1 is current-thread
 BULK_ROWS=${BULK_ROWS:-200000}      # rows of 1000 bytes (+ newline)
 
 log() { echo "bench: $*" >&2; }
@@ -85,7 +91,7 @@ free_port() {
 }
 now_ns() { local t=$EPOCHREALTIME; echo "${t/./}000"; }
 median() { sort -g | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else printf "%.3f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", a / b }'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b + 0 == 0) print "-"; else printf "%.3f", a / b }'; }
 at_least() { awk -v r="$1" -v t="$2" 'BEGIN { print (r >= t) ? "met" : "MISSED" }'; }
 at_most() { awk -v r="$1" -v t="$2" 'BEGIN { print (r <= t) ? "met" : "MISSED" }'; }
 
@@ -116,11 +122,21 @@ start_proxy() {
     [[ $PROXY_PORT =~ ^[0-9]+$ ]] || { echo "$name printed no port" >&2; exit 1; }
     log "$name 127.0.0.1:$PROXY_PORT -> 127.0.0.1:$PGPORT (${bin#"$ROOT"/})"
 }
+# The link as the daemon runs it (one current-thread runtime: side `link`),
+# and on multi-thread runtimes of N workers for each other N in
+# LINK_THREADS (side `link-tN`).
 start_proxy link "$LINK_BIN"; LINK_PID=${PIDS[-1]}
 declare -A PORT=([direct]=$PGPORT [link]=$PROXY_PORT)
+SIDES=(direct link)
+for n in $LINK_THREADS; do
+    ((n > 1)) || continue
+    start_proxy "link-t$n" "$LINK_BIN" PROXY_THREADS="$n"
+    PORT[link-t$n]=$PROXY_PORT
+    SIDES+=("link-t$n")
+done
 start_proxy baseline "$BASE_BIN"
 PORT[baseline]=$PROXY_PORT
-SIDES=(direct link baseline)
+SIDES+=(baseline)
 # wait_port NAME PORT: until a Postgres answers through PORT (bounded).
 wait_port() {
     local i
@@ -193,15 +209,19 @@ added() {
         median | awk '{ printf "%+.1f", $1 }'
 }
 
-log "latency: $ROUNDS rounds of $QUERIES x select 1 per side"
-latency_rounds "$WORK/lat"
+want() { [[ " $PARTS " == *" $1 "* ]]; }
+: >"$WORK/lat"
+if want latency; then
+    log "latency: $ROUNDS rounds of $QUERIES x select 1 per side"
+    latency_rounds "$WORK/lat"
+fi
 
 # The same, with the server, both proxies and the client on one CPU: every
 # hop is then a context switch on that CPU instead of a wakeup of the other
 # (virtual) CPU, which isolates the proxies' own cost from the machine's
 # cross-CPU wakeup latency. New backends inherit the postmaster's affinity.
 PINNED=
-if (($(nproc) > 1)) && command -v taskset >/dev/null; then
+if want latency && (($(nproc) > 1)) && command -v taskset >/dev/null; then
     PINNED=1
     PGPID=$(head -1 "$WORK/data/postmaster.pid")
     pin() { local p; for p in "$PGPID" "${PIDS[@]}"; do taskset -a -c -p "$1" "$p" >/dev/null; done; }
@@ -214,8 +234,9 @@ fi
 # --------------------------------------------------------------- pgbench
 CLIENTS=(4 16)
 log "pgbench: init scale 10, then $PGBENCH_ROUNDS rounds of -M prepared -c ${CLIENTS[*]} -T $PGBENCH_T per side"
-"$PGBIN/pgbench" -h 127.0.0.1 -p "$PGPORT" -U postgres -i -s 10 -q postgres >/dev/null 2>&1
+want pgbench && "$PGBIN/pgbench" -h 127.0.0.1 -p "$PGPORT" -U postgres -i -s 10 -q postgres >/dev/null 2>&1
 declare -A TPS=()
+want pgbench || PGBENCH_ROUNDS=0
 for ((r = 0; r < PGBENCH_ROUNDS; r++)); do
     for c in "${CLIENTS[@]}"; do
         for side in $(order "$r"); do
@@ -234,7 +255,8 @@ BYTES=$((BULK_ROWS * 1001))
 COPY="COPY (select repeat('x', 1000) from generate_series(1, $BULK_ROWS)) TO STDOUT"
 log "bulk: $ROUNDS rounds of $((BYTES / 1000000)) MB via COPY TO STDOUT per side"
 declare -A MBS=()
-for ((r = 0; r < ROUNDS; r++)); do
+want bulk || BULK_ROUNDS=0
+for ((r = 0; r < ${BULK_ROUNDS:-$ROUNDS}; r++)); do
     for side in $(order "$r"); do
         t0=$(now_ns)
         "$PGBIN/psql" -X -q -h 127.0.0.1 -p "${PORT[$side]}" -U postgres -d postgres -c "$COPY" >"$WORK/bulk.out"
@@ -261,14 +283,14 @@ kill "$LINK_PID"
 wait "$LINK_PID" || true
 
 # ---------------------------------------------------------------- report
-med() { tr ' ' '\n' <<<"$1" | grep . | median; }
+med() { tr ' ' '\n' <<<"$1" | { grep . || true; } | median; }
 # paired SIDE C: the median over rounds of SIDE's tps / direct's in the same round.
 paired() {
-    paste <(tr ' ' '\n' <<<"${TPS[$1,$2]}" | grep .) <(tr ' ' '\n' <<<"${TPS[direct,$2]}" | grep .) |
+    paste <(tr ' ' '\n' <<<"${TPS[$1,$2]:-}" | { grep . || true; }) <(tr ' ' '\n' <<<"${TPS[direct,$2]:-}" | { grep . || true; }) |
         awk '{ print $1 / $2 }' | median | awk '{ printf "%.3f", $1 }'
 }
-spread() { tr ' ' '\n' <<<"$1" | grep . | sort -g | awk 'NR == 1 { lo = $1 } { hi = $1 } END { printf "%s–%s", lo, hi }'; }
-DMBS=$(med "${MBS[direct]}")
+spread() { tr ' ' '\n' <<<"$1" | { grep . || true; } | sort -g | awk 'NR == 1 { lo = $1 } { hi = $1 } END { printf "%s–%s", lo, hi }'; }
+DMBS=$(med "${MBS[direct]:-}")
 echo
 echo "proxy overhead: $(nproc) cores, $("$PGBIN/postgres" --version), link and baseline built $PROFILE"
 echo "medians of $ROUNDS latency rounds ($QUERIES queries per side each; \"added\" is the median of per-round differences to direct), $PGBENCH_ROUNDS pgbench rounds (${PGBENCH_T}s each; × direct is the median of per-round ratios), $ROUNDS bulk rounds of $((BYTES / 1000000)) MB"
@@ -276,14 +298,14 @@ echo
 echo "| side | select 1 p50 (µs) | p99 (µs) | added p50 | added p99 | TPC-B -c 4 tps | × direct | TPC-B -c 16 tps | × direct | bulk MB/s | × direct |"
 echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
 for side in "${SIDES[@]}"; do
-    mbs=$(med "${MBS[$side]}")
+    mbs=$(med "${MBS[$side]:-}")
     echo "| $side | $(lat "$WORK/lat" "$side" p50_us) | $(lat "$WORK/lat" "$side" p99_us)" \
         "| $(added "$WORK/lat" "$side" p50_us) | $(added "$WORK/lat" "$side" p99_us)" \
-        "| $(med "${TPS[$side,4]}") | $(paired "$side" 4) | $(med "${TPS[$side,16]}") | $(paired "$side" 16)" \
+        "| $(med "${TPS[$side,4]:-}") | $(paired "$side" 4) | $(med "${TPS[$side,16]:-}") | $(paired "$side" 16)" \
         "| $mbs | $(ratio "$mbs" "$DMBS") |"
 done
 echo
-echo "Spread (min–max over rounds): $(for side in "${SIDES[@]}"; do printf '%s -c 4 %s, -c 16 %s, bulk %s; ' "$side" "$(spread "${TPS[$side,4]}")" "$(spread "${TPS[$side,16]}")" "$(spread "${MBS[$side]}")"; done)"
+echo "Spread (min–max over rounds): $(for side in "${SIDES[@]}"; do printf '%s -c 4 %s, -c 16 %s, bulk %s; ' "$side" "$(spread "${TPS[$side,4]:-}")" "$(spread "${TPS[$side,16]:-}")" "$(spread "${MBS[$side]:-}")"; done)"
 if [[ -n $PINNED ]]; then
     echo
     echo "Latency with everything pinned to CPU 0 (the proxies' own cost, without cross-CPU wakeups):"
@@ -297,7 +319,7 @@ if [[ -n $PINNED ]]; then
 fi
 if [[ -n ${PORT[haproxy]:-} ]]; then
     # The target: the link at least as good as HAProxy on all three.
-    vs() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", a / b }'; }
+    vs() { ratio "$1" "$2"; }
     L50=$(added "$WORK/lat" link p50_us); H50=$(added "$WORK/lat" haproxy p50_us)
     L99=$(added "$WORK/lat" link p99_us); H99=$(added "$WORK/lat" haproxy p99_us)
     echo
@@ -305,7 +327,7 @@ if [[ -n ${PORT[haproxy]:-} ]]; then
         "added p99 $L99 vs $H99 µs: $(awk -v l="$L99" -v h="$H99" 'BEGIN { print (l <= h) ? "met" : "MISSED" }');" \
         "tps -c 4 $(vs "$(paired link 4)" "$(paired haproxy 4)")×: $(at_least "$(vs "$(paired link 4)" "$(paired haproxy 4)")" 1);" \
         "tps -c 16 $(vs "$(paired link 16)" "$(paired haproxy 16)")×: $(at_least "$(vs "$(paired link 16)" "$(paired haproxy 16)")" 1);" \
-        "bulk $(vs "$(med "${MBS[link]}")" "$(med "${MBS[haproxy]}")")×: $(at_least "$(vs "$(med "${MBS[link]}")" "$(med "${MBS[haproxy]}")")" 1)"
+        "bulk $(vs "$(med "${MBS[link]:-}")" "$(med "${MBS[haproxy]:-}")")×: $(at_least "$(vs "$(med "${MBS[link]:-}")" "$(med "${MBS[haproxy]:-}")")" 1)"
 fi
 echo "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "proxy CPU over the run (user + system): $(for side in "${SIDES[@]}"; do [[ -n ${CPU[$side]:-} ]] && printf '%s %ss; ' "$side" "${CPU[$side]}"; done)"

@@ -7,13 +7,34 @@
 //! its stats on stderr when it stops. Faults are not exposed here: the daemon
 //! and `prodhome chaos` apply them; this is the no-fault path the benchmark
 //! measures.
+//!
+//! It runs on one current-thread runtime, as the daemon runs its links;
+//! `PROXY_THREADS=N` (N > 1) runs it on a multi-thread runtime of N workers
+//! instead, for comparing the two.
 
 use std::net::SocketAddr;
 
 use tokio::signal::unix::{SignalKind, signal};
 
-#[tokio::main]
-async fn main() -> Result<(), Box<dyn std::error::Error>> {
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let threads: usize = match std::env::var("PROXY_THREADS") {
+        Ok(v) => v.parse()?,
+        Err(_) => 1,
+    };
+    let runtime = if threads > 1 {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(threads)
+            .enable_all()
+            .build()?
+    } else {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?
+    };
+    runtime.block_on(run())
+}
+
+async fn run() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
     let usage = "usage: link UPSTREAM_ADDR [LISTEN_ADDR]";
     let upstream: SocketAddr = args.next().ok_or(usage)?.parse()?;
