@@ -24,6 +24,12 @@
 #                 with COPY ... FREEZE in one transaction, primary keys)
 #   pgbench       pgbench -i -q -s SCALE     (the default dtgvp: also VACUUM
 #                 ANALYZE of its four tables)
+#   floor         the server's share alone, as ours asks for it: the same
+#                 number of rows, already encoded (binary files written
+#                 before the rounds), sent by two concurrent `psql \copy`
+#                 of half each, then ALTER TABLE ... ADD PRIMARY KEY. No
+#                 generation, no ledger: what no client can go below with
+#                 two streams and the key after the load.
 # N = 100,000 × SCALE accounts (pgbench adds 10 × SCALE tellers and SCALE
 # branches). Timed: the command's wall time; CPU: the client's (user+sys,
 # from /usr/bin/time) and the server's (every process of the postmaster,
@@ -43,7 +49,7 @@ BIN=${PRODHOME_BIN:-$ROOT/target/release/prodhome}
 ROUNDS=${ROUNDS:-3}
 SCALE=${SCALE:-10}
 export PGBIN=${PGBIN:-/usr/lib/postgresql/15/bin}
-VARIANTS=(${VARIANTS:-ours keep-keys text one-stream ours-vacuum pgbench-dtgp pgbench})
+VARIANTS=(${VARIANTS:-ours keep-keys text one-stream ours-vacuum pgbench-dtgp pgbench floor})
 
 BIN=$(cd "$(dirname "$BIN")" && pwd)/$(basename "$BIN")
 [[ -x $BIN ]] || { echo "no prodhome binary at $BIN (build it: cargo build --release -p prodhome)" >&2; exit 2; }
@@ -86,6 +92,17 @@ psql_c() {
     "$PGBIN/psql" -XAtq -v ON_ERROR_STOP=1 "${args[@]}"
 }
 psql_c "CREATE TABLE accounts (aid int PRIMARY KEY, bid int NOT NULL, abalance int NOT NULL, filler char(84))"
+# The floor's input: the rows in two binary COPY files (half each).
+HALF=$((ROWS / 2))
+psql_c "\\copy (SELECT i, 1 + (i - 1) / 100000, 0, '' FROM generate_series(1, $HALF) i) TO '$WORK/floor-1.bin' (FORMAT binary)"
+psql_c "\\copy (SELECT i, 1 + (i - 1) / 100000, 0, '' FROM generate_series($HALF + 1, $ROWS) i) TO '$WORK/floor-2.bin' (FORMAT binary)"
+floor_load() {
+    psql_c "\\copy accounts FROM '$WORK/floor-1.bin' (FORMAT binary)" &
+    psql_c "\\copy accounts FROM '$WORK/floor-2.bin' (FORMAT binary)" || { wait; return 1; }
+    wait $! && psql_c "ALTER TABLE accounts ADD PRIMARY KEY (aid)"
+}
+export -f floor_load psql_c
+export WORK
 # The postmaster: the first line of its pid file (readable as root, or as
 # the account that owns the data directory).
 POSTMASTER=$(head -1 "$(psql_c "SHOW data_directory")/postmaster.pid" 2>/dev/null || true)
@@ -112,6 +129,9 @@ run() {
             psql_c "DROP TABLE IF EXISTS pgbench_accounts, pgbench_branches, pgbench_tellers, pgbench_history" "CHECKPOINT" >/dev/null
             cmd=("$PGBIN/pgbench" -i -q -s "$SCALE")
             [[ $variant == pgbench-dtgp ]] && cmd+=(-I dtgp) ;;
+        floor)
+            psql_c "TRUNCATE accounts" "ALTER TABLE accounts DROP CONSTRAINT accounts_pkey" "CHECKPOINT" >/dev/null
+            cmd=(bash -c floor_load) ;;
         *)
             # The ledger exists once a fill ran: empty it so this round fills again.
             psql_c "TRUNCATE accounts" \
@@ -136,6 +156,7 @@ run() {
     # Where the time went, from each tool's own summary.
     case $variant in
         pgbench*) grep -o 'done in .*' "$WORK/$variant.out" | tr -d '\n' >"$WORK/$variant.phases" ;;
+        floor) echo "two concurrent \\copy of pre-encoded rows, then ADD PRIMARY KEY" >"$WORK/$variant.phases" ;;
         *) grep -E '"(load|keys)_seconds"' "$WORK/$variant.out" | tr -d ' \n' >"$WORK/$variant.phases" ;;
     esac
     awk -v s0="$s0" -v s1="$s1" -v b="$(psql_c "SELECT pg_relation_size('$table')")" \
@@ -168,7 +189,7 @@ ratio() {
             printf "ratio rows/s %s / %s: median %.2fx (rounds %.2f–%.2fx)\n", a, b, m, r[1], r[n]}'
 }
 has() { [[ " ${VARIANTS[*]} " == *" $1 "* ]]; }
-for pair in "ours pgbench-dtgp" "ours pgbench" "ours-vacuum pgbench"; do
+for pair in "ours pgbench-dtgp" "ours pgbench" "ours-vacuum pgbench" "floor pgbench-dtgp" "floor pgbench" "ours floor"; do
     set -- $pair
     if has "$1" && has "$2"; then ratio "$1" "$2"; fi
 done
