@@ -93,6 +93,10 @@ pub(crate) fn node_unit(bins: &Binaries, account: &Account, state: &StateDir, no
         policy: RestartPolicy::default(),
         ready: Some(ProbeSpec {
             interval: Duration::from_secs(1),
+            // While it starts the probe reads postmaster.pid and connects
+            // only once that says ready (pg::probe), so asking often costs
+            // nothing and the node is seen ready within 20 ms of it.
+            start_interval: Duration::from_millis(20),
             timeout: Duration::from_secs(2),
             ..ProbeSpec::new(ProbeCheck::Custom(probe))
         }),

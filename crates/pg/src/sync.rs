@@ -74,7 +74,9 @@ pub(crate) async fn wait_synced(
                 return Err(failed(sub, &name, reason, &what).await);
             }
         }
-        sleep(Duration::from_millis(50)).await;
+        // Two small queries on the subscriber: asked often, since `up`
+        // waits on the last table's sync.
+        sleep(Duration::from_millis(20)).await;
     }
     Err(Error::new(
         ErrorKind::Timeout,

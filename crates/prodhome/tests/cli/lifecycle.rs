@@ -18,6 +18,17 @@ fn seed_lab_comes_up_verifies_and_goes_down() {
         text(&out)
     );
 
+    // The ready probe reads postmaster.pid while a server starts and
+    // connects only once it says ready: no attempt was turned away.
+    for node in ["publisher", "subscriber1", "subscriber2"] {
+        let log = server_logs(&lab.state().join("nodes").join(node).join("data").join("log"));
+        assert!(!log.is_empty(), "{node} wrote no server log");
+        assert!(
+            !log.contains("the database system is starting up"),
+            "{node} was probed before it was ready:\n{log}"
+        );
+    }
+
     let status = lab.status();
     assert_eq!(status["lab"], "bookstore");
     assert_eq!(status["phase"], "ready");
@@ -121,6 +132,19 @@ fn seed_lab_comes_up_verifies_and_goes_down() {
     assert_success(&lab.run(&["down", "--purge"]), "down --purge");
     assert!(!lab.state().exists());
     assert!(lab.processes().is_empty());
+}
+
+/// Every server log file in `dir`, concatenated.
+fn server_logs(dir: &std::path::Path) -> String {
+    let mut files: Vec<_> = std::fs::read_dir(dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    files
+        .iter()
+        .map(|f| std::fs::read_to_string(f).unwrap_or_default())
+        .collect()
 }
 
 fn assert_no_secret_in(
