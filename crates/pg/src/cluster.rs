@@ -89,11 +89,25 @@ pub fn server_command(bins: &Binaries, node: &NodeSpec) -> (PathBuf, Vec<String>
 /// The postmaster's pid from `postmaster.pid`, when that process is still
 /// a running postgres (a stale file or a reused pid is ignored).
 pub fn postmaster_pid(data_dir: &Path) -> Option<u32> {
-    let text = std::fs::read_to_string(data_dir.join("postmaster.pid")).ok()?;
-    let pid: u32 = text.lines().next()?.trim().parse().ok()?;
+    let pid: u32 = pid_file_line(data_dir, 0)?.parse().ok()?;
     let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
     let argv0 = cmdline.split(|b| *b == 0).next()?;
     String::from_utf8_lossy(argv0).contains("postgres").then_some(pid)
+}
+
+/// The status a server's `postmaster.pid` gives when it is "starting" or
+/// "stopping"; `None` when it is ready, the file cannot be read, or it has
+/// no status line yet (then only a connection tells).
+pub(crate) fn postmaster_status(data_dir: &Path) -> Option<String> {
+    // Line 8 (LOCK_FILE_LINE_PM_STATUS), padded with spaces.
+    let status = pid_file_line(data_dir, 7)?;
+    matches!(status.as_str(), "starting" | "stopping").then_some(status)
+}
+
+/// Line `n` (from 0) of the server's `postmaster.pid`, trimmed.
+fn pid_file_line(data_dir: &Path, n: usize) -> Option<String> {
+    let text = std::fs::read_to_string(data_dir.join("postmaster.pid")).ok()?;
+    Some(text.lines().nth(n)?.trim().to_owned())
 }
 
 async fn initdb(bins: &Binaries, account: &Account, data_dir: &Path) -> Result<(), Error> {
@@ -139,4 +153,42 @@ fn fresh_dir(dir: &Path, account: &Account) -> Result<(), Error> {
     std::fs::create_dir_all(dir).map_err(io)?;
     std::fs::set_permissions(dir, std::os::unix::fs::PermissionsExt::from_mode(0o700)).map_err(io)?;
     account.own(dir).map_err(io)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{postmaster_pid, postmaster_status};
+
+    /// `postmaster.pid` as Postgres 15 writes it: pid, data directory,
+    /// start time, port, socket directory, listen address, shared memory
+    /// key, then the status padded to 8 characters.
+    fn pid_file(dir: &std::path::Path, status: Option<&str>) {
+        let mut text = format!(
+            "{}\n{}\n1796226937\n5432\n/tmp\n127.0.0.1\n  5432001      7\n",
+            std::process::id(),
+            dir.display()
+        );
+        if let Some(status) = status {
+            text.push_str(&format!("{status:<8}\n"));
+        }
+        std::fs::write(dir.join("postmaster.pid"), text).unwrap();
+    }
+
+    #[test]
+    fn a_starting_or_stopping_server_is_told_by_its_pid_file() {
+        let dir = tempfile::tempdir().unwrap();
+        assert_eq!(postmaster_status(dir.path()), None, "no file: connect to tell");
+        pid_file(dir.path(), None);
+        assert_eq!(postmaster_status(dir.path()), None, "no status line yet");
+        pid_file(dir.path(), Some("starting"));
+        assert_eq!(postmaster_status(dir.path()).as_deref(), Some("starting"));
+        pid_file(dir.path(), Some("stopping"));
+        assert_eq!(postmaster_status(dir.path()).as_deref(), Some("stopping"));
+        pid_file(dir.path(), Some("ready"));
+        assert_eq!(postmaster_status(dir.path()), None);
+        pid_file(dir.path(), Some("standby"));
+        assert_eq!(postmaster_status(dir.path()), None);
+        // The pid in it is this test's, a live process but not a postgres.
+        assert_eq!(postmaster_pid(dir.path()), None);
+    }
 }

@@ -69,7 +69,7 @@ pub async fn user(node: &NodeSpec, role: &str, password: &str) -> Result<Client,
 /// starts without filling the log.
 pub async fn probe(node: &NodeSpec) -> Result<(), Error> {
     if node.remote.is_none()
-        && let Some(status) = postmaster_status(&node.data_dir)
+        && let Some(status) = crate::cluster::postmaster_status(&node.data_dir)
     {
         return Err(Error::new(
             ErrorKind::Connect,
@@ -84,16 +84,6 @@ pub async fn probe(node: &NodeSpec) -> Result<(), Error> {
         .map_err(|e| crate::error::sql(&format!("probing {}", node.name), e))
 }
 
-/// The status a server's `postmaster.pid` gives when it is "starting" or
-/// "stopping"; `None` when it is ready, the file cannot be read, or it has
-/// no status line yet (then only a connection tells).
-fn postmaster_status(data_dir: &std::path::Path) -> Option<String> {
-    let text = std::fs::read_to_string(data_dir.join("postmaster.pid")).ok()?;
-    // Line 8 (LOCK_FILE_LINE_PM_STATUS), padded with spaces.
-    let status = text.lines().nth(7)?.trim();
-    matches!(status, "starting" | "stopping").then(|| status.to_owned())
-}
-
 async fn connect(config: &Config, node: &str) -> Result<Client, Error> {
     let (client, connection) = config
         .connect(NoTls)
@@ -103,39 +93,4 @@ async fn connect(config: &Config, node: &str) -> Result<Client, Error> {
         let _ = connection.await;
     });
     Ok(client)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::postmaster_status;
-
-    /// `postmaster.pid` as Postgres 15 writes it: pid, data directory,
-    /// start time, port, socket directory, listen address, shared memory
-    /// key, then the status padded to 8 characters.
-    fn pid_file(dir: &std::path::Path, status: Option<&str>) {
-        let mut text = format!(
-            "4242\n{}\n1796226937\n5432\n/tmp\n127.0.0.1\n  5432001      7\n",
-            dir.display()
-        );
-        if let Some(status) = status {
-            text.push_str(&format!("{status:<8}\n"));
-        }
-        std::fs::write(dir.join("postmaster.pid"), text).unwrap();
-    }
-
-    #[test]
-    fn a_starting_or_stopping_server_is_told_by_its_pid_file() {
-        let dir = tempfile::tempdir().unwrap();
-        assert_eq!(postmaster_status(dir.path()), None, "no file: connect to tell");
-        pid_file(dir.path(), None);
-        assert_eq!(postmaster_status(dir.path()), None, "no status line yet");
-        pid_file(dir.path(), Some("starting"));
-        assert_eq!(postmaster_status(dir.path()).as_deref(), Some("starting"));
-        pid_file(dir.path(), Some("stopping"));
-        assert_eq!(postmaster_status(dir.path()).as_deref(), Some("stopping"));
-        pid_file(dir.path(), Some("ready"));
-        assert_eq!(postmaster_status(dir.path()), None);
-        pid_file(dir.path(), Some("standby"));
-        assert_eq!(postmaster_status(dir.path()), None);
-    }
 }
