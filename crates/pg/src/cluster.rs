@@ -89,25 +89,28 @@ pub fn server_command(bins: &Binaries, node: &NodeSpec) -> (PathBuf, Vec<String>
 /// The postmaster's pid from `postmaster.pid`, when that process is still
 /// a running postgres (a stale file or a reused pid is ignored).
 pub fn postmaster_pid(data_dir: &Path) -> Option<u32> {
-    let pid: u32 = pid_file_line(data_dir, 0)?.parse().ok()?;
+    let pid: u32 = pid_file(data_dir)?.lines().next()?.trim().parse().ok()?;
     let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
     let argv0 = cmdline.split(|b| *b == 0).next()?;
     String::from_utf8_lossy(argv0).contains("postgres").then_some(pid)
 }
 
-/// The status a server's `postmaster.pid` gives when it is "starting" or
-/// "stopping"; `None` when it is ready, the file cannot be read, or it has
-/// no status line yet (then only a connection tells).
+/// The status a server's `postmaster.pid` gives while it is "starting" or
+/// "stopping"; `None` when it is ready or the file cannot be read (then
+/// only a connection tells). A file without its status line yet is a
+/// server starting: the postmaster listens on its sockets before it writes
+/// that line (Postgres 10 and later always write it), and a connection in
+/// between is turned away.
 pub(crate) fn postmaster_status(data_dir: &Path) -> Option<String> {
+    let text = pid_file(data_dir)?;
     // Line 8 (LOCK_FILE_LINE_PM_STATUS), padded with spaces.
-    let status = pid_file_line(data_dir, 7)?;
-    matches!(status.as_str(), "starting" | "stopping").then_some(status)
+    let status = text.lines().nth(7).map_or("starting", str::trim);
+    matches!(status, "starting" | "stopping").then(|| status.to_owned())
 }
 
-/// Line `n` (from 0) of the server's `postmaster.pid`, trimmed.
-fn pid_file_line(data_dir: &Path, n: usize) -> Option<String> {
-    let text = std::fs::read_to_string(data_dir.join("postmaster.pid")).ok()?;
-    Some(text.lines().nth(n)?.trim().to_owned())
+/// The server's `postmaster.pid`, when there is one to read.
+fn pid_file(data_dir: &Path) -> Option<String> {
+    std::fs::read_to_string(data_dir.join("postmaster.pid")).ok()
 }
 
 async fn initdb(bins: &Binaries, account: &Account, data_dir: &Path) -> Result<(), Error> {
@@ -179,7 +182,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         assert_eq!(postmaster_status(dir.path()), None, "no file: connect to tell");
         pid_file(dir.path(), None);
-        assert_eq!(postmaster_status(dir.path()), None, "no status line yet");
+        assert_eq!(
+            postmaster_status(dir.path()).as_deref(),
+            Some("starting"),
+            "listening, no status line yet"
+        );
         pid_file(dir.path(), Some("starting"));
         assert_eq!(postmaster_status(dir.path()).as_deref(), Some("starting"));
         pid_file(dir.path(), Some("stopping"));
