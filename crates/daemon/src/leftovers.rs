@@ -8,7 +8,8 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use nix::sys::signal::Signal;
-use supervisor::UnitHandle;
+use supervisor::{UnitHandle, UnitStatus};
+use tokio::sync::watch;
 
 use crate::layout::{StateDir, write_atomic};
 
@@ -35,8 +36,12 @@ pub(crate) async fn stop_leftovers(state: &StateDir) -> Vec<String> {
 }
 
 /// Keeps `services.pids` in step with the running services, until aborted.
+/// It is written as soon as a service's status changes, so a service's pid
+/// is on disk right after its process starts: a daemon killed at any
+/// moment after that leaves nothing behind that the next one cannot find.
 pub(crate) async fn record(state: StateDir, services: Vec<UnitHandle>, programs: Vec<String>) {
     let path = state.root().join("services.pids");
+    let mut watches: Vec<_> = services.iter().map(UnitHandle::subscribe).collect();
     let mut last = None;
     loop {
         let now: BTreeMap<String, (u32, String)> = services
@@ -54,6 +59,22 @@ pub(crate) async fn record(state: StateDir, services: Vec<UnitHandle>, programs:
             }
             last = Some(now);
         }
-        tokio::time::sleep(Duration::from_millis(250)).await;
+        if !any_changed(&mut watches).await {
+            return;
+        }
     }
+}
+
+/// Waits until one of `watches` changes; false once every unit's task has
+/// ended (each closed watch is dropped from the list).
+async fn any_changed(watches: &mut Vec<watch::Receiver<UnitStatus>>) -> bool {
+    while !watches.is_empty() {
+        let changes = watches.iter_mut().map(|w| Box::pin(w.changed()));
+        let (result, i, _) = futures_util::future::select_all(changes).await;
+        if result.is_ok() {
+            return true;
+        }
+        watches.swap_remove(i);
+    }
+    false
 }

@@ -32,6 +32,12 @@ impl UnitHandle {
         self.status.borrow().clone()
     }
 
+    /// The unit's status as it changes: `changed()` returns as soon as
+    /// the unit's task sets a new one (a pid, a state).
+    pub fn subscribe(&self) -> watch::Receiver<UnitStatus> {
+        self.status.clone()
+    }
+
     /// The current log file (rotated ones are `PATH.1`, `PATH.2`…).
     pub fn log_path(&self) -> &Path {
         &self.log
