@@ -167,13 +167,29 @@ impl PgNode {
         self.spawn();
     }
 
-    /// kill -9 of the whole server, leaving it down.
+    /// kill -9 of the whole server, leaving it down: once this returns no
+    /// process of it is left.
     pub fn kill_all(&mut self) {
         if let Some(mut child) = self.child.take() {
             // The backends too: left alone they would hold the shared memory
             // a restarted server needs.
             supervisor::signal_tree(child.id(), Signal::SIGKILL);
             let _ = child.wait();
+            // A backend forked while the tree was walked, or reparented
+            // once the postmaster died, is no longer under it; every one
+            // of them runs in the data directory, which finds them all.
+            let data = self.data_dir();
+            poll(
+                "the killed server's last processes to go",
+                Duration::from_secs(10),
+                || {
+                    let left = processes_in(&data);
+                    for pid in &left {
+                        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(*pid), Signal::SIGKILL);
+                    }
+                    left.is_empty().then_some(())
+                },
+            );
         }
     }
 
@@ -192,6 +208,23 @@ impl Drop for PgNode {
     fn drop(&mut self) {
         self.kill_all();
     }
+}
+
+/// The live (not zombie) processes whose working directory is `dir`.
+fn processes_in(dir: &Path) -> Vec<i32> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|pid| std::fs::read_link(format!("/proc/{pid}/cwd")).is_ok_and(|cwd| cwd == dir))
+        .filter(|pid| {
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+            !stat
+                .rsplit_once(')')
+                .is_some_and(|(_, rest)| rest.trim_start().starts_with('Z'))
+        })
+        .collect()
 }
 
 /// Postgres refuses to run as root: run as the `postgres` account then.
