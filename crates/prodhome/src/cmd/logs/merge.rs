@@ -2,14 +2,17 @@
 
 /// The lines of several logs as one, in time order: (which log, line).
 /// A line without a time of its own (a DETAIL line, a program that stamps
-/// nothing) keeps its place after the line before it in its own log, and
-/// each log's own order is kept.
+/// nothing) keeps its place after the line before it in its own log. One
+/// log need not be in order itself: a server's backends stamp their lines
+/// before the logging collector writes them, so a file can step back by a
+/// millisecond; each log is put in time order first (lines of the same
+/// time keep their order), then the logs are merged.
 pub(super) fn merge_by_time(logs: &[Vec<Vec<u8>>]) -> Vec<(usize, &[u8])> {
     let keyed: Vec<Vec<(String, &[u8])>> = logs
         .iter()
         .map(|lines| {
             let mut key = String::new();
-            lines
+            let mut keyed: Vec<(String, &[u8])> = lines
                 .iter()
                 .map(|line| {
                     if let Some(k) = time_key(line) {
@@ -17,7 +20,11 @@ pub(super) fn merge_by_time(logs: &[Vec<Vec<u8>>]) -> Vec<(usize, &[u8])> {
                     }
                     (key.clone(), line.as_slice())
                 })
-                .collect()
+                .collect();
+            // Stable: a continuation line shares its line's key and stays
+            // right after it.
+            keyed.sort_by(|a, b| a.0.cmp(&b.0));
+            keyed
         })
         .collect();
     let mut next = vec![0; keyed.len()];
@@ -84,7 +91,26 @@ mod tests {
                 )
             })
             .collect();
-        assert_eq!(merged, ["0:a1", "0:a1", "1:b1", "1:b0-late-clock", "0:a2"]);
+        // b0 was written after b1 but stamped before it (and before a1).
+        assert_eq!(merged, ["1:b0-late-clock", "0:a1", "0:a1", "1:b1", "0:a2"]);
+    }
+
+    #[test]
+    fn a_log_that_steps_back_is_put_in_order_with_its_continuations() {
+        let a = lines(
+            "2026-01-01 10:00:00.522 UTC [7] LOG: late\n\tDETAIL late\n2026-01-01 10:00:00.521 UTC [8] LOG: early\n\tDETAIL early\n2026-01-01 10:00:00.522 UTC [9] LOG: same",
+        );
+        let merged: Vec<String> = merge_by_time(&[a])
+            .into_iter()
+            .map(|(_, l)| {
+                String::from_utf8_lossy(l)
+                    .split_whitespace()
+                    .last()
+                    .unwrap_or("")
+                    .to_string()
+            })
+            .collect();
+        assert_eq!(merged, ["early", "early", "late", "late", "same"]);
     }
 
     #[test]
