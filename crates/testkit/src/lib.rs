@@ -167,7 +167,9 @@ fn cache_dir() -> PathBuf {
     std::env::temp_dir().join("prodhome-test-cache")
 }
 
-fn processes_mentioning(dir: &Path) -> Vec<u32> {
+/// Pids of every process (but this one) whose command line mentions `dir`
+/// or whose working directory is in it: a lab's or a server's processes.
+pub(crate) fn processes_mentioning(dir: &Path) -> Vec<u32> {
     let needle = dir.to_string_lossy().into_owned();
     let me = std::process::id();
     let mut pids = Vec::new();

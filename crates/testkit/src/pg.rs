@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use nix::sys::signal::Signal;
 
-use crate::{free_port, poll};
+use crate::{free_port, poll, processes_mentioning};
 
 /// One Postgres server on 127.0.0.1 with `trust` authentication, superuser
 /// `postgres`, database `postgres`, killed (with its whole process group) on
@@ -178,14 +178,14 @@ impl PgNode {
             // A backend forked while the tree was walked, or reparented
             // once the postmaster died, is no longer under it; every one
             // of them runs in the data directory, which finds them all.
-            let data = self.data_dir();
             poll(
                 "the killed server's last processes to go",
                 Duration::from_secs(10),
                 || {
-                    let left = processes_in(&data);
+                    let left = processes_mentioning(self.dir.path());
                     for pid in &left {
-                        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(*pid), Signal::SIGKILL);
+                        let _ =
+                            nix::sys::signal::kill(nix::unistd::Pid::from_raw(*pid as i32), Signal::SIGKILL);
                     }
                     left.is_empty().then_some(())
                 },
@@ -208,23 +208,6 @@ impl Drop for PgNode {
     fn drop(&mut self) {
         self.kill_all();
     }
-}
-
-/// The live (not zombie) processes whose working directory is `dir`.
-fn processes_in(dir: &Path) -> Vec<i32> {
-    let Ok(entries) = std::fs::read_dir("/proc") else {
-        return Vec::new();
-    };
-    entries
-        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
-        .filter(|pid| std::fs::read_link(format!("/proc/{pid}/cwd")).is_ok_and(|cwd| cwd == dir))
-        .filter(|pid| {
-            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-            !stat
-                .rsplit_once(')')
-                .is_some_and(|(_, rest)| rest.trim_start().starts_with('Z'))
-        })
-        .collect()
 }
 
 /// Postgres refuses to run as root: run as the `postgres` account then.
