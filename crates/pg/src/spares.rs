@@ -47,8 +47,8 @@ fn ready(dir: &Path) -> Vec<PathBuf> {
 }
 
 /// Moves a spare to each of `data_dirs` (none may exist) while there are
-/// spares, and gives each its own system identifier, all at once (the
-/// renames are instant; the identifiers are a `pg_resetwal` each). Says
+/// spares, and gives each its own system identifier (the renames are
+/// instant; an identifier is a few bytes written, see `identity`). Says
 /// which got one: none when there are no spares, or when they are on
 /// another filesystem.
 pub(crate) async fn take(

@@ -39,7 +39,8 @@ pub(crate) async fn copy_tree(
 
 /// Gives the cluster at `tmp` a new system identifier and moves it to `to`;
 /// a failure removes `tmp` and leaves nothing at `to`. `tmp` must be where
-/// the server account can reach it (pg_resetwal runs as that account).
+/// the server account can reach it (a WAL `identity` cannot patch is reset
+/// by `pg_resetwal`, run as that account).
 pub(crate) async fn identify_into(
     bins: &Binaries,
     account: &Account,

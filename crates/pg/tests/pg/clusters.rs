@@ -155,7 +155,50 @@ async fn clusters_come_from_one_initdb_the_template_or_spares_each_with_an_ident
         .map(|s| system_identifier(&s.data_dir))
         .collect();
     assert_eq!(ids.len(), 6, "clusters share a system identifier: {ids:?}");
-    // A taken spare is a cluster that starts and answers.
-    let node = machine.start_existing(second[0].clone()).await;
-    node.bootstrapped().await;
+    // A taken spare and a template copy are clusters that start and answer,
+    // their WAL of the identity in their pg_control (a mismatch is refused
+    // at start: "WAL file is from different database system").
+    for spec in [&second[0], &second[2]] {
+        let node = machine.start_existing(spec.clone()).await;
+        let admin = node.bootstrapped().await;
+        let id: i64 = one(&admin, "SELECT system_identifier FROM pg_control_system()").await;
+        assert_eq!(id as u64, system_identifier(&spec.data_dir), "{}", spec.name);
+    }
+
+    // A template whose WAL is not as a clean initdb leaves it (here its
+    // first page header no longer says "long") is not patched in place:
+    // pg_resetwal makes the copy's WAL anew, and the copy still starts.
+    let segment = first_wal_segment(&cache);
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .open(&segment)
+        .expect("segment");
+    std::os::unix::fs::FileExt::write_all_at(&file, &[0, 0], 2).expect("clear xlp_info");
+    let third = specs(&["g"]);
+    pg::ensure_clusters(&machine.bins, &machine.account, &third, Some(&cache))
+        .await
+        .expect("a copy of the altered template");
+    let node = machine.start_existing(third[0].clone()).await;
+    let admin = node.bootstrapped().await;
+    let id: i64 = one(&admin, "SELECT system_identifier FROM pg_control_system()").await;
+    assert_eq!(id as u64, system_identifier(&third[0].data_dir));
+    assert!(!ids.contains(&(id as u64)), "the identity of another cluster");
+}
+
+/// The one WAL segment of the template cached under `cache`.
+fn first_wal_segment(cache: &std::path::Path) -> std::path::PathBuf {
+    let template = std::fs::read_dir(cache)
+        .expect("cache")
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.join("PG_VERSION").exists())
+        .expect("a template in the cache");
+    let mut segments: Vec<_> = std::fs::read_dir(template.join("pg_wal"))
+        .expect("pg_wal")
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.is_file())
+        .collect();
+    segments.sort();
+    segments.into_iter().next().expect("a WAL segment")
 }
