@@ -76,7 +76,7 @@ pub async fn setup_replication(
     };
     let deadline = Instant::now() + sync_timeout;
     for (sub, created) in spec.subscribers.iter().zip(created) {
-        sync::wait_synced(spec.name, sub, created, deadline).await?;
+        sync::wait_synced(spec.name, publisher, sub, created, deadline).await?;
     }
     Ok(())
 }

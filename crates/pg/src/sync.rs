@@ -32,10 +32,12 @@ pub struct SubscriberSpec<'a> {
 /// known to be lasting: the first try and its retry both failed.
 const RETRIES: i64 = 2;
 
-/// Waits until `sub`'s subscription finished its initial sync. `created`:
+/// Waits until `sub`'s subscription finished its initial sync, the
+/// `publisher` (its admin session) nudged as it goes (see [`heartbeat`]). `created`:
 /// the subscription is new, so every error it counted is from this run.
 pub(crate) async fn wait_synced(
     replication: &str,
+    publisher: &Client,
     sub: &SubscriberSpec<'_>,
     created: bool,
     deadline: Instant,
@@ -53,16 +55,20 @@ pub(crate) async fn wait_synced(
             .client
             .query_one(
                 "SELECT count(*) FILTER (WHERE r.srsubstate <> 'r'), count(*),
-                        string_agg(r.srrelid::regclass::text || '=' || r.srsubstate::text, ', ')
+                        string_agg(r.srrelid::regclass::text || '=' || r.srsubstate::text, ', '),
+                        count(*) FILTER (WHERE r.srsubstate IN ('f', 's'))
                  FROM pg_subscription s LEFT JOIN pg_subscription_rel r ON r.srsubid = s.oid
                  WHERE s.subname = $1",
                 &[&name],
             )
             .await
             .map_err(|e| sql(&what, e))?;
-        let (pending, total): (i64, i64) = (row.get(0), row.get(1));
+        let (pending, total, handing_over): (i64, i64, i64) = (row.get(0), row.get(1), row.get(3));
         if total > 0 && pending == 0 {
             return Ok(());
+        }
+        if handing_over > 0 {
+            heartbeat(publisher, replication).await;
         }
         last = row.get::<_, Option<String>>(2).unwrap_or(last);
         let failures = worker_state(sub.client, &name).await?.errors - baseline;
@@ -86,6 +92,25 @@ pub(crate) async fn wait_synced(
             sub.node.name, sub.node.name
         ),
     ))
+}
+
+/// A table whose copy is done ('f') or whose sync worker is done ('s')
+/// waits on the subscription's apply worker: to notice it and hand over the
+/// stream, then to reach the LSN the sync ended at. The apply worker looks
+/// when data comes from the publisher, else once a second (Postgres 15's
+/// tablesync.c: "Apply periodically checks tables that are synchronizing"),
+/// so on an idle publisher about one `up` in ten waited a second more. A
+/// row in `prodhome.probe` (published by every replication of the lab, the
+/// sampler's heartbeat table) is a transaction past that LSN for the apply
+/// worker to apply, which wakes it. Best effort: a failed heartbeat only
+/// leaves the wait as long as Postgres makes it.
+async fn heartbeat(publisher: &Client, replication: &str) {
+    let _ = publisher
+        .execute(
+            "INSERT INTO prodhome.probe (replication) VALUES ($1)",
+            &[&replication],
+        )
+        .await;
 }
 
 /// What Postgres shows of one subscription's workers, on its subscriber.
