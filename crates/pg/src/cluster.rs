@@ -1,22 +1,23 @@
-//! Creating clusters: one initdb and copies of it, or copies of a cached
-//! template.
+//! Creating clusters: spares renamed into place, copies of a cached
+//! template, or one initdb and copies of it.
 //!
-//! The first lab on a machine runs initdb for one node, copies it for the
-//! others (each copy gets a system identifier of its own) and keeps a
-//! pristine copy in the template cache; later clusters of the same Postgres
-//! version are copies of that (a copy is several times faster than initdb). Every step works in a temporary directory renamed into place
-//! at the end, so an interrupted `up` never leaves a half-made cluster.
+//! The first lab on a machine runs initdb for one node and copies it for
+//! the others (each copy gets a system identifier of its own); once that lab
+//! is ready, the daemon makes the version's template in the cache, and spare
+//! copies of it, in the background (`spares`), so that neither is on the
+//! first `up`'s path. Later clusters of the same Postgres version are spares
+//! or copies of the template (a copy is several times faster than initdb).
+//! Every step works in a temporary directory renamed into place at the end,
+//! so an interrupted `up` never leaves a half-made cluster.
 
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 
-use tokio::process::Command;
-
+use crate::NodeSpec;
 use crate::account::Account;
 use crate::binaries::Binaries;
-use crate::error::{Error, ErrorKind};
-use crate::template::{copy_tree, rename, sibling, store_template, template_dir};
-use crate::{NodeSpec, SUPERUSER};
+use crate::error::Error;
+use crate::initdb::initdb;
+use crate::template::{copy_tree, template_dir};
 
 /// Makes sure every node has a cluster. `cache` is the template cache
 /// directory (`None` disables it). Returns the names of the nodes created.
@@ -50,13 +51,14 @@ pub async fn ensure_clusters(
     if missing.is_empty() {
         return Ok(made);
     }
-    let template = cache.map(|dir| template_dir(dir, bins));
-    let cached = template.as_ref().filter(|t| t.join("PG_VERSION").exists());
+    let template = cache
+        .map(|dir| template_dir(dir, bins))
+        .filter(|t| t.join("PG_VERSION").exists());
     // One initdb at most: the other clusters are copies with their own
     // system identifier. A copy is a fraction of an initdb's CPU, and two
     // cores cannot run three initdbs in parallel any faster than one.
-    let (source, copies) = match cached {
-        Some(t) => (t.clone(), &missing[..]),
+    let (source, copies) = match template {
+        Some(t) => (t, &missing[..]),
         None => {
             initdb(bins, account, &missing[0].data_dir).await?;
             (missing[0].data_dir.clone(), &missing[1..])
@@ -65,14 +67,7 @@ pub async fn ensure_clusters(
     let jobs = copies
         .iter()
         .map(|node| copy_tree(&source, &node.data_dir, bins, account));
-    let store = async {
-        if let (Some(template), None) = (&template, cached) {
-            // Best effort: a failure to cache only makes the next lab slower.
-            let _ = store_template(&source, template).await;
-        }
-    };
-    let (results, ()) = futures_util::future::join(futures_util::future::join_all(jobs), store).await;
-    for result in results {
+    for result in futures_util::future::join_all(jobs).await {
         result?;
     }
     Ok(made)
@@ -111,51 +106,6 @@ pub(crate) fn postmaster_status(data_dir: &Path) -> Option<String> {
 /// The server's `postmaster.pid`, when there is one to read.
 fn pid_file(data_dir: &Path) -> Option<String> {
     std::fs::read_to_string(data_dir.join("postmaster.pid")).ok()
-}
-
-async fn initdb(bins: &Binaries, account: &Account, data_dir: &Path) -> Result<(), Error> {
-    let tmp = sibling(data_dir, "initdb");
-    fresh_dir(&tmp, account)?;
-    let mut cmd = Command::new(bins.tool("initdb"));
-    cmd.arg("-D")
-        .arg(&tmp)
-        .args(["-U", SUPERUSER, "-E", "UTF8", "--locale=C", "--auth-local=peer"])
-        .args(["--auth-host=scram-sha-256", "--no-instructions", "--no-sync"])
-        .stdin(Stdio::null())
-        .kill_on_drop(true);
-    if account.switch {
-        cmd.uid(account.uid).gid(account.gid);
-    }
-    let out = cmd.output().await.map_err(|e| {
-        Error::with(
-            ErrorKind::Init,
-            format!("could not run {}", bins.tool("initdb").display()),
-            e,
-        )
-    })?;
-    if !out.status.success() {
-        let _ = std::fs::remove_dir_all(&tmp);
-        return Err(Error::new(
-            ErrorKind::Init,
-            format!(
-                "initdb for {} failed ({}):\n{}",
-                data_dir.display(),
-                out.status,
-                String::from_utf8_lossy(&out.stderr).trim()
-            ),
-        ));
-    }
-    rename(&tmp, data_dir)
-}
-
-fn fresh_dir(dir: &Path, account: &Account) -> Result<(), Error> {
-    let io = |e| Error::with(ErrorKind::Init, format!("preparing {}", dir.display()), e);
-    if dir.exists() {
-        std::fs::remove_dir_all(dir).map_err(io)?;
-    }
-    std::fs::create_dir_all(dir).map_err(io)?;
-    std::fs::set_permissions(dir, std::os::unix::fs::PermissionsExt::from_mode(0o700)).map_err(io)?;
-    account.own(dir).map_err(io)
 }
 
 #[cfg(test)]

@@ -22,6 +22,7 @@ mod describe;
 mod drift;
 mod error;
 mod identity;
+mod initdb;
 mod lag;
 mod proof;
 mod replication;

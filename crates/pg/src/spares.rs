@@ -6,7 +6,8 @@
 //! after many deletions, which is most of a warm `up`).
 //!
 //! The daemon refills them in the background once its lab is ready
-//! ([`fill_spares`]); [`take`] is the only reader. A spare lives in
+//! ([`fill_spares`], which first makes the template itself after a cold
+//! `up`); [`take`] is the only reader. A spare lives in
 //! `CACHE/spares/pgVERSION-vFORMAT-uUID/NAME`; names starting with a dot are
 //! copies still being made. A rename only works within one filesystem, so a
 //! cache on another filesystem than the lab's state gets no spares.
@@ -99,11 +100,13 @@ fn same_filesystem(spares: &Path, data_dir: &Path) -> bool {
     }
 }
 
-/// Makes spares from the cached template until there are `want` (at most
-/// [`MAX_SPARES`]), or until `go_on` says stop (asked before each copy: a
-/// daemon that is stopping waits for the copy under way, so it leaves no
-/// half copy and no `cp` running). Returns how many it made; a cache with
-/// no template, or on another filesystem than `state`, gets none.
+/// Makes the cache's template of this version when it has none (an initdb
+/// in `state`, the lab's state directory, which the server account
+/// reaches), then spares from it until there are `want` (at most
+/// [`MAX_SPARES`]), or until `go_on` says stop (asked before each step: a
+/// daemon that is stopping waits for the step under way, so it leaves no
+/// half copy and no `cp` or initdb running). Returns how many spares it
+/// made; a cache on another filesystem than `state` gets none.
 pub async fn fill_spares(
     bins: &Binaries,
     account: &Account,
@@ -112,10 +115,11 @@ pub async fn fill_spares(
     want: usize,
     go_on: &(dyn Fn() -> bool + Sync),
 ) -> Result<usize, Error> {
-    let template = crate::template::template_dir(cache, bins);
-    if !template.join("PG_VERSION").exists() {
+    if !go_on() {
         return Ok(0);
     }
+    crate::template::make_template(bins, account, cache, state).await?;
+    let template = crate::template::template_dir(cache, bins);
     let dir = dir(cache, bins, account);
     std::fs::create_dir_all(&dir)
         .map_err(|e| Error::with(ErrorKind::Init, format!("creating {}", dir.display()), e))?;

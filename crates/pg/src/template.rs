@@ -83,25 +83,54 @@ pub(crate) async fn copy_owned(from: &Path, to: &Path, account: &Account) -> Res
     })
 }
 
-pub(crate) async fn store_template(from: &Path, template: &Path) -> Result<(), Error> {
-    let parent = template.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(parent)
-        .map_err(|e| Error::with(ErrorKind::Init, format!("create {}", parent.display()), e))?;
-    let tmp = parent.join(format!(".tmp-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&tmp);
-    let out = Command::new("cp").arg("-a").arg(from).arg(&tmp).output().await;
-    if !matches!(&out, Ok(o) if o.status.success()) {
-        let _ = std::fs::remove_dir_all(&tmp);
-        return Err(Error::new(
-            ErrorKind::Init,
-            "could not store the template cluster",
-        ));
+/// Makes the template of `bins`' version in `cache`, when there is none:
+/// an initdb in `scratch` (where the server account can write; the cache
+/// may be root's own), then moved into the cache. A template another lab
+/// stored meanwhile is as good as ours.
+pub(crate) async fn make_template(
+    bins: &Binaries,
+    account: &Account,
+    cache: &Path,
+    scratch: &Path,
+) -> Result<(), Error> {
+    let template = template_dir(cache, bins);
+    if template.join("PG_VERSION").exists() {
+        return Ok(());
     }
-    // Another lab may have stored one meanwhile: theirs is as good as ours.
-    if std::fs::rename(&tmp, template).is_err() {
-        let _ = std::fs::remove_dir_all(&tmp);
+    std::fs::create_dir_all(cache)
+        .map_err(|e| Error::with(ErrorKind::Init, format!("create {}", cache.display()), e))?;
+    let made = scratch.join(format!(".template-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&made);
+    crate::initdb::initdb(bins, account, &made).await?;
+    let moved = match std::fs::rename(&made, &template) {
+        Ok(()) => Ok(()),
+        // Another filesystem: a copy beside the template, then a rename.
+        Err(e) if e.raw_os_error() == Some(nix::libc::EXDEV) => {
+            let beside = sibling(&template, &format!("store-{}", std::process::id()));
+            let stored = match copy_owned(&made, &beside, account).await {
+                Ok(()) => std::fs::rename(&beside, &template).map_err(|e| move_error(&template, e)),
+                Err(e) => Err(e),
+            };
+            if stored.is_err() {
+                let _ = std::fs::remove_dir_all(&beside);
+            }
+            stored
+        }
+        Err(e) => Err(move_error(&template, e)),
+    };
+    let _ = std::fs::remove_dir_all(&made);
+    match moved {
+        Err(_) if template.join("PG_VERSION").exists() => Ok(()),
+        other => other,
     }
-    Ok(())
+}
+
+fn move_error(template: &Path, e: std::io::Error) -> Error {
+    Error::with(
+        ErrorKind::Init,
+        format!("storing the template cluster {}", template.display()),
+        e,
+    )
 }
 
 pub(crate) fn sibling(dir: &Path, what: &str) -> PathBuf {

@@ -109,8 +109,9 @@ pub(super) struct Spares {
 }
 
 impl Spares {
-    /// Tops the spares up in the background, once the lab is ready: ~1 s of
-    /// copying that the next `up` does not wait for.
+    /// Tops the spares up in the background, once the lab is ready (after a
+    /// cold `up`, the template's initdb first): ~1 s of work that neither
+    /// this `up` nor the next waits for.
     pub(super) fn refill(&self) -> Refill {
         let Spares {
             bins,

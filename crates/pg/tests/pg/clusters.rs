@@ -113,6 +113,8 @@ async fn clusters_come_from_one_initdb_the_template_or_spares_each_with_an_ident
         .expect("first clusters");
     assert_eq!(made, ["a", "b", "c"]);
     assert_eq!(spares(&cache), 0);
+    // The template is not on a cold `up`'s path: the first fill makes it.
+    assert_eq!(template_in(&cache), None);
 
     let fill = || {
         pg::fill_spares(
@@ -126,6 +128,7 @@ async fn clusters_come_from_one_initdb_the_template_or_spares_each_with_an_ident
     };
     let filled = fill().await.expect("fill spares");
     assert_eq!((filled, spares(&cache)), (2, 2));
+    assert!(template_in(&cache).is_some(), "no template made");
     let again = fill().await.expect("fill again");
     assert_eq!(again, 0, "topped up past what was wanted");
     // A filler told to stop makes nothing more.
@@ -185,14 +188,18 @@ async fn clusters_come_from_one_initdb_the_template_or_spares_each_with_an_ident
     assert!(!ids.contains(&(id as u64)), "the identity of another cluster");
 }
 
-/// The one WAL segment of the template cached under `cache`.
-fn first_wal_segment(cache: &std::path::Path) -> std::path::PathBuf {
-    let template = std::fs::read_dir(cache)
-        .expect("cache")
+/// The template cluster cached under `cache`, if any.
+fn template_in(cache: &std::path::Path) -> Option<std::path::PathBuf> {
+    std::fs::read_dir(cache)
+        .ok()?
         .flatten()
         .map(|e| e.path())
         .find(|p| p.join("PG_VERSION").exists())
-        .expect("a template in the cache");
+}
+
+/// The one WAL segment of the template cached under `cache`.
+fn first_wal_segment(cache: &std::path::Path) -> std::path::PathBuf {
+    let template = template_in(cache).expect("a template in the cache");
     let mut segments: Vec<_> = std::fs::read_dir(template.join("pg_wal"))
         .expect("pg_wal")
         .flatten()
