@@ -280,6 +280,39 @@ hand_run() {
     RESULT=$(elapsed "$t0" "$t1")
 }
 
+# ------------------------------------------------------------------ floors
+
+# What the clusters alone cost on this disk, with nothing of prodhome's
+# around them: the least a cold or a template-only `up` takes before any
+# server starts. floor-cold: one initdb --no-sync, then two `cp -a` of it
+# at once (a cold `up`'s clusters); floor-warm: three `cp -a` of the
+# template at once (a template-only `up`'s). Timed; the copies are
+# discarded. Sets RESULT to the seconds.
+floor_run() {
+    local kind=$1 dir template t0 t1 pids=() p
+    dir=$(mktemp -d "$WORK/floor.XXXXXX")
+    chmod 755 "$dir"
+    chown "$PGUSER_OS" "$dir"
+    template=$(find "$WARM_CACHE" -mindepth 1 -maxdepth 1 -name 'pg*-v*' -type d | head -n 1)
+    [[ -n $template ]] || { log "no template in $WARM_CACHE"; return 1; }
+    t0=$(now_ns)
+    if [[ $kind == cold ]]; then
+        as_pg "$PGBIN/initdb" -D "$dir/0" -U postgres -E UTF8 --locale=C --auth-local=peer \
+            --auth-host=scram-sha-256 --no-instructions --no-sync >/dev/null
+        template=$dir/0
+        cp -a "$template" "$dir/1" & pids+=($!)
+        cp -a "$template" "$dir/2" & pids+=($!)
+    else
+        cp -a "$template" "$dir/1" & pids+=($!)
+        cp -a "$template" "$dir/2" & pids+=($!)
+        cp -a "$template" "$dir/3" & pids+=($!)
+    fi
+    for p in "${pids[@]}"; do wait "$p"; done
+    t1=$(now_ns)
+    discard "$dir"
+    RESULT=$(elapsed "$t0" "$t1")
+}
+
 # ------------------------------------------------------------------- stats
 
 median() { sort -n | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else printf "%.3f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
@@ -307,9 +340,12 @@ prodhome_up "$WARM_CACHE" warmup
 prodhome_up "$SPARE_CACHE" warmup wait
 rm -f "$WORK/phases/warmup"
 
-declare -a COLD=() WARM=() SPARE=() HAND=()
+declare -a COLD=() WARM=() SPARE=() HAND=() FLOOR_COLD=() FLOOR_WARM=()
 run_variant() {
     local v=$1 cache
+    # Untimed: no writeback of an earlier run's ~200 MB under way while
+    # this one is timed.
+    sync
     case $v in
         cold)
             # A fresh, empty cache: one initdb, copies for the other nodes.
@@ -322,11 +358,14 @@ run_variant() {
             prodhome_up "$WARM_CACHE" warm; WARM+=("$RESULT") ;;
         spare) prodhome_up "$SPARE_CACHE" spare wait; SPARE+=("$RESULT") ;;
         hand) hand_run; HAND+=("$RESULT") ;;
+        floor-cold) floor_run cold; FLOOR_COLD+=("$RESULT") ;;
+        floor-warm) floor_run warm; FLOOR_WARM+=("$RESULT") ;;
     esac
     log "  $v: ${RESULT}s"
 }
 for ((r = 1; r <= ROUNDS; r++)); do
     if ((r % 2)); then order=(cold warm spare hand); else order=(hand spare warm cold); fi
+    order+=(floor-cold floor-warm)
     log "round $r/$ROUNDS: ${order[*]}"
     for v in "${order[@]}"; do run_variant "$v"; done
 done
@@ -346,6 +385,8 @@ echo "  cold: ${COLD[*]}"
 echo "  warm: ${WARM[*]}"
 echo "  spare: ${SPARE[*]}"
 echo "  hand: ${HAND[*]}"
+echo "  floor-cold: ${FLOOR_COLD[*]}"
+echo "  floor-warm: ${FLOOR_WARM[*]}"
 echo
 echo "| variant | median (s) | min (s) | median / hand | target | |"
 echo "|---|---:|---:|---:|---:|---|"
@@ -353,6 +394,18 @@ echo "| prodhome up -d, cold cache | $cm | $cn | $rc_ | ≤ 0.40 | $(met "$rc_" 
 echo "| prodhome up -d, warm: template copies | $wm | $wn | $rw_ | ≤ 0.20 | $(met "$rw_" 0.2) |"
 echo "| prodhome up -d, warm: spare clusters | $sm | $sn | $rs_ | ≤ 0.20 | $(met "$rs_" 0.2) |"
 echo "| hand-written script | $hm | $hn | 1.00 | | |"
+fcm=$(printf '%s\n' "${FLOOR_COLD[@]}" | median); fcn=$(printf '%s\n' "${FLOOR_COLD[@]}" | minimum)
+fwm=$(printf '%s\n' "${FLOOR_WARM[@]}" | median); fwn=$(printf '%s\n' "${FLOOR_WARM[@]}" | minimum)
+left() { awk -v t="$1" -v h="$hm" -v f="$2" 'BEGIN { printf "%.3f", t * h - f }'; }
+echo
+echo "The clusters alone on this disk (no prodhome; floor_run), and what each"
+echo "target leaves for everything else (start, roles, schema, subscriptions,"
+echo "initial sync, hum, the CLI) once they are made:"
+echo
+echo "| floor | median (s) | min (s) | median / hand | target × hand − floor (s) |"
+echo "|---|---:|---:|---:|---:|"
+echo "| cold: initdb --no-sync + 2× cp -a at once | $fcm | $fcn | $(ratio "$fcm" "$hm") | $(left 0.4 "$fcm") |"
+echo "| template only: 3× cp -a at once | $fwm | $fwn | $(ratio "$fwm" "$hm") | $(left 0.2 "$fwm") |"
 echo
 echo "Where the time goes, medians (s). prodhome phases from its event log and"
 echo "server logs; hand phases timed in the script:"
