@@ -82,20 +82,6 @@ impl Account {
         }
         Ok(())
     }
-
-    /// Gives a whole tree to the account.
-    pub fn own_tree(&self, path: &Path) -> std::io::Result<()> {
-        if !self.switch {
-            return Ok(());
-        }
-        self.own(path)?;
-        if path.is_dir() && !path.is_symlink() {
-            for entry in std::fs::read_dir(path)? {
-                self.own_tree(&entry?.path())?;
-            }
-        }
-        Ok(())
-    }
 }
 
 /// Checks that `account` can walk down to `dir`: every ancestor must be

@@ -17,6 +17,7 @@ mod binaries;
 mod cluster;
 mod conf;
 mod connect;
+mod copy;
 pub mod ddl;
 mod describe;
 mod drift;

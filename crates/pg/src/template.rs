@@ -5,8 +5,6 @@
 
 use std::path::{Path, PathBuf};
 
-use tokio::process::Command;
-
 use crate::account::Account;
 use crate::binaries::Binaries;
 use crate::error::{Error, ErrorKind};
@@ -54,32 +52,23 @@ pub(crate) async fn identify_into(
     rename(tmp, to)
 }
 
-/// `cp -a` of `from` to `to` (replaced if it exists), owned by `account`; a
-/// failure leaves nothing at `to`.
+/// A copy of the tree `from` at `to` (replaced if it exists), owned by
+/// `account`; a failure leaves nothing at `to`. On a blocking thread: the
+/// copies of one `up` run side by side.
 pub(crate) async fn copy_owned(from: &Path, to: &Path, account: &Account) -> Result<(), Error> {
     let _ = std::fs::remove_dir_all(to);
-    let out = Command::new("cp")
-        .arg("-a")
-        .arg(from)
-        .arg(to)
-        .kill_on_drop(true)
-        .output()
+    let owner = account.switch.then_some((account.uid, account.gid));
+    let (src, dst) = (from.to_path_buf(), to.to_path_buf());
+    let copied = tokio::task::spawn_blocking(move || crate::copy::copy_tree(&src, &dst, owner))
         .await
-        .map_err(|e| Error::with(ErrorKind::Init, "could not run cp", e))?;
-    if !out.status.success() {
+        .unwrap_or_else(|e| Err(std::io::Error::other(e)));
+    copied.map_err(|e| {
         let _ = std::fs::remove_dir_all(to);
-        return Err(Error::new(
+        Error::with(
             ErrorKind::Init,
-            format!(
-                "copying the template cluster {} failed: {}",
-                from.display(),
-                String::from_utf8_lossy(&out.stderr).trim()
-            ),
-        ));
-    }
-    account.own_tree(to).map_err(|e| {
-        let _ = std::fs::remove_dir_all(to);
-        Error::with(ErrorKind::Init, format!("chown {}", to.display()), e)
+            format!("copying the cluster {} to {}", from.display(), to.display()),
+            e,
+        )
     })
 }
 
