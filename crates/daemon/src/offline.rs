@@ -191,8 +191,9 @@ pub fn hum_target(node: &NodeSpec, port: u16) -> hum::Target {
     crate::assemble::hum_target(node, port)
 }
 
-/// Every problem `up` would refuse `plan` for before starting anything.
-pub fn preflight(plan: &Plan, bins: &Binaries) -> Vec<LabError> {
+/// Every problem `up` would refuse `plan` for before starting anything;
+/// the Postgres settings only with the binaries to judge them.
+pub fn preflight(plan: &Plan, bins: Option<&Binaries>) -> Vec<LabError> {
     crate::preflight::check(plan, bins)
 }
 

@@ -28,10 +28,11 @@ use pg::{Binaries, SettingInfo, SettingProblem};
 use crate::assemble;
 
 /// Every pre-start problem of `plan`, in file order. Needs only the plan and
-/// the binaries of its Postgres version; starts nothing that outlives it
-/// (the binary runs for a few milliseconds per node with settings).
-pub(crate) fn check(plan: &Plan, bins: &Binaries) -> Vec<LabError> {
-    let mut errors = settings(plan, bins);
+/// the binaries of its Postgres version (without them, the settings are not
+/// judged); starts nothing that outlives it (the binary runs for a few
+/// milliseconds per node with settings).
+pub(crate) fn check(plan: &Plan, bins: Option<&Binaries>) -> Vec<LabError> {
+    let mut errors = bins.map(|bins| settings(plan, bins)).unwrap_or_default();
     errors.extend(plan.services.iter().filter_map(program));
     errors.extend(plan.services.iter().filter_map(|s| container_fit(plan, s)));
     errors.sort_by_key(|e| e.location.as_ref().map(|l| (l.line, l.column)));

@@ -12,9 +12,22 @@ use crate::{Credentials, REPLICATION_ROLE, SUPERUSER};
 /// schema-applied tables and the DDL queue (see [`crate::ddl`]).
 pub async fn bootstrap(client: &Client, node: &str, creds: &Credentials) -> Result<(), Error> {
     // Passwords travel as SCRAM verifiers computed here, so the plain text
-    // never reaches the server, its logs or pg_stat_activity.
-    let su = postgres_protocol::password::scram_sha_256(creds.superuser.expose().as_bytes());
-    let repl = postgres_protocol::password::scram_sha_256(creds.replication.expose().as_bytes());
+    // never reaches the server, its logs or pg_stat_activity. Each is 4,096
+    // rounds of PBKDF2: on a blocking thread, so that the nodes' bootstraps
+    // (run at once) do not queue behind each other's on the runtime.
+    let (su, repl) = (creds.superuser.clone(), creds.replication.clone());
+    let (su, repl) = tokio::task::spawn_blocking(move || {
+        let verifier =
+            |secret: &model::Secret| postgres_protocol::password::scram_sha_256(secret.expose().as_bytes());
+        (verifier(&su), verifier(&repl))
+    })
+    .await
+    .map_err(|e| {
+        Error::new(
+            crate::error::ErrorKind::Sql,
+            format!("computing the password verifiers: {e}"),
+        )
+    })?;
     // log_min_duration_statement stays off for the session: the duration
     // line of a slow batch would quote it whole, verifiers included.
     let script = format!(

@@ -113,24 +113,31 @@ pub async fn prepare_new_tables(
         return Ok(pending);
     }
     pending.publisher = Some(spec(new.node)?);
-    for (node, subscriptions) in wanted {
-        let node_spec = spec(&node)?;
-        let client = crate::user(&node_spec, SUPERUSER, node_spec.credentials.superuser.expose()).await?;
-        let tables: Vec<&str> = new
-            .tables
-            .iter()
-            .map(|(t, _)| *t)
-            .filter(|t| subscriptions.iter().any(|s| s.tables.iter().any(|x| x == t)))
-            .collect();
-        create_copies(&client, &node, new, &tables).await?;
-        pending.subscribers.push(Subscriber {
-            log_dir: crate::server_log_dir(&node_spec.data_dir),
-            log: log_of(&node),
-            node,
-            client,
-            subscriptions,
-        });
-    }
+    // Every subscriber at once: a login and one batch each, mostly waiting
+    // on its own server.
+    let each = wanted.into_iter().map(|(node, subscriptions)| {
+        let node_spec = spec(&node);
+        let log = log_of(&node);
+        async move {
+            let node_spec = node_spec?;
+            let client = crate::user(&node_spec, SUPERUSER, node_spec.credentials.superuser.expose()).await?;
+            let tables: Vec<&str> = new
+                .tables
+                .iter()
+                .map(|(t, _)| *t)
+                .filter(|t| subscriptions.iter().any(|s| s.tables.iter().any(|x| x == t)))
+                .collect();
+            create_copies(&client, &node, new, &tables).await?;
+            Ok::<_, Error>(Subscriber {
+                log_dir: crate::server_log_dir(&node_spec.data_dir),
+                log,
+                node,
+                client,
+                subscriptions,
+            })
+        }
+    });
+    pending.subscribers = futures_util::future::try_join_all(each).await?;
     Ok(pending)
 }
 

@@ -36,7 +36,7 @@ pub(crate) const PLAN_CHECKS: &[PlanCheck] = &[machine];
 /// the lab cannot run here at all, and that is said where the version is.
 fn machine(plan: &Plan) -> Vec<LabError> {
     match pg::find_binaries(plan.postgres_version) {
-        Ok(bins) => daemon::offline::preflight(plan, &bins),
+        Ok(bins) => daemon::offline::preflight(plan, Some(&bins)),
         Err(e) => vec![LabError {
             location: plan.postgres_version_at.clone(),
             message: format!("postgres_version: {e}"),

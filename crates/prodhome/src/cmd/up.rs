@@ -218,10 +218,13 @@ fn wait_ready(
 /// any state or process exists. Missing binaries are left to the daemon,
 /// which says so with the place `postgres_version` was written.
 fn preflight(ctx: &Context) -> Result<()> {
-    let Ok(bins) = pg::find_binaries(ctx.plan.postgres_version) else {
-        return Ok(());
-    };
-    let errors = daemon::offline::preflight(&ctx.plan, &bins);
+    // The binary is asked only about settings: finding it runs `postgres
+    // --version`, which a lab without settings need not wait for here.
+    let has_settings = ctx.plan.nodes.iter().any(|n| !n.settings.is_empty());
+    let bins = has_settings
+        .then(|| pg::find_binaries(ctx.plan.postgres_version).ok())
+        .flatten();
+    let errors = daemon::offline::preflight(&ctx.plan, bins.as_ref());
     if errors.is_empty() {
         return Ok(());
     }
