@@ -13,7 +13,7 @@ use crate::SUPERUSER;
 use crate::account::Account;
 use crate::binaries::Binaries;
 use crate::error::{Error, ErrorKind};
-use crate::template::{rename, sibling};
+use crate::staging::{rename, sibling};
 
 /// initdb into `data_dir` (which must not exist), as `account`; a failure
 /// leaves nothing at `data_dir`.

@@ -31,6 +31,7 @@ mod roles;
 mod schema;
 mod share;
 mod spares;
+mod staging;
 mod sync;
 mod synclog;
 mod template;

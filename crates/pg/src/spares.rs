@@ -85,7 +85,7 @@ fn claim(dir: &Path, data_dir: &Path) -> Option<PathBuf> {
     }
     // Another `up` may take the same spare first: its rename wins, ours
     // fails with "not found" and tries the next.
-    let tmp = crate::template::sibling(data_dir, "spare");
+    let tmp = crate::staging::sibling(data_dir, "spare");
     ready(dir)
         .iter()
         .any(|spare| std::fs::rename(spare, &tmp).is_ok())
@@ -135,7 +135,7 @@ pub async fn fill_spares(
         // server account cannot go (root's home), so `take` does it.
         let partial = dir.join(format!(".{name}"));
         crate::template::copy_owned(&template, &partial, account).await?;
-        crate::template::rename(&partial, &dir.join(name))?;
+        crate::staging::rename(&partial, &dir.join(name))?;
         made += 1;
     }
     Ok(made)

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use crate::account::Account;
 use crate::binaries::Binaries;
 use crate::error::{Error, ErrorKind};
+use crate::staging::{rename, sibling};
 
 /// Bumped when initdb's options change, so stale templates are not used.
 const TEMPLATE_FORMAT: u32 = 1;
@@ -120,22 +121,4 @@ fn move_error(template: &Path, e: std::io::Error) -> Error {
         format!("storing the template cluster {}", template.display()),
         e,
     )
-}
-
-pub(crate) fn sibling(dir: &Path, what: &str) -> PathBuf {
-    let name = dir
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    dir.with_file_name(format!(".{name}.{what}-tmp"))
-}
-
-pub(crate) fn rename(from: &Path, to: &Path) -> Result<(), Error> {
-    std::fs::rename(from, to).map_err(|e| {
-        Error::with(
-            ErrorKind::Init,
-            format!("moving {} to {}", from.display(), to.display()),
-            e,
-        )
-    })
 }
