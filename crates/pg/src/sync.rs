@@ -28,6 +28,9 @@ pub struct SubscriberSpec<'a> {
     pub log: PathBuf,
 }
 
+/// The least time between two heartbeats of one wait (see [`heartbeat`]).
+const HEARTBEAT_EVERY: Duration = Duration::from_millis(100);
+
 /// Failures after which the sync is given up even when the reason is not
 /// known to be lasting: the first try and its retry both failed.
 const RETRIES: i64 = 2;
@@ -50,6 +53,7 @@ pub(crate) async fn wait_synced(
         worker_state(sub.client, &name).await?.errors
     };
     let mut last = String::from("no tables yet");
+    let mut beat_at: Option<Instant> = None;
     while Instant::now() < deadline {
         let row = sub
             .client
@@ -67,8 +71,11 @@ pub(crate) async fn wait_synced(
         if total > 0 && pending == 0 {
             return Ok(());
         }
-        if handing_over > 0 {
+        // One wake is what a hand-over needs; a catch-up that takes long
+        // (the publisher busy) gets one every HEARTBEAT_EVERY, not a row per poll.
+        if handing_over > 0 && beat_at.is_none_or(|at| at.elapsed() >= HEARTBEAT_EVERY) {
             heartbeat(publisher, replication).await;
+            beat_at = Some(Instant::now());
         }
         last = row.get::<_, Option<String>>(2).unwrap_or(last);
         let failures = worker_state(sub.client, &name).await?.errors - baseline;
