@@ -21,7 +21,7 @@ pub(crate) type Owner = Option<(u32, u32)>;
 
 /// Copies the tree at `from` to `to`, which must not exist. On failure
 /// what was copied so far is left for the caller to remove.
-pub(crate) fn copy_tree(from: &Path, to: &Path, owner: Owner) -> std::io::Result<()> {
+pub(crate) fn tree(from: &Path, to: &Path, owner: Owner) -> std::io::Result<()> {
     let meta = fs::symlink_metadata(from)?;
     make_dir(to, meta.permissions().mode(), owner)?;
     for entry in fs::read_dir(from)? {
@@ -29,7 +29,7 @@ pub(crate) fn copy_tree(from: &Path, to: &Path, owner: Owner) -> std::io::Result
         let (src, dst) = (entry.path(), to.join(entry.file_name()));
         let kind = entry.file_type()?;
         if kind.is_dir() {
-            copy_tree(&src, &dst, owner)?;
+            tree(&src, &dst, owner)?;
         } else if kind.is_file() {
             copy_file(&src, &dst, owner)?;
         } else if kind.is_symlink() {
@@ -94,7 +94,7 @@ mod tests {
         std::os::unix::fs::symlink("base/1", from.join("link")).unwrap();
 
         let to = dir.path().join("to");
-        copy_tree(&from, &to, None).unwrap();
+        tree(&from, &to, None).unwrap();
         let mode = |p: &Path| fs::symlink_metadata(p).unwrap().mode() & 0o7777;
         assert_eq!(mode(&to), 0o700);
         assert_eq!(mode(&to.join("base")), 0o700);
@@ -114,7 +114,7 @@ mod tests {
         fs::create_dir(&from).unwrap();
         let to = dir.path().join("to");
         fs::create_dir(&to).unwrap();
-        let e = copy_tree(&from, &to, None).unwrap_err();
+        let e = tree(&from, &to, None).unwrap_err();
         assert_eq!(e.kind(), std::io::ErrorKind::AlreadyExists, "{e}");
     }
 }

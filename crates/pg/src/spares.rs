@@ -105,7 +105,7 @@ fn same_filesystem(spares: &Path, data_dir: &Path) -> bool {
 /// reaches), then spares from it until there are `want` (at most
 /// [`MAX_SPARES`]), or until `go_on` says stop (asked before each step: a
 /// daemon that is stopping waits for the step under way, so it leaves no
-/// half copy and no `cp` or initdb running). Returns how many spares it
+/// half copy and no copy or initdb running). Returns how many spares it
 /// made; a cache on another filesystem than `state` gets none.
 pub async fn fill_spares(
     bins: &Binaries,

@@ -60,7 +60,7 @@ pub(crate) async fn copy_owned(from: &Path, to: &Path, account: &Account) -> Res
     let _ = std::fs::remove_dir_all(to);
     let owner = account.switch.then_some((account.uid, account.gid));
     let (src, dst) = (from.to_path_buf(), to.to_path_buf());
-    let copied = tokio::task::spawn_blocking(move || crate::copy::copy_tree(&src, &dst, owner))
+    let copied = tokio::task::spawn_blocking(move || crate::copy::tree(&src, &dst, owner))
         .await
         .unwrap_or_else(|e| Err(std::io::Error::other(e)));
     copied.map_err(|e| {

@@ -143,9 +143,10 @@ pub(super) struct Refill {
 }
 
 impl Refill {
-    /// Stops after the copy under way (a `cp` of ~1,000 files): nothing
-    /// half-made is left and no `cp` outlives the daemon. Bounded: a copy
-    /// stuck on a dead disk is killed after [`REFILL_STOP`].
+    /// Stops after the step under way (a copy of ~1,000 files, or the
+    /// template's initdb): nothing half-made is left and no initdb outlives
+    /// the daemon. Bounded: after [`REFILL_STOP`] the task is dropped (an
+    /// initdb with it; a copy stuck on a dead disk stays on its thread).
     pub(super) async fn stop(self) {
         self.go_on.store(false, Ordering::SeqCst);
         let mut task = self.task;
