@@ -2,6 +2,7 @@
 //! carries them: the one place the daemon's own hum, `prodhome hum --init`
 //! and `prodhome soak` prepare a workload's tables.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -9,6 +10,10 @@ use anyhow::Result;
 use lab::{Plan, Tables};
 
 use crate::layout::StateDir;
+
+/// By replication, the tables every one of its subscriptions carries,
+/// ready.
+pub(crate) type Carried = BTreeMap<String, Vec<String>>;
 
 /// How long subscribers may take to copy the tables hum created.
 const SHARE_TIMEOUT: Duration = Duration::from_secs(120);
@@ -19,7 +24,8 @@ const SHARE_TIMEOUT: Duration = Duration::from_secs(120);
 /// it gets them too, with the publisher's rows: created on the subscribers
 /// first, so their apply workers never meet rows of a table they lack, then
 /// on the publisher, then copied (`pg::prepare_new_tables` has the whole
-/// order).
+/// order). `carried`: by replication, the tables its subscriptions are
+/// known to carry, ready (what `up` just set up), which need no sharing.
 pub(crate) async fn init(
     plan: &Plan,
     state: &StateDir,
@@ -27,6 +33,7 @@ pub(crate) async fn init(
     target: &hum::Target,
     workload: &hum::Workload,
     fresh: bool,
+    carried: &Carried,
 ) -> Result<()> {
     let replications: Vec<pg::Published> = plan
         .replications
@@ -39,6 +46,7 @@ pub(crate) async fn init(
                 Tables::All => None,
                 Tables::List(list) => Some(list),
             },
+            carried: carried.get(&r.name).map_or(&[], Vec::as_slice),
         })
         .collect();
     let tables = workload.schema_sql();

@@ -166,9 +166,17 @@ impl<'a> OfflineLab<'a> {
         workload: &hum::Workload,
         fresh: bool,
     ) -> Result<(), Error> {
-        crate::humtables::init(self.plan, self.state, nodes, target, workload, fresh)
-            .await
-            .map_err(Error::Tables)
+        crate::humtables::init(
+            self.plan,
+            self.state,
+            nodes,
+            target,
+            workload,
+            fresh,
+            &Default::default(),
+        )
+        .await
+        .map_err(Error::Tables)
     }
 
     fn credentials(&self) -> Result<BTreeMap<String, Credentials>, Error> {

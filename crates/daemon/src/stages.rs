@@ -15,6 +15,7 @@ use tokio::task::JoinHandle;
 
 use crate::assemble;
 use crate::faults;
+use crate::humtables::Carried;
 use crate::layout::StateDir;
 use crate::running::Lab;
 
@@ -53,8 +54,15 @@ pub(crate) struct Background {
     others: Vec<JoinHandle<()>>,
 }
 
-/// Starts the sampler, the hum and the chaos scenarios.
-pub(crate) async fn start(plan: &Plan, lab: &Arc<Lab>, events: mpsc::Sender<Event>) -> Result<Background> {
+/// Starts the sampler, the hum and the chaos scenarios. `carried`: the
+/// tables the lab's replications were just set up with (hum need not share
+/// those).
+pub(crate) async fn start(
+    plan: &Plan,
+    lab: &Arc<Lab>,
+    events: mpsc::Sender<Event>,
+    carried: &Carried,
+) -> Result<Background> {
     let (stop, stopped) = watch::channel(false);
     let mut others = Vec::new();
     // A sink that cannot write says so: once as it starts, once as it ends.
@@ -90,7 +98,9 @@ pub(crate) async fn start(plan: &Plan, lab: &Arc<Lab>, events: mpsc::Sender<Even
         events.clone(),
     )));
     let hum = match &plan.hum {
-        Some(hum_plan) => Some(start_hum(plan, hum_plan, lab, events.clone(), stopped.clone()).await?),
+        Some(hum_plan) => {
+            Some(start_hum(plan, hum_plan, lab, events.clone(), stopped.clone(), carried).await?)
+        }
         None => None,
     };
     others.push(crate::ddlfollow::spawn(plan, lab, events.clone()));
@@ -157,13 +167,22 @@ async fn start_hum(
     lab: &Arc<Lab>,
     events: mpsc::Sender<Event>,
     stopped: watch::Receiver<bool>,
+    carried: &Carried,
 ) -> Result<JoinHandle<()>> {
     let specs: Vec<pg::NodeSpec> = lab.nodes.iter().map(|n| n.spec().clone()).collect();
     let port_of = |node: &pg::NodeSpec| lab.links.client_port(&node.name).unwrap_or(node.port);
     let opts = assemble::hum_options(hum_plan, &specs, port_of, lab.state.ledger())?;
-    crate::humtables::init(plan, &lab.state, &specs, &opts.target, &opts.workload, false)
-        .await
-        .map_err(|e| anyhow!("preparing hum's tables on {}: {e:#}", hum_plan.node))?;
+    crate::humtables::init(
+        plan,
+        &lab.state,
+        &specs,
+        &opts.target,
+        &opts.workload,
+        false,
+        carried,
+    )
+    .await
+    .map_err(|e| anyhow!("preparing hum's tables on {}: {e:#}", hum_plan.node))?;
     // hum hands its points to the store itself; a full queue drops (and
     // counts) rather than slowing the load.
     let points = lab.store.points();

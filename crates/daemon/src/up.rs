@@ -25,6 +25,7 @@ use tokio::task::JoinHandle;
 use crate::backend;
 use crate::eventlog::EventLog;
 use crate::faults::{Faults, Subject};
+use crate::humtables::Carried;
 use crate::lablock::{lock, write_token};
 use crate::layout::{StateDir, write_atomic};
 use crate::links::{self, LinkHandle};
@@ -99,7 +100,9 @@ async fn run_locked(
         _ = stop_requested(&lab) => Err(anyhow!("interrupted while starting")),
     };
     let background = match started {
-        Ok(()) => stages::start(&opts.plan, &lab, events.clone()).await.map(Some),
+        Ok(carried) => stages::start(&opts.plan, &lab, events.clone(), &carried)
+            .await
+            .map(Some),
         Err(e) => Err(e),
     };
     let started = background.as_ref().map(|_| ()).map_err(|e| anyhow!("{e:#}"));
@@ -266,8 +269,9 @@ async fn lab_event(events: &mpsc::Sender<Event>, lab: &str, phase: &str) {
 }
 
 /// Phases 3 to 6: start every node, wait until each is ready, roles,
-/// replication; then the app services.
-async fn bring_up(opts: &UpOptions, lab: &Lab) -> Result<()> {
+/// replication; then the app services. Returns the tables each
+/// replication's subscriptions carry, ready.
+async fn bring_up(opts: &UpOptions, lab: &Lab) -> Result<Carried> {
     let (plan, ready_timeout) = (&opts.plan, opts.ready_timeout);
     let made_elsewhere = opts.external.as_ref().is_some_and(|e| e.replication_by_engine);
     for node in &lab.nodes {
@@ -275,11 +279,13 @@ async fn bring_up(opts: &UpOptions, lab: &Lab) -> Result<()> {
     }
     wait_ready(lab, ready_timeout).await?;
     let clients = roles(lab).await?;
+    let mut carried = Carried::new();
     for repl in &plan.replications {
-        replication(repl, lab, &clients, ready_timeout, made_elsewhere).await?;
+        let tables = replication(repl, lab, &clients, ready_timeout, made_elsewhere).await?;
+        carried.insert(repl.name.clone(), tables);
     }
     services::start_all(&plan.services, &lab.nodes, &lab.services, ready_timeout).await?;
-    Ok(())
+    Ok(carried)
 }
 
 /// Phase 4, wait ready: every node answers a real query, or every one that
@@ -319,16 +325,17 @@ async fn roles(lab: &Lab) -> Result<BTreeMap<String, tokio_postgres::Client>> {
 }
 
 /// Phase 6, replication: one replication set up and its initial sync
-/// waited for. Each subscriber reaches the publisher where its backend says
-/// (through the link's proxy when there is one). `made_elsewhere`: the
-/// engine (CloudNativePG) makes the publication and subscriptions.
+/// waited for; the tables its subscriptions carry. Each subscriber reaches
+/// the publisher where its backend says (through the link's proxy when
+/// there is one). `made_elsewhere`: the engine (CloudNativePG) makes the
+/// publication and subscriptions.
 async fn replication(
     repl: &lab::ReplicationPlan,
     lab: &Lab,
     clients: &BTreeMap<String, tokio_postgres::Client>,
     ready_timeout: Duration,
     made_elsewhere: bool,
-) -> Result<()> {
+) -> Result<Vec<String>> {
     let node = |name: &str| lab.node(name).expect("checked by lab");
     let publisher = node(&repl.publisher);
     let subscribers = repl
@@ -368,8 +375,7 @@ async fn replication(
         tables,
         made_elsewhere,
     };
-    pg::setup_replication(&spec, &clients[&repl.publisher], ready_timeout).await?;
-    Ok(())
+    Ok(pg::setup_replication(&spec, &clients[&repl.publisher], ready_timeout).await?)
 }
 
 /// Phase 7, ready: the phase, its event, and where everything is.

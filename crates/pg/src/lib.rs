@@ -24,6 +24,7 @@ mod drift;
 mod error;
 mod identity;
 mod initdb;
+mod initial;
 mod lag;
 mod proof;
 mod replication;

@@ -8,6 +8,7 @@ use tokio::time::Instant;
 use tokio_postgres::Client;
 
 use crate::error::{Error, sql};
+use crate::initial::{self, PublishedTable};
 use crate::schema::{self, Role, SchemaSpec};
 use crate::sync::{self, SubscriberSpec};
 use crate::{DATABASE, NodeSpec, REPLICATION_ROLE};
@@ -32,11 +33,14 @@ pub struct ReplicationSpec<'a> {
 
 /// Sets the replication up and waits until every subscription finished its
 /// initial table sync, or one of them fails, or `sync_timeout` passes.
+/// Returns the tables every subscriber now has in its subscription, ready
+/// (`schema.table`, quoted as needed): the publication's tables, or none
+/// when someone else makes the subscriptions.
 pub async fn setup_replication(
     spec: &ReplicationSpec<'_>,
     publisher: &Client,
     sync_timeout: Duration,
-) -> Result<(), Error> {
+) -> Result<Vec<String>, Error> {
     if let Some(file) = &spec.schema {
         let statements = schema::statements(file, spec.name)?;
         // Every node is a server of its own: all at once.
@@ -61,24 +65,26 @@ pub async fn setup_replication(
         futures_util::future::try_join(on_publisher, futures_util::future::try_join_all(on_subscribers))
             .await?;
     }
-    let created = if spec.made_elsewhere {
+    let (created, carried) = if spec.made_elsewhere {
         grant_published(spec, publisher).await?;
         let each = spec.subscribers.iter().map(|sub| refresh_subscription(spec, sub));
         futures_util::future::try_join_all(each).await?;
-        vec![false; spec.subscribers.len()]
+        (vec![false; spec.subscribers.len()], Vec::new())
     } else {
         ensure_publication(spec, publisher).await?;
-        let each = spec
-            .subscribers
-            .iter()
-            .map(|sub| ensure_subscription(spec, publisher, sub));
-        futures_util::future::try_join_all(each).await?
+        let what = format!(
+            "reading what publication {} on {} holds",
+            spec.name, spec.publisher.name
+        );
+        let tables = initial::published(publisher, spec.name, &what).await?;
+        let created = subscribe(spec, publisher, &tables, &what).await?;
+        (created, tables.into_iter().map(|t| t.table).collect())
     };
     let deadline = Instant::now() + sync_timeout;
     for (sub, created) in spec.subscribers.iter().zip(created) {
         sync::wait_synced(spec.name, publisher, sub, created, deadline).await?;
     }
-    Ok(())
+    Ok(carried)
 }
 
 async fn ensure_publication(spec: &ReplicationSpec<'_>, publisher: &Client) -> Result<(), Error> {
@@ -152,10 +158,54 @@ async fn refresh_subscription(spec: &ReplicationSpec<'_>, sub: &SubscriberSpec<'
     Ok(())
 }
 
+/// Makes every subscription that is not there yet, or brings an existing
+/// one up to date (see [`ensure_subscription`]); which of them are new.
+/// The initial copy is left out when the published `tables` are empty,
+/// before and after the subscriptions' slots exist (see [`crate::initial`]).
+async fn subscribe(
+    spec: &ReplicationSpec<'_>,
+    publisher: &Client,
+    tables: &[PublishedTable],
+    what: &str,
+) -> Result<Vec<bool>, Error> {
+    let copy = !initial::empty(publisher, tables, what).await?;
+    let each = spec
+        .subscribers
+        .iter()
+        .map(|sub| ensure_subscription(spec, publisher, sub, tables, copy));
+    let created = futures_util::future::try_join_all(each).await?;
+    if copy || !created.contains(&true) || initial::empty(publisher, tables, what).await? {
+        return Ok(created);
+    }
+    // Rows committed while the slots were made: a slot streams only what
+    // commits after its consistent point, so the new subscriptions start
+    // again, with the copy.
+    for (sub, _) in spec.subscribers.iter().zip(&created).filter(|(_, new)| **new) {
+        let name = subscription_name(spec.name, &sub.node.name);
+        let what = format!(
+            "making subscription {name} on {} again, with the initial copy",
+            sub.node.name
+        );
+        sub.client
+            .batch_execute(&format!("DROP SUBSCRIPTION {}", ident(&name)))
+            .await
+            .map_err(|e| sql(&what, e))?;
+        ensure_subscription(spec, publisher, sub, tables, true).await?;
+    }
+    Ok(created)
+}
+
+/// Makes `sub`'s subscription (copying the published `tables` first when
+/// `copy`; without, the subscriber is checked to have their columns, which
+/// the copy would have checked), or, when it exists, follows the publisher
+/// to a new address and takes in tables added to the publication since
+/// (a lab file's list that grew). Whether it was made now.
 async fn ensure_subscription(
     spec: &ReplicationSpec<'_>,
     publisher: &Client,
     sub: &SubscriberSpec<'_>,
+    tables: &[PublishedTable],
+    copy: bool,
 ) -> Result<bool, Error> {
     let name = subscription_name(spec.name, &sub.node.name);
     let what = format!("creating subscription {name} on {}", sub.node.name);
@@ -182,19 +232,14 @@ async fn ensure_subscription(
         .map_err(|e| sql(&what, e))?
         .map(|row| row.get(0));
     let quoted = conninfo.replace('\'', "''");
-    match existing {
-        Some(current) if current == conninfo => return Ok(false),
+    if let Some(current) = existing {
         // The publisher moved (a new port for its link): follow it.
-        Some(_) => {
+        if current != conninfo {
             let stmt = format!("ALTER SUBSCRIPTION {} CONNECTION '{quoted}'", ident(&name));
-            return sub
-                .client
-                .batch_execute(&stmt)
-                .await
-                .map(|()| false)
-                .map_err(|e| sql(&what, e));
+            sub.client.batch_execute(&stmt).await.map_err(|e| sql(&what, e))?;
         }
-        None => {}
+        refresh_if_changed(sub, &name, tables, &what).await?;
+        return Ok(false);
     }
     // A slot without its subscription is left over from a CREATE SUBSCRIPTION
     // that was interrupted after the slot was made: drop it and start over.
@@ -205,10 +250,16 @@ async fn ensure_subscription(
         )
         .await
         .map_err(|e| sql(&what, e))?;
+    let with = if copy {
+        ""
+    } else {
+        initial::check_columns(sub.client, &sub.node.name, &spec.publisher.name, tables).await?;
+        " WITH (copy_data = false)"
+    };
     // CREATE SUBSCRIPTION cannot run inside a transaction block, so it is a
     // statement of its own.
     let stmt = format!(
-        "CREATE SUBSCRIPTION {} CONNECTION '{quoted}' PUBLICATION {}",
+        "CREATE SUBSCRIPTION {} CONNECTION '{quoted}' PUBLICATION {}{with}",
         ident(&name),
         ident(spec.name)
     );
@@ -217,6 +268,37 @@ async fn ensure_subscription(
         .await
         .map(|()| true)
         .map_err(|e| sql(&what, e))
+}
+
+/// `ALTER SUBSCRIPTION … REFRESH PUBLICATION` when the subscription's
+/// tables are not the publication's `tables`: the new ones are copied (and
+/// waited for like a first sync), the dropped ones left alone.
+async fn refresh_if_changed(
+    sub: &SubscriberSpec<'_>,
+    name: &str,
+    tables: &[PublishedTable],
+    what: &str,
+) -> Result<(), Error> {
+    let rows = sub
+        .client
+        .query(
+            "SELECT format('%I.%I', n.nspname, c.relname)
+             FROM pg_subscription s JOIN pg_subscription_rel r ON r.srsubid = s.oid
+             JOIN pg_class c ON c.oid = r.srrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+             WHERE s.subname = $1",
+            &[&name],
+        )
+        .await
+        .map_err(|e| sql(what, e))?;
+    let mut carried: Vec<String> = rows.iter().map(|r| r.get(0)).collect();
+    let mut published: Vec<&str> = tables.iter().map(|t| t.table.as_str()).collect();
+    carried.sort();
+    published.sort();
+    if carried.iter().map(String::as_str).eq(published) {
+        return Ok(());
+    }
+    let stmt = format!("ALTER SUBSCRIPTION {} REFRESH PUBLICATION", ident(name));
+    sub.client.batch_execute(&stmt).await.map_err(|e| sql(what, e))
 }
 
 /// Quotes an identifier for SQL.

@@ -47,6 +47,10 @@ pub struct Published<'a> {
     pub subscribers: &'a [String],
     /// `None`: all tables.
     pub tables: Option<&'a [String]>,
+    /// Tables its subscriptions are known to carry, ready (what
+    /// `setup_replication` just returned for it): nothing to share for
+    /// them unless they are recreated.
+    pub carried: &'a [String],
 }
 
 /// Tables about to be created on `node`.
@@ -151,6 +155,7 @@ fn subscriptions(replications: &[Published<'_>], new: &NewTables<'_>) -> BTreeMa
             .iter()
             .map(|(t, _)| *t)
             .filter(|t| publishes(repl.tables, t))
+            .filter(|t| new.recreate || !same_table_in(repl.carried, t))
             .map(str::to_string)
             .collect();
         if tables.is_empty() {
@@ -168,11 +173,15 @@ fn subscriptions(replications: &[Published<'_>], new: &NewTables<'_>) -> BTreeMa
     by_node
 }
 
-/// Whether a publication of `tables` (`None`: all) carries `table`; a list
-/// may name it `public.t` or `t`.
+/// Whether a publication of `tables` (`None`: all) carries `table`.
 fn publishes(tables: Option<&[String]>, table: &str) -> bool {
+    tables.is_none_or(|list| same_table_in(list, table))
+}
+
+/// Whether `list` names `table`; either may name it `public.t` or `t`.
+fn same_table_in(list: &[String], table: &str) -> bool {
     let bare = |t: &str| t.strip_prefix("public.").unwrap_or(t).to_string();
-    tables.is_none_or(|list| list.iter().any(|t| bare(t) == bare(table)))
+    list.iter().any(|t| bare(t) == bare(table))
 }
 
 /// Creates the subscriber's empty copies in one transaction, dropping old
@@ -426,18 +435,21 @@ mod tests {
                 publisher: "main",
                 subscribers: &subs,
                 tables: None,
+                carried: &[],
             },
             Published {
                 name: "orders",
                 publisher: "main",
                 subscribers: &other,
                 tables: Some(&list),
+                carried: &[],
             },
             Published {
                 name: "elsewhere",
                 publisher: "replica_a",
                 subscribers: &other,
                 tables: None,
+                carried: &[],
             },
         ];
         let tables = [("books", "create table if not exists books (id int)".to_string())];
@@ -457,6 +469,42 @@ mod tests {
                 ("replica_a", vec!["everything_replica_a"]),
                 ("replica_b", vec!["everything_replica_b"])
             ]
+        );
+    }
+
+    #[test]
+    fn tables_a_subscription_carries_are_shared_again_only_when_recreated() {
+        let subs = ["replica".to_string()];
+        let carried = ["public.books".to_string(), "public.probe".to_string()];
+        let replications = [Published {
+            name: "shop",
+            publisher: "main",
+            subscribers: &subs,
+            tables: None,
+            carried: &carried,
+        }];
+        let tables = [
+            ("books", "create table if not exists books (id int)".to_string()),
+            ("orders", "create table if not exists orders (id int)".to_string()),
+        ];
+        let mut new = NewTables {
+            node: "main",
+            tables: &tables[..1],
+            recreate: false,
+        };
+        assert!(
+            subscriptions(&replications, &new).is_empty(),
+            "books is carried already"
+        );
+        new.tables = &tables;
+        let by_node = subscriptions(&replications, &new);
+        assert_eq!(by_node["replica"][0].tables, ["orders"], "only the new table");
+        new.recreate = true;
+        let by_node = subscriptions(&replications, &new);
+        assert_eq!(
+            by_node["replica"][0].tables,
+            ["books", "orders"],
+            "recreated: both copied again"
         );
     }
 }

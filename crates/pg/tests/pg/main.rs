@@ -8,5 +8,6 @@ mod server;
 
 mod clusters;
 mod ddl;
+mod initial;
 mod replication;
 mod settings;

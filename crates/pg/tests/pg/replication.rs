@@ -42,7 +42,7 @@ async fn set_up(
     subscriber: &Server,
     pub_client: &Client,
     sub_client: &Client,
-) -> Result<(), pg::Error> {
+) -> Result<Vec<String>, pg::Error> {
     set_up_with(publisher, subscriber, pub_client, sub_client, false).await
 }
 
@@ -52,7 +52,7 @@ async fn set_up_with(
     pub_client: &Client,
     sub_client: &Client,
     made_elsewhere: bool,
-) -> Result<(), pg::Error> {
+) -> Result<Vec<String>, pg::Error> {
     let spec = ReplicationSpec {
         name: "shop",
         publisher: &publisher.spec,
