@@ -31,6 +31,7 @@ mod replication;
 mod roles;
 mod schema;
 mod share;
+mod single;
 mod spares;
 mod staging;
 mod sync;
