@@ -31,7 +31,6 @@ mod replication;
 mod roles;
 mod schema;
 mod share;
-mod single;
 mod spares;
 mod staging;
 mod sync;

@@ -1,6 +1,5 @@
 //! First-contact setup on every node: passwords, the replication role, and
-//! prodhome's own small schema. Idempotent: run on every `up`; on a copy of
-//! the template it finds everything but the passwords already made.
+//! prodhome's own small schema. Idempotent: run on every `up`.
 
 use tokio_postgres::Client;
 
@@ -35,30 +34,13 @@ pub async fn bootstrap(client: &Client, node: &str, creds: &Credentials) -> Resu
         "SET log_statement = 'none';
          SET log_min_error_statement = panic;
          SET log_min_duration_statement = -1;
-         {objects}
          ALTER ROLE {SUPERUSER} PASSWORD '{su}';
-         ALTER ROLE {REPLICATION_ROLE} PASSWORD '{repl}';
-         RESET log_min_error_statement;",
-        objects = objects_sql(),
-    );
-    client
-        .batch_execute(&script)
-        .await
-        .map_err(|e| sql(&format!("setting up roles on {node}"), e))
-}
-
-/// Everything [`bootstrap`] makes that holds no secret, as idempotent
-/// statements: the replication role (without a password), the `prodhome`
-/// schema and its tables, pg_stat_statements, and the grants. The template
-/// cluster is made with them already run (see `template::make_template`),
-/// so that on its copies they find everything there.
-pub(crate) fn objects_sql() -> String {
-    format!(
-        "DO $$ BEGIN
+         DO $$ BEGIN
            IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{REPLICATION_ROLE}') THEN
              CREATE ROLE {REPLICATION_ROLE} LOGIN REPLICATION;
            END IF;
          END $$;
+         ALTER ROLE {REPLICATION_ROLE} PASSWORD '{repl}';
          CREATE SCHEMA IF NOT EXISTS prodhome;
          -- The top statements by time on the dashboard; preloaded by conf.rs.
          CREATE EXTENSION IF NOT EXISTS pg_stat_statements;
@@ -74,7 +56,12 @@ pub(crate) fn objects_sql() -> String {
            PRIMARY KEY (node, replication));
          {ddl}
          GRANT USAGE ON SCHEMA prodhome TO {REPLICATION_ROLE};
-         GRANT SELECT ON ALL TABLES IN SCHEMA prodhome TO {REPLICATION_ROLE};",
+         GRANT SELECT ON ALL TABLES IN SCHEMA prodhome TO {REPLICATION_ROLE};
+         RESET log_min_error_statement;",
         ddl = crate::ddl::SCHEMA_SQL,
-    )
+    );
+    client
+        .batch_execute(&script)
+        .await
+        .map_err(|e| sql(&format!("setting up roles on {node}"), e))
 }

@@ -1,12 +1,9 @@
 //! The template cache and copies of a cluster: where a Postgres version's
-//! template (an initdb with prodhome's own objects made in it) lives, how
-//! it is made and stored, and a copy that gets a system identifier of its
-//! own. Both `cluster` (the clusters of an `up`) and
+//! pristine template lives, how it is stored, and a copy that gets a system
+//! identifier of its own. Both `cluster` (the clusters of an `up`) and
 //! `spares` (copies made ahead) build on it.
 
 use std::path::{Path, PathBuf};
-
-use sha2::{Digest, Sha256};
 
 use crate::account::Account;
 use crate::binaries::Binaries;
@@ -14,15 +11,11 @@ use crate::error::{Error, ErrorKind};
 use crate::staging::{rename, sibling};
 
 /// Bumped when initdb's options change, so stale templates are not used.
-const TEMPLATE_FORMAT: u32 = 2;
+const TEMPLATE_FORMAT: u32 = 1;
 
-/// The template's directory name: its Postgres version, format, and the
-/// objects made in it (a digest of `roles::objects_sql`), so that a
-/// prodhome whose objects changed makes a template of its own.
+/// The template's directory name: its Postgres version and format.
 pub(crate) fn template_name(bins: &Binaries) -> String {
-    let digest = Sha256::digest(crate::roles::objects_sql().as_bytes());
-    let short: String = digest[..4].iter().map(|b| format!("{b:02x}")).collect();
-    format!("pg{}-v{TEMPLATE_FORMAT}-{short}", bins.version)
+    format!("pg{}-v{TEMPLATE_FORMAT}", bins.version)
 }
 
 /// Where the template of `bins`' version is cached under `cache`.
@@ -82,10 +75,8 @@ pub(crate) async fn copy_owned(from: &Path, to: &Path, account: &Account) -> Res
 
 /// Makes the template of `bins`' version in `cache`, when there is none:
 /// an initdb in `scratch` (where the server account can write; the cache
-/// may be root's own) with prodhome's own objects made in it (what every
-/// node's bootstrap would make: on a copy, that finds them there), then
-/// moved into the cache. A template another lab stored meanwhile is as
-/// good as ours.
+/// may be root's own), then moved into the cache. A template another lab
+/// stored meanwhile is as good as ours.
 pub(crate) async fn make_template(
     bins: &Binaries,
     account: &Account,
@@ -101,10 +92,6 @@ pub(crate) async fn make_template(
     let made = scratch.join(format!(".template-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&made);
     crate::initdb::initdb(bins, account, &made).await?;
-    if let Err(e) = crate::single::run(bins, account, &made, &crate::roles::objects_sql()).await {
-        let _ = std::fs::remove_dir_all(&made);
-        return Err(e);
-    }
     let moved = match std::fs::rename(&made, &template) {
         Ok(()) => Ok(()),
         // Another filesystem: a copy beside the template, then a rename.
