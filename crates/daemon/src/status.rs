@@ -248,8 +248,10 @@ async fn take_admin(lab: &Lab, active: &[api::ActiveFault], node: &str) -> Optio
         .ok()
 }
 
-/// Puts a connection back in its node's slot for the next build.
-async fn give_back(lab: &Lab, node: &str, client: Option<tokio_postgres::Client>) {
+/// Puts a connection back in its node's slot for the next build (`up`
+/// hands over the admin sessions it set the lab up with, so that the
+/// status it is waited on with opens none).
+pub(crate) async fn give_back(lab: &Lab, node: &str, client: Option<tokio_postgres::Client>) {
     let (Some(slot), Some(client)) = (lab.admin.get(node), client) else {
         return;
     };

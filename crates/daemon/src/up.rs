@@ -100,9 +100,7 @@ async fn run_locked(
         _ = stop_requested(&lab) => Err(anyhow!("interrupted while starting")),
     };
     let background = match started {
-        Ok(carried) => stages::start(&opts.plan, &lab, events.clone(), &carried)
-            .await
-            .map(Some),
+        Ok(up) => start_background(&opts.plan, &lab, &events, up).await.map(Some),
         Err(e) => Err(e),
     };
     let started = background.as_ref().map(|_| ()).map_err(|e| anyhow!("{e:#}"));
@@ -268,10 +266,17 @@ async fn lab_event(events: &mpsc::Sender<Event>, lab: &str, phase: &str) {
         .await;
 }
 
+/// What [`bring_up`] leaves for the stages after it.
+struct BroughtUp {
+    /// The tables each replication's subscriptions carry, ready.
+    carried: Carried,
+    /// The admin session to each node the lab was set up over.
+    clients: BTreeMap<String, tokio_postgres::Client>,
+}
+
 /// Phases 3 to 6: start every node, wait until each is ready, roles,
-/// replication; then the app services. Returns the tables each
-/// replication's subscriptions carry, ready.
-async fn bring_up(opts: &UpOptions, lab: &Lab) -> Result<Carried> {
+/// replication; then the app services.
+async fn bring_up(opts: &UpOptions, lab: &Lab) -> Result<BroughtUp> {
     let (plan, ready_timeout) = (&opts.plan, opts.ready_timeout);
     let made_elsewhere = opts.external.as_ref().is_some_and(|e| e.replication_by_engine);
     for node in &lab.nodes {
@@ -285,7 +290,44 @@ async fn bring_up(opts: &UpOptions, lab: &Lab) -> Result<Carried> {
         carried.insert(repl.name.clone(), tables);
     }
     services::start_all(&plan.services, &lab.nodes, &lab.services, ready_timeout).await?;
-    Ok(carried)
+    Ok(BroughtUp { carried, clients })
+}
+
+/// How long `ready` waits for the subscriptions' apply workers to connect;
+/// past it (a link a `[[chaos]]` scenario cut at once), `up -d`'s own wait
+/// for streaming links goes on.
+const STREAMING_WITHIN: Duration = Duration::from_secs(2);
+
+/// The background stages, started while the apply workers of the new
+/// subscriptions connect (they do just after the subscriptions are made),
+/// which is waited for beside them: so the lab is `ready` with its links
+/// streaming, the status `up -d` waits for. Then the admin sessions go to
+/// the status builder, which need not open its own.
+async fn start_background(
+    plan: &Plan,
+    lab: &Arc<Lab>,
+    events: &mpsc::Sender<Event>,
+    up: BroughtUp,
+) -> Result<stages::Background> {
+    let streaming = async {
+        let deadline = tokio::time::Instant::now() + STREAMING_WITHIN;
+        for repl in &plan.replications {
+            let slots: Vec<String> = repl
+                .subscribers
+                .iter()
+                .map(|sub| pg::subscription_name(&repl.name, sub))
+                .collect();
+            if let Some(publisher) = up.clients.get(&repl.publisher) {
+                let _ = pg::wait_streaming(publisher, &slots, deadline).await;
+            }
+        }
+    };
+    let stages = stages::start(plan, lab, events.clone(), &up.carried);
+    let (background, ()) = futures_util::future::join(stages, streaming).await;
+    for (node, client) in up.clients {
+        crate::status::give_back(lab, &node, Some(client)).await;
+    }
+    background
 }
 
 /// Phase 4, wait ready: every node answers a real query, or every one that

@@ -208,8 +208,9 @@ fn wait_ready(
                 timeout
             );
         }
-        // Ready but a subscription not yet streaming, or no daemon.json yet.
-        std::thread::sleep(Duration::from_millis(25));
+        // Ready but a subscription not yet streaming, or no daemon.json
+        // yet: a status then costs the daemon a few milliseconds.
+        std::thread::sleep(Duration::from_millis(10));
     }
 }
 
