@@ -119,6 +119,7 @@ pub async fn fill_spares(
         return Ok(0);
     }
     crate::template::make_template(bins, account, cache, state).await?;
+    prune_stale(cache, bins);
     let template = crate::template::template_dir(cache, bins);
     let dir = dir(cache, bins, account);
     std::fs::create_dir_all(&dir)
@@ -139,6 +140,46 @@ pub async fn fill_spares(
         made += 1;
     }
     Ok(made)
+}
+
+/// Removes the templates of this Postgres version that another prodhome
+/// made (another format or other objects: never used by this one), and
+/// their spares, ~40 MB each. Each is renamed away first, as a spare is
+/// taken, so a prodhome that takes it at the same moment gets it whole or
+/// not at all.
+fn prune_stale(cache: &Path, bins: &Binaries) {
+    let current = crate::template::template_name(bins);
+    let prefix = format!("pg{}-v", bins.version);
+    let stale = |dir: &Path, keep: &dyn Fn(&str) -> bool| -> Vec<PathBuf> {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return Vec::new();
+        };
+        entries
+            .flatten()
+            .filter(|e| {
+                let name = e.file_name().to_string_lossy().into_owned();
+                let left = name.starts_with(&format!(".{prefix}")) && name.ends_with(".stale-tmp");
+                left || (name.starts_with(&prefix) && !keep(&name))
+            })
+            .map(|e| e.path())
+            .collect()
+    };
+    let spares = cache.join("spares");
+    let current_spares = |name: &str| name.starts_with(&format!("{current}-u"));
+    let found = stale(cache, &|name| name == current)
+        .into_iter()
+        .chain(stale(&spares, &current_spares));
+    for path in found {
+        // One a stopped pruning renamed away already is removed as it is.
+        if path.to_string_lossy().ends_with(".stale-tmp") {
+            let _ = std::fs::remove_dir_all(&path);
+            continue;
+        }
+        let away = crate::staging::sibling(&path, "stale");
+        if std::fs::rename(&path, &away).is_ok() {
+            let _ = std::fs::remove_dir_all(&away);
+        }
+    }
 }
 
 fn unique_stamp() -> u128 {

@@ -126,9 +126,33 @@ async fn clusters_come_from_one_initdb_the_template_or_spares_each_with_an_ident
             &|| true,
         )
     };
+    // What an older prodhome left: a template of another format and its
+    // spares, removed by the first fill; another version's are kept.
+    let old = |name: &str| {
+        let dir = cache.join(name);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("PG_VERSION"), "15\n").unwrap();
+        dir
+    };
+    let version = &machine.bins.version;
+    let stale = [
+        old(&format!("pg{version}-v0")),
+        old(&format!("spares/pg{version}-v0-u{}/1-1", machine.account.uid)),
+    ];
+    let kept = old("pg9.6.24-v1");
     let filled = fill().await.expect("fill spares");
     assert_eq!((filled, spares(&cache)), (2, 2));
     assert!(template_in(&cache).is_some(), "no template made");
+    for dir in &stale {
+        assert!(!dir.exists(), "{} was kept", dir.display());
+    }
+    assert!(
+        !cache
+            .join(format!("spares/pg{version}-v0-u{}", machine.account.uid))
+            .exists()
+    );
+    assert!(kept.exists(), "another version's template was removed");
+    std::fs::remove_dir_all(&kept).unwrap();
     let again = fill().await.expect("fill again");
     assert_eq!(again, 0, "topped up past what was wanted");
     // A filler told to stop makes nothing more.
