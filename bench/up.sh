@@ -157,9 +157,10 @@ spares_in() {
 #            config files)
 #   start    → the last node "ready" (server start + readiness probe)
 #   setup    → "lab ready" (roles and passwords, schema, publication,
-#            CREATE SUBSCRIPTION, the initial table sync, then the seed
-#            lab's hum tables and the sampler; Postgres 15 logs no line at
-#            the apply worker's start to split this at)
+#            CREATE SUBSCRIPTION, the initial table sync when a table has
+#            rows (the seed lab's have none: no copy), then hum's tables
+#            and the sampler, beside the wait for the apply workers to
+#            stream)
 #   return   → `up -d` exits (the CLI's poll of the control API)
 #   cpu      CPU seconds the daemon process itself used (user + sys, not its
 #            children), read while the lab runs
@@ -410,7 +411,7 @@ echo
 echo "Where the time goes, medians (s). prodhome phases from its event log and"
 echo "server logs; hand phases timed in the script:"
 echo
-echo "| prodhome | prepare (incl. clusters) | nodes start + probe | roles, schema, pub, subs, initial sync, hum start | CLI return | daemon CPU |"
+echo "| prodhome | prepare (incl. clusters) | nodes start + probe | roles, schema, pub, subs, sync, hum start, streaming | CLI return | daemon CPU |"
 echo "|---|---:|---:|---:|---:|---:|"
 for v in cold warm spare; do
     read -r a b c d e < <(col_medians "$WORK/phases/$v")
