@@ -27,11 +27,13 @@ use tokio_postgres::Client;
 
 use crate::error::{Error, ErrorKind, sql};
 
-/// One table of a publication: `schema.table`, quoted, and the columns the
-/// publisher sends (generated columns are not sent by Postgres 15).
+/// One table of a publication: `schema.table` and its schema, quoted, and
+/// the columns the publisher sends (generated columns are not sent by
+/// Postgres 15).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct PublishedTable {
     pub(crate) table: String,
+    pub(crate) schema: String,
     pub(crate) columns: Vec<String>,
 }
 
@@ -44,7 +46,8 @@ pub(crate) async fn published(
 ) -> Result<Vec<PublishedTable>, Error> {
     let rows = publisher
         .query(
-            "SELECT format('%I.%I', schemaname, tablename), coalesce(attnames::text[], '{}')
+            "SELECT format('%I.%I', schemaname, tablename), quote_ident(schemaname),
+                    coalesce(attnames::text[], '{}')
              FROM pg_publication_tables WHERE pubname = $1 ORDER BY 1",
             &[&name],
         )
@@ -54,7 +57,8 @@ pub(crate) async fn published(
         .iter()
         .map(|r| PublishedTable {
             table: r.get(0),
-            columns: r.get(1),
+            schema: r.get(1),
+            columns: r.get(2),
         })
         .collect())
 }

@@ -65,18 +65,20 @@ pub async fn setup_replication(
         futures_util::future::try_join(on_publisher, futures_util::future::try_join_all(on_subscribers))
             .await?;
     }
+    if !spec.made_elsewhere {
+        ensure_publication(spec, publisher).await?;
+    }
+    let what = format!(
+        "reading what publication {} on {} holds",
+        spec.name, spec.publisher.name
+    );
+    let tables = initial::published(publisher, spec.name, &what).await?;
+    grant_published(spec, publisher, &tables).await?;
     let (created, carried) = if spec.made_elsewhere {
-        grant_published(spec, publisher).await?;
         let each = spec.subscribers.iter().map(|sub| refresh_subscription(spec, sub));
         futures_util::future::try_join_all(each).await?;
         (vec![false; spec.subscribers.len()], Vec::new())
     } else {
-        ensure_publication(spec, publisher).await?;
-        let what = format!(
-            "reading what publication {} on {} holds",
-            spec.name, spec.publisher.name
-        );
-        let tables = initial::published(publisher, spec.name, &what).await?;
         let created = subscribe(spec, publisher, &tables, &what).await?;
         (created, tables.into_iter().map(|t| t.table).collect())
     };
@@ -112,30 +114,29 @@ async fn ensure_publication(spec: &ReplicationSpec<'_>, publisher: &Client) -> R
     if !stmt.is_empty() {
         publisher.batch_execute(&stmt).await.map_err(|e| sql(&what, e))?;
     }
-    grant_published(spec, publisher).await
+    Ok(())
 }
 
 /// The replication role copies the initial data, so it needs SELECT on
-/// exactly the published tables, and nothing more.
-async fn grant_published(spec: &ReplicationSpec<'_>, publisher: &Client) -> Result<(), Error> {
+/// exactly the published `tables`, and nothing more.
+async fn grant_published(
+    spec: &ReplicationSpec<'_>,
+    publisher: &Client,
+    tables: &[PublishedTable],
+) -> Result<(), Error> {
     let what = format!(
         "granting {REPLICATION_ROLE} the tables of publication {} on {}",
         spec.name, spec.publisher.name
     );
-    let rows = publisher
-        .query(
-            "SELECT format('%I.%I', schemaname, tablename), quote_ident(schemaname) FROM pg_publication_tables WHERE pubname = $1",
-            &[&spec.name],
-        )
-        .await
-        .map_err(|e| sql(&what, e))?;
-    let mut grants = String::new();
-    for row in rows {
-        let (table, schema): (String, String) = (row.get(0), row.get(1));
-        grants.push_str(&format!(
-            "GRANT USAGE ON SCHEMA {schema} TO {REPLICATION_ROLE}; GRANT SELECT ON {table} TO {REPLICATION_ROLE};"
-        ));
-    }
+    let grants: String = tables
+        .iter()
+        .map(|t| {
+            format!(
+                "GRANT USAGE ON SCHEMA {} TO {REPLICATION_ROLE}; GRANT SELECT ON {} TO {REPLICATION_ROLE};",
+                t.schema, t.table
+            )
+        })
+        .collect();
     publisher.batch_execute(&grants).await.map_err(|e| sql(&what, e))
 }
 
