@@ -28,8 +28,8 @@ use tokio_postgres::Client;
 use crate::error::{Error, ErrorKind, sql};
 
 /// One table of a publication: `schema.table` and its schema, quoted, and
-/// the columns the publisher sends (generated columns are not sent by
-/// Postgres 15).
+/// the columns the publisher sends (`pg_publication_tables` lists
+/// generated columns too, but Postgres 15 does not send them).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct PublishedTable {
     pub(crate) table: String,
@@ -46,9 +46,11 @@ pub(crate) async fn published(
 ) -> Result<Vec<PublishedTable>, Error> {
     let rows = publisher
         .query(
-            "SELECT format('%I.%I', schemaname, tablename), quote_ident(schemaname),
-                    coalesce(attnames::text[], '{}')
-             FROM pg_publication_tables WHERE pubname = $1 ORDER BY 1",
+            "SELECT format('%I.%I', t.schemaname, t.tablename), quote_ident(t.schemaname),
+                    coalesce((SELECT array_agg(a.attname::text ORDER BY a.attnum) FROM pg_attribute a
+                              WHERE a.attrelid = format('%I.%I', t.schemaname, t.tablename)::regclass
+                                AND a.attname = ANY (t.attnames) AND a.attgenerated = ''), '{}')
+             FROM pg_publication_tables t WHERE t.pubname = $1 ORDER BY 1",
             &[&name],
         )
         .await

@@ -11,8 +11,10 @@ use tokio_postgres::Client;
 
 use crate::server::{Machine, Server, one};
 
-/// Two tables, no rows.
-const EMPTY: &str = "CREATE TABLE parts (id int PRIMARY KEY, name text);
+/// Two tables, no rows; a generated column, which Postgres does not send
+/// (each side computes its own).
+const EMPTY: &str = "CREATE TABLE parts (id int PRIMARY KEY, name text,
+  shout text GENERATED ALWAYS AS (upper(name)) STORED);
 CREATE TABLE bins (id int PRIMARY KEY, label text);
 ";
 
@@ -100,6 +102,8 @@ async fn empty_tables_are_subscribed_without_a_copy_and_rows_written_after_arriv
         (n == 25).then_some(())
     })
     .await;
+    let shout: String = one(&sub_client, "SELECT shout FROM parts WHERE id = 7").await;
+    assert_eq!(shout, "PART 7", "computed on the subscriber");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
