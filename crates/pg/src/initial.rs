@@ -8,13 +8,13 @@
 //! without that work: its slot starts streaming at its consistent point
 //! and every row committed after it reaches the subscriber.
 //!
-//! Why that is safe, in the order [`crate::replication`] runs it:
-//! 1. [`published`] lists the publication's tables and columns, and
-//!    [`check_columns`] checks that each subscriber has them: the sync is
-//!    where Postgres would have said a column is missing (without it, the
-//!    first row would stop the apply worker instead).
-//! 2. [`empty`] is asked before: a table with rows (a schema file's
-//!    INSERT or COPY, a lab that ran before) is copied as usual.
+//! Why that is safe, in the order [`crate::replication`] runs it, over the
+//! tables and columns [`published`] lists:
+//! 1. [`empty`] is asked first: a table with rows (a schema file's INSERT
+//!    or COPY, a lab that ran before) is copied as usual.
+//! 2. Without a copy, [`check_columns`] checks that each subscriber has
+//!    every published column: the copy is where Postgres would have said
+//!    one is missing (else the first row would stop the apply worker).
 //! 3. The subscriptions are made without a copy, then [`empty`] is asked
 //!    again. Empty *after* every slot's consistent point is what makes the
 //!    copy unneeded: a row committed before that point and still there
