@@ -317,8 +317,16 @@ async fn start_background(
                 .iter()
                 .map(|sub| pg::subscription_name(&repl.name, sub))
                 .collect();
-            if let Some(publisher) = up.clients.get(&repl.publisher) {
-                let _ = pg::wait_streaming(publisher, &slots, deadline).await;
+            let Some(publisher) = up.clients.get(&repl.publisher) else {
+                continue;
+            };
+            // Each slot is in use once its subscription's apply worker streams.
+            while tokio::time::Instant::now() < deadline
+                && pg::check_slots(publisher, &slots)
+                    .await
+                    .is_ok_and(|checks| checks.iter().any(|slot| !slot.active))
+            {
+                tokio::time::sleep(Duration::from_millis(5)).await;
             }
         }
     };

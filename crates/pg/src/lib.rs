@@ -54,7 +54,7 @@ pub use schema::SchemaSpec;
 pub use share::{NewTables, Pending, Published, prepare_new_tables};
 pub use spares::{MAX_SPARES, fill_spares};
 pub use sync::SubscriberSpec;
-pub use sync::{WorkerState, wait_streaming, worker_state};
+pub use sync::{WorkerState, worker_state};
 pub use synclog::{WorkerError, last_worker_error};
 pub use verify::{TableCheck, TableSide, VerifyReport, verify};
 

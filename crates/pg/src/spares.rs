@@ -142,8 +142,8 @@ pub async fn fill_spares(
     Ok(made)
 }
 
-/// Removes the templates of this Postgres version that another prodhome
-/// made (another format or other objects: never used by this one), and
+/// Removes the templates of this Postgres version that a prodhome of
+/// another template format made (never used by this one), and
 /// their spares, ~40 MB each. Each is renamed away first, as a spare is
 /// taken, so a prodhome that takes it at the same moment gets it whole or
 /// not at all.

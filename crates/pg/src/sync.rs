@@ -101,30 +101,6 @@ pub(crate) async fn wait_synced(
     ))
 }
 
-/// Waits until every one of `slots` is in use on `publisher` (each
-/// subscription's apply worker connected and streaming: it connects just
-/// after the subscription is made, and a subscription made without a copy
-/// is ready before it has), or until `deadline`. Whether they all are.
-pub async fn wait_streaming(publisher: &Client, slots: &[String], deadline: Instant) -> Result<bool, Error> {
-    loop {
-        let active: i64 = publisher
-            .query_one(
-                "SELECT count(*) FROM pg_replication_slots WHERE slot_name = ANY ($1) AND active",
-                &[&slots],
-            )
-            .await
-            .map_err(|e| sql("reading which replication slots are in use", e))?
-            .get(0);
-        if active as usize >= slots.len() {
-            return Ok(true);
-        }
-        if Instant::now() >= deadline {
-            return Ok(false);
-        }
-        sleep(Duration::from_millis(5)).await;
-    }
-}
-
 /// A table whose copy is done ('f') or whose sync worker is done ('s')
 /// waits on the subscription's apply worker: to notice it and hand over the
 /// stream, then to reach the LSN the sync ended at. The apply worker looks
